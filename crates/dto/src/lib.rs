@@ -1,0 +1,21 @@
+//! The JSON shapes of the Loyalcast API, shared by the server and the single-page app.
+//!
+//! Serde only, so that it builds for wasm32; the OpenAPI schemas are derived behind the
+//! `openapi` feature, which only the server turns on. Doc comments on fields become the
+//! descriptions in the OpenAPI document.
+
+pub mod auth;
+pub mod cards;
+pub mod common;
+pub mod customers;
+pub mod figures;
+pub mod passes;
+pub mod segments;
+
+pub use auth::*;
+pub use cards::*;
+pub use common::*;
+pub use customers::*;
+pub use figures::*;
+pub use passes::*;
+pub use segments::*;
