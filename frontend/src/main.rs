@@ -1,1 +1,6 @@
-fn main() {}
+//! The Loyalcast dashboard, mounted into `<body>`.
+
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(loyalcast_frontend::App);
+}

@@ -1,0 +1,414 @@
+//! A typed client for the Loyalcast REST API, over the shared `loyalcast-dto` types.
+//!
+//! Every call goes to the same origin under `/api/v1`. Errors come back as RFC 9457
+//! problem documents; they are parsed into the DTO [`Problem`] so that forms can show each
+//! field error next to its field. A 401 on an authenticated call means the session is gone:
+//! the client clears it, and the app shell sends the user to the sign-in page.
+
+use gloo_net::http::{Request, RequestBuilder, Response};
+use loyalcast_dto::{
+    ApiKey, Card, CardInput, CountRequest, CreatedApiKey, Customer, CustomerDetail, CustomerSort,
+    HeaderFigures, LoginRequest, Me, NewApiKey, Page, Problem, Segment, SegmentCount, SegmentInput,
+    Session, SortOrder, TeamMember,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use leptos::prelude::{provide_context, use_context};
+
+use crate::session::{Auth, use_auth};
+
+const BASE: &str = "/api/v1";
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// The server answered with an error; its problem document (or one made up from the
+    /// status line when the body was not a problem document).
+    Problem(Problem),
+    /// The request never got an answer: offline, server down, blocked.
+    Network(String),
+    /// The server answered 2xx but with a body this app cannot read.
+    Decode(String),
+}
+
+impl ApiError {
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Problem(p) => Some(p.status),
+            _ => None,
+        }
+    }
+
+    /// One sentence for a person.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Problem(p) => match &p.detail {
+                Some(detail) if !detail.is_empty() => detail.clone(),
+                _ => p.title.clone(),
+            },
+            ApiError::Network(_) => {
+                "Cannot reach Loyalcast. Check your connection and try again.".to_owned()
+            }
+            ApiError::Decode(_) => "The server sent an answer this page cannot read.".to_owned(),
+        }
+    }
+
+    /// The message of the first error on `field` (or on a path under it), if any.
+    pub fn field(&self, field: &str) -> Option<String> {
+        match self {
+            ApiError::Problem(p) => p
+                .errors
+                .iter()
+                .find(|e| {
+                    e.field == field
+                        || e.field
+                            .strip_prefix(field)
+                            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+                })
+                .map(|e| e.message.clone()),
+            _ => None,
+        }
+    }
+
+    /// Field errors that `known` fields do not show, so that no error is ever hidden.
+    pub fn other_field_errors(&self, known: &[&str]) -> Vec<String> {
+        match self {
+            ApiError::Problem(p) => p
+                .errors
+                .iter()
+                .filter(|e| {
+                    !known.iter().any(|k| {
+                        e.field == *k
+                            || e.field
+                                .strip_prefix(k)
+                                .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
+                    })
+                })
+                .map(|e| {
+                    if e.field.is_empty() {
+                        e.message.clone()
+                    } else {
+                        format!("{}: {}", e.field, e.message)
+                    }
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Query of the customer list.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CustomerQuery {
+    pub q: String,
+    pub page: u64,
+    pub per_page: u64,
+    pub sort: CustomerSort,
+    pub order: SortOrder,
+    pub tag: Option<String>,
+}
+
+pub fn sort_param(sort: CustomerSort) -> &'static str {
+    match sort {
+        CustomerSort::Name => "name",
+        CustomerSort::CreatedAt => "created_at",
+        CustomerSort::Visits => "visits",
+        CustomerSort::LastVisitAt => "last_visit_at",
+        CustomerSort::Points => "points",
+    }
+}
+
+pub fn parse_sort(value: &str) -> Option<CustomerSort> {
+    Some(match value {
+        "name" => CustomerSort::Name,
+        "created_at" => CustomerSort::CreatedAt,
+        "visits" => CustomerSort::Visits,
+        "last_visit_at" => CustomerSort::LastVisitAt,
+        "points" => CustomerSort::Points,
+        _ => return None,
+    })
+}
+
+pub fn order_param(order: SortOrder) -> &'static str {
+    match order {
+        SortOrder::Asc => "asc",
+        SortOrder::Desc => "desc",
+    }
+}
+
+pub fn parse_order(value: &str) -> Option<SortOrder> {
+    match value {
+        "asc" => Some(SortOrder::Asc),
+        "desc" => Some(SortOrder::Desc),
+        _ => None,
+    }
+}
+
+/// The API client. It is `Copy`: pages take it from the context and move it into futures.
+#[derive(Clone, Copy)]
+pub struct Api {
+    auth: Auth,
+}
+
+impl Api {
+    pub fn new(auth: Auth) -> Self {
+        Api { auth }
+    }
+
+    fn url(path: &str) -> String {
+        format!("{BASE}{path}")
+    }
+
+    /// Adds the bearer token of the current session, if any.
+    fn authorize(&self, builder: RequestBuilder) -> (RequestBuilder, bool) {
+        match self.auth.token() {
+            Some(token) => (
+                builder.header("Authorization", &format!("Bearer {token}")),
+                true,
+            ),
+            None => (builder, false),
+        }
+    }
+
+    async fn execute(&self, builder: RequestBuilder, body: Option<String>) -> ApiResult<Response> {
+        let (builder, authenticated) = self.authorize(builder.header("Accept", "application/json"));
+        let request = match body {
+            Some(json) => builder
+                .header("Content-Type", "application/json")
+                .body(json)
+                .map_err(|e| ApiError::Network(e.to_string()))?,
+            None => builder
+                .build()
+                .map_err(|e| ApiError::Network(e.to_string()))?,
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::Network(e.to_string()))?;
+        if response.ok() {
+            return Ok(response);
+        }
+        let problem = read_problem(&response).await;
+        if problem.status == 401 && authenticated {
+            self.auth.expire();
+        }
+        Err(ApiError::Problem(problem))
+    }
+
+    async fn json<T: DeserializeOwned>(&self, builder: RequestBuilder) -> ApiResult<T> {
+        let response = self.execute(builder, None).await?;
+        decode(response).await
+    }
+
+    async fn json_with<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        builder: RequestBuilder,
+        body: &B,
+    ) -> ApiResult<T> {
+        let json = serde_json::to_string(body).map_err(|e| ApiError::Decode(e.to_string()))?;
+        let response = self.execute(builder, Some(json)).await?;
+        decode(response).await
+    }
+
+    async fn no_content(&self, builder: RequestBuilder) -> ApiResult<()> {
+        self.execute(builder, None).await.map(|_| ())
+    }
+
+    // --- auth -----------------------------------------------------------------------------
+
+    pub async fn login(&self, request: &LoginRequest) -> ApiResult<Session> {
+        // Never sends a stale token: a 401 here means bad credentials, not an expired session.
+        let json = serde_json::to_string(request).map_err(|e| ApiError::Decode(e.to_string()))?;
+        let response = Request::post(&Self::url("/auth/login"))
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/json")
+            .body(json)
+            .map_err(|e| ApiError::Network(e.to_string()))?
+            .send()
+            .await
+            .map_err(|e| ApiError::Network(e.to_string()))?;
+        if !response.ok() {
+            return Err(ApiError::Problem(read_problem(&response).await));
+        }
+        decode(response).await
+    }
+
+    pub async fn logout(&self) -> ApiResult<()> {
+        self.no_content(Request::post(&Self::url("/auth/logout")))
+            .await
+    }
+
+    pub async fn me(&self) -> ApiResult<Me> {
+        self.json(Request::get(&Self::url("/me"))).await
+    }
+
+    pub async fn figures(&self) -> ApiResult<HeaderFigures> {
+        self.json(Request::get(&Self::url("/figures"))).await
+    }
+
+    // --- customers ------------------------------------------------------------------------
+
+    pub async fn customers(&self, query: &CustomerQuery) -> ApiResult<Page<Customer>> {
+        let page = query.page.max(1).to_string();
+        let per_page = query.per_page.clamp(1, 100).to_string();
+        let mut params: Vec<(&str, &str)> = vec![
+            ("page", &page),
+            ("per_page", &per_page),
+            ("sort", sort_param(query.sort)),
+            ("order", order_param(query.order)),
+        ];
+        let q = query.q.trim();
+        if !q.is_empty() {
+            params.push(("q", q));
+        }
+        if let Some(tag) = query.tag.as_deref() {
+            params.push(("tag", tag));
+        }
+        self.json(Request::get(&Self::url("/customers")).query(params))
+            .await
+    }
+
+    pub async fn customer(&self, id: Uuid) -> ApiResult<CustomerDetail> {
+        self.json(Request::get(&Self::url(&format!("/customers/{id}"))))
+            .await
+    }
+
+    pub async fn tags(&self) -> ApiResult<Vec<String>> {
+        self.json(Request::get(&Self::url("/tags"))).await
+    }
+
+    // --- cards ----------------------------------------------------------------------------
+
+    pub async fn cards(&self, page: u64, per_page: u64) -> ApiResult<Page<Card>> {
+        let page = page.max(1).to_string();
+        let per_page = per_page.clamp(1, 100).to_string();
+        self.json(
+            Request::get(&Self::url("/cards"))
+                .query([("page", page.as_str()), ("per_page", per_page.as_str())]),
+        )
+        .await
+    }
+
+    pub async fn create_card(&self, input: &CardInput) -> ApiResult<Card> {
+        self.json_with(Request::post(&Self::url("/cards")), input)
+            .await
+    }
+
+    pub async fn update_card(&self, id: Uuid, input: &CardInput) -> ApiResult<Card> {
+        self.json_with(Request::put(&Self::url(&format!("/cards/{id}"))), input)
+            .await
+    }
+
+    pub async fn delete_card(&self, id: Uuid) -> ApiResult<()> {
+        self.no_content(Request::delete(&Self::url(&format!("/cards/{id}"))))
+            .await
+    }
+
+    // --- segments -------------------------------------------------------------------------
+
+    pub async fn segments(&self, page: u64, per_page: u64) -> ApiResult<Page<Segment>> {
+        let page = page.max(1).to_string();
+        let per_page = per_page.clamp(1, 100).to_string();
+        self.json(
+            Request::get(&Self::url("/segments"))
+                .query([("page", page.as_str()), ("per_page", per_page.as_str())]),
+        )
+        .await
+    }
+
+    pub async fn create_segment(&self, input: &SegmentInput) -> ApiResult<Segment> {
+        self.json_with(Request::post(&Self::url("/segments")), input)
+            .await
+    }
+
+    pub async fn update_segment(&self, id: Uuid, input: &SegmentInput) -> ApiResult<Segment> {
+        self.json_with(Request::put(&Self::url(&format!("/segments/{id}"))), input)
+            .await
+    }
+
+    pub async fn delete_segment(&self, id: Uuid) -> ApiResult<()> {
+        self.no_content(Request::delete(&Self::url(&format!("/segments/{id}"))))
+            .await
+    }
+
+    pub async fn count_segment(&self, request: &CountRequest) -> ApiResult<SegmentCount> {
+        self.json_with(Request::post(&Self::url("/segments/count")), request)
+            .await
+    }
+
+    // --- settings -------------------------------------------------------------------------
+
+    pub async fn team(&self) -> ApiResult<Vec<TeamMember>> {
+        self.json(Request::get(&Self::url("/team"))).await
+    }
+
+    pub async fn api_keys(&self) -> ApiResult<Vec<ApiKey>> {
+        self.json(Request::get(&Self::url("/api-keys"))).await
+    }
+
+    pub async fn create_api_key(&self, input: &NewApiKey) -> ApiResult<CreatedApiKey> {
+        self.json_with(Request::post(&Self::url("/api-keys")), input)
+            .await
+    }
+
+    pub async fn delete_api_key(&self, id: Uuid) -> ApiResult<()> {
+        self.no_content(Request::delete(&Self::url(&format!("/api-keys/{id}"))))
+            .await
+    }
+}
+
+async fn decode<T: DeserializeOwned>(response: Response) -> ApiResult<T> {
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| ApiError::Decode(e.to_string()))
+}
+
+/// Reads an error response as a problem document, or makes one from the status line.
+async fn read_problem(response: &Response) -> Problem {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    match serde_json::from_str::<Problem>(&text) {
+        Ok(problem) => problem,
+        Err(_) => Problem {
+            kind: "about:blank".to_owned(),
+            title: fallback_title(status, &response.status_text()),
+            status,
+            detail: None,
+            errors: Vec::new(),
+        },
+    }
+}
+
+fn fallback_title(status: u16, status_text: &str) -> String {
+    match status {
+        401 => "Your session has ended. Please sign in again.".to_owned(),
+        403 => "Your role does not allow this.".to_owned(),
+        404 => "Not found.".to_owned(),
+        429 => "Too many attempts. Please wait a moment and try again.".to_owned(),
+        500..=599 => format!("The server had a problem ({status}). Please try again."),
+        _ if !status_text.is_empty() => format!("{status} {status_text}"),
+        _ => format!("Request failed ({status})."),
+    }
+}
+
+pub fn provide_api(auth: Auth) {
+    provide_context(Api::new(auth));
+}
+
+/// The client from the context (provided by `App`).
+pub fn use_api() -> Api {
+    use_context::<Api>().unwrap_or_else(|| Api::new(use_auth()))
+}

@@ -1,0 +1,15 @@
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    view! {
+        <main class="centered-page">
+            <div class="panel narrow" data-testid="not-found">
+                <h1>"Page not found"</h1>
+                <p class="muted">"There is nothing at this address."</p>
+                <A href="/mailings/inbox" attr:class="btn btn-primary">"Go to the dashboard"</A>
+            </div>
+        </main>
+    }
+}

@@ -1,0 +1,6 @@
+use leptos::prelude::*;
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    view! { <div></div> }
+}
