@@ -1,0 +1,310 @@
+//! Email over SMTP with lettre (tokio, rustls).
+//!
+//! Each email is `multipart/alternative` (text, then HTML), from the platform's address under
+//! the merchant's name, with RFC 8058 one-click unsubscribe headers (`List-Unsubscribe` and
+//! `List-Unsubscribe-Post`) that Gmail and Yahoo require of bulk senders, and, when opens are
+//! tracked, a 1×1 pixel at the end of the HTML body. The `Message-ID` is derived from the
+//! delivery id, so bounces and replies (`In-Reply-To`) can be matched to the delivery.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use loyalcast_dto::Channel;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::error::{FailureCode, SendError};
+use crate::http::BuildError;
+use crate::message::{EmailAddress, EmailMessage, MessageContent, OutboundMessage};
+use crate::sender::{ChannelSender, Provider, ProviderReceipt};
+use crate::template::escape_html;
+
+/// How the connection to the SMTP server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain text. Only for a server on the same host (a local relay or a test server).
+    None,
+    /// STARTTLS, required (the usual port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+}
+
+/// Login to the SMTP server. `Debug` shows no secret.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmtpCredentials {
+    pub username: String,
+    pub password: SecretString,
+}
+
+/// The configuration of the SMTP relay.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    #[serde(default)]
+    pub credentials: Option<SmtpCredentials>,
+    /// The address every email comes from (`mailings@loyalcast.example`); the merchant's
+    /// name is shown with it.
+    pub from_address: String,
+    /// The timeout of each SMTP command, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+/// Sends email through one SMTP relay, reusing connections.
+#[derive(Debug)]
+pub struct SmtpSender {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from_address: EmailAddress,
+    account: String,
+}
+
+impl SmtpSender {
+    pub fn new(config: SmtpConfig) -> Result<Self, BuildError> {
+        let from_address = EmailAddress::parse(&config.from_address)
+            .map_err(|e| BuildError(format!("SMTP from_address: {e}")))?;
+        let tls_parameters = || {
+            TlsParameters::new(config.host.clone())
+                .map_err(|e| BuildError(format!("SMTP TLS: {e}")))
+        };
+        let tls = match config.tls {
+            SmtpTls::None => Tls::None,
+            SmtpTls::StartTls => Tls::Required(tls_parameters()?),
+            SmtpTls::Implicit => Tls::Wrapper(tls_parameters()?),
+        };
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
+                .port(config.port)
+                .tls(tls)
+                .timeout(Some(Duration::from_millis(config.timeout_ms)));
+        if let Some(credentials) = config.credentials {
+            builder = builder.credentials(Credentials::new(
+                credentials.username,
+                credentials.password.expose_secret().to_owned(),
+            ));
+        }
+        Ok(SmtpSender {
+            transport: builder.build(),
+            from_address,
+            account: format!("{}:{}", config.host, config.port),
+        })
+    }
+
+    /// Builds the MIME message for one delivery (public so that a preview can show the exact
+    /// source).
+    pub fn build_message(
+        &self,
+        delivery_id: &str,
+        email: &EmailMessage,
+    ) -> Result<Message, SendError> {
+        let invalid = |what: &str, e: &dyn std::fmt::Display| {
+            SendError::permanent(
+                FailureCode::Rejected,
+                None::<&str>,
+                format!("email {what}: {e}"),
+            )
+        };
+        let from = Mailbox::new(
+            Some(email.from_name.clone()),
+            self.from_address.as_lettre().clone(),
+        );
+        let to = Mailbox::new(email.to_name.clone(), email.to.as_lettre().clone());
+        let mut builder = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(email.subject.clone())
+            .message_id(Some(format!(
+                "<{delivery_id}@{}>",
+                self.from_address.domain()
+            )))
+            .header(ListUnsubscribe(email.unsubscribe_url.to_string()))
+            .header(ListUnsubscribePost);
+        if let Some(reply_to) = &email.reply_to {
+            builder = builder.reply_to(Mailbox::new(None, reply_to.as_lettre().clone()));
+        }
+        let html = match &email.open_tracking_url {
+            Some(pixel) => with_tracking_pixel(&email.html, pixel.as_str()),
+            None => email.html.clone(),
+        };
+        builder
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(email.text.clone()),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .body(html),
+                    ),
+            )
+            .map_err(|e| invalid("could not be built", &e))
+    }
+}
+
+#[async_trait]
+impl ChannelSender for SmtpSender {
+    fn channel(&self) -> Channel {
+        Channel::Email
+    }
+
+    fn provider(&self) -> Provider {
+        Provider::Smtp
+    }
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
+        let MessageContent::Email(email) = &message.content else {
+            return Err(SendError::wrong_channel("SMTP", message.channel()));
+        };
+        let mime = self.build_message(message.delivery_id.as_str(), email)?;
+        let message_id = mime
+            .headers()
+            .get_raw("Message-ID")
+            .map(|id| {
+                id.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+            .unwrap_or_else(|| message.delivery_id.to_string());
+        match self.transport.send(mime).await {
+            Ok(_) => {
+                tracing::debug!(delivery_id = %message.delivery_id, %message_id, "smtp relay accepted the email");
+                Ok(ProviderReceipt {
+                    provider: Provider::Smtp,
+                    provider_message_id: message_id,
+                })
+            }
+            Err(error) => {
+                let error = classify_smtp_error(&error);
+                tracing::warn!(delivery_id = %message.delivery_id, %error, "smtp relay refused the email");
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Maps an SMTP failure: 4xx and connection trouble are retryable, 5xx permanent.
+fn classify_smtp_error(error: &lettre::transport::smtp::Error) -> SendError {
+    let reason = format!("SMTP: {error}");
+    let code = error.status().map(|code| code.to_string());
+    if error.is_permanent() {
+        let failure = match code.as_deref() {
+            // Authentication required / failed: ours to fix, not the recipient's.
+            Some("530" | "534" | "535" | "538") => FailureCode::Misconfigured,
+            // Mailbox unavailable, user not local, mailbox name not allowed.
+            Some("550" | "551" | "553") => FailureCode::InvalidAddress,
+            // Transaction failed: usually a content or reputation block.
+            Some("552" | "554") => FailureCode::Rejected,
+            _ => FailureCode::Provider,
+        };
+        SendError::permanent(failure, code, reason)
+    } else if error.is_client() {
+        // lettre refused the message before the server saw it.
+        SendError::permanent(FailureCode::Rejected, code, reason)
+    } else {
+        // 4xx, timeouts, connection and TLS failures.
+        SendError::retryable(None, reason)
+    }
+}
+
+/// Puts a 1×1 tracking image just before `</body>`, or at the end when there is none.
+fn with_tracking_pixel(html: &str, pixel_url: &str) -> String {
+    let img = format!(
+        r#"<img src="{}" width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px">"#,
+        escape_html(pixel_url)
+    );
+    match html.to_ascii_lowercase().rfind("</body>") {
+        // ASCII lowercasing keeps byte offsets, so the index is valid in `html`.
+        Some(at) => format!("{}{img}{}", &html[..at], &html[at..]),
+        None => format!("{html}{img}"),
+    }
+}
+
+/// `List-Unsubscribe: <https://...>` (RFC 2369).
+#[derive(Debug, Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let url = s
+            .trim()
+            .strip_prefix('<')
+            .and_then(|s| s.strip_suffix('>'))
+            .ok_or("expected <url>")?;
+        Ok(ListUnsubscribe(url.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), format!("<{}>", self.0))
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+#[derive(Debug, Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        if s.trim() == "List-Unsubscribe=One-Click" {
+            Ok(ListUnsubscribePost)
+        } else {
+            Err("expected List-Unsubscribe=One-Click".into())
+        }
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pixel_goes_before_the_closing_body_tag() {
+        let html = "<html><BODY><p>Hi</p></BODY></html>";
+        let out = with_tracking_pixel(html, "https://t.example/o/1?a=1&b=2");
+        assert!(
+            out.starts_with("<html><BODY><p>Hi</p><img src=\"https://t.example/o/1?a=1&amp;b=2\""),
+            "{out}"
+        );
+        assert!(out.ends_with("</BODY></html>"), "{out}");
+    }
+
+    #[test]
+    fn without_a_body_tag_the_pixel_is_appended() {
+        let out = with_tracking_pixel("<p>Hi</p>", "https://t.example/o/1");
+        assert!(
+            out.starts_with("<p>Hi</p><img src=\"https://t.example/o/1\""),
+            "{out}"
+        );
+    }
+}
