@@ -247,38 +247,35 @@ pub fn SegmentsPage() -> impl IntoView {
         .into_any()
     };
 
-    let count_view = move || {
-        let view = match (rule.get(), count.get()) {
-            (Err(missing), _) => view! {
-                <p class="count count-invalid" data-testid="segment-count-invalid">
-                    <Icon kind=IconKind::Alert size=16/>
-                    {missing}
-                </p>
-            }
-            .into_any(),
-            (Ok(_), CountState::Failed(e)) if !typing() => view! {
-                <p class="count count-error" role="alert" data-testid="segment-count-error">
-                    <Icon kind=IconKind::Alert size=16/>
-                    {format!("Could not count: {}", e.message())}
-                </p>
-            }
-            .into_any(),
-            (Ok(_), CountState::Counted(n)) if !typing() => view! {
-                <p class="count" data-testid="segment-count" data-count=n.to_string()>
-                    <strong>{thousands_u(n)}</strong>
-                    {if n == 1 { " customer matches" } else { " customers match" }}
-                </p>
-            }
-            .into_any(),
-            _ => view! {
-                <p class="count count-loading" data-testid="segment-count-loading">
-                    <span class="spinner" aria-hidden="true"></span>
-                    "Counting…"
-                </p>
-            }
-            .into_any(),
-        };
-        view
+    let count_view = move || match (rule.get(), count.get()) {
+        (Err(missing), _) => view! {
+            <p class="count count-invalid" data-testid="segment-count-invalid">
+                <Icon kind=IconKind::Alert size=16/>
+                {missing}
+            </p>
+        }
+        .into_any(),
+        (Ok(_), CountState::Failed(e)) if !typing() => view! {
+            <p class="count count-error" role="alert" data-testid="segment-count-error">
+                <Icon kind=IconKind::Alert size=16/>
+                {format!("Could not count: {}", e.message())}
+            </p>
+        }
+        .into_any(),
+        (Ok(_), CountState::Counted(n)) if !typing() => view! {
+            <p class="count" data-testid="segment-count" data-count=n.to_string()>
+                <strong>{thousands_u(n)}</strong>
+                {if n == 1 { " customer matches" } else { " customers match" }}
+            </p>
+        }
+        .into_any(),
+        _ => view! {
+            <p class="count count-loading" data-testid="segment-count-loading">
+                <span class="spinner" aria-hidden="true"></span>
+                "Counting…"
+            </p>
+        }
+        .into_any(),
     };
 
     provide_context(builder);

@@ -1,6 +1,368 @@
+//! Settings: the merchant, message balances, the team, and API keys for integrations.
+
 use leptos::prelude::*;
+use leptos::task::spawn_local;
+use loyalcast_dto::{ApiKey, CreatedApiKey, Me, NewApiKey, Role, TeamMember};
+use uuid::Uuid;
+
+use crate::api::{ApiError, use_api};
+use crate::components::icons::{Icon, IconKind};
+use crate::components::shell::role_label;
+use crate::components::states::{Empty, FieldError, FormError, show_fetch};
+use crate::components::time::RelativeTime;
+use crate::fetch::fetch;
+use crate::format::thousands;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    view! { <div></div> }
+    view! {
+        <div class="page">
+            <header class="page-header">
+                <div>
+                    <h1>"Settings"</h1>
+                    <p class="muted">"Your business, your team, and access for your integrations."</p>
+                </div>
+            </header>
+            <div class="settings-grid">
+                <MerchantSection/>
+                <BalancesSection/>
+                <TeamSection/>
+                <ApiKeysSection/>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn MerchantSection() -> impl IntoView {
+    let api = use_api();
+    let me = fetch(|| (), move |_| async move { api.me().await });
+    let body = |me: &Me| -> AnyView {
+        let m = me.merchant.clone();
+        view! {
+            <dl class="details" data-testid="merchant-details">
+                <dt>"Business name"</dt>
+                <dd>{m.name}</dd>
+                <dt>"Time zone"</dt>
+                <dd>{m.time_zone}</dd>
+                <dt>"Country for phone numbers"</dt>
+                <dd>{m.default_country}</dd>
+                <dt>"Your role"</dt>
+                <dd>{role_label(me.role)}</dd>
+                <dt>"Customer since"</dt>
+                <dd><RelativeTime at=m.created_at/></dd>
+            </dl>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="panel" aria-labelledby="merchant-title" data-testid="settings-merchant">
+            <h2 id="merchant-title">"Business"</h2>
+            {show_fetch(me, "Loading…", body)}
+        </section>
+    }
+}
+
+#[component]
+fn BalancesSection() -> impl IntoView {
+    let api = use_api();
+    let figures = fetch(|| (), move |_| async move { api.figures().await });
+    view! {
+        <section class="panel" id="balances" aria-labelledby="balances-title" data-testid="settings-balances">
+            <h2 id="balances-title">"Message balances"</h2>
+            {show_fetch(figures, "Loading balances…", |f| view! {
+                <dl class="details">
+                    <dt>"SMS credits"</dt>
+                    <dd><strong>{thousands(f.sms_balance)}</strong>" · one per SMS segment"</dd>
+                    <dt>"Email credits"</dt>
+                    <dd><strong>{thousands(f.email_balance)}</strong>" · one per email"</dd>
+                    <dt>"Push and web push"</dt>
+                    <dd>"Free, never uses credits"</dd>
+                </dl>
+            }.into_any())}
+            <p class="muted small">
+                "Top-ups are not available in the dashboard yet: to add credits, contact the team that runs your Loyalcast account."
+            </p>
+        </section>
+    }
+}
+
+#[component]
+fn TeamSection() -> impl IntoView {
+    let api = use_api();
+    let team = fetch(|| (), move |_| async move { api.team().await });
+    let body = |members: &Vec<TeamMember>| -> AnyView {
+        if members.is_empty() {
+            return view! { <Empty title="No team members."/> }.into_any();
+        }
+        let members = members.clone();
+        view! {
+            <ul class="member-list" data-testid="team-list">
+                {members.into_iter().map(|m| view! {
+                    <li class="member" data-testid="team-member">
+                        <span class="avatar" aria-hidden="true">{initials(&m.name)}</span>
+                        <div class="member-main">
+                            <p class="strong">{m.name.clone()}</p>
+                            <p class="muted small break">{m.email.clone()}</p>
+                        </div>
+                        <span class=format!("badge {}", role_badge(m.role))>{role_label(m.role)}</span>
+                    </li>
+                }).collect_view()}
+            </ul>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="panel" aria-labelledby="team-title" data-testid="settings-team">
+            <h2 id="team-title">"Team"</h2>
+            {show_fetch(team, "Loading the team…", body)}
+        </section>
+    }
+}
+
+fn role_badge(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "badge-info",
+        Role::Admin => "badge-neutral",
+        Role::Agent => "badge-neutral",
+    }
+}
+
+fn initials(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .take(2)
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+#[component]
+fn ApiKeysSection() -> impl IntoView {
+    let api = use_api();
+    let keys = fetch(|| (), move |_| async move { api.api_keys().await });
+
+    let name = RwSignal::new(String::new());
+    let role = RwSignal::new(Role::Admin);
+    let creating = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiError>);
+    let created = RwSignal::new(None::<CreatedApiKey>);
+    let revoking = RwSignal::new(None::<Uuid>);
+    let list_error = RwSignal::new(None::<ApiError>);
+
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if creating.get_untracked() {
+            return;
+        }
+        let key_name = name.get_untracked().trim().to_owned();
+        if key_name.is_empty() {
+            error.set(Some(ApiError::Problem(loyalcast_dto::Problem {
+                kind: "about:blank".to_owned(),
+                title: "Check the highlighted fields.".to_owned(),
+                status: 0,
+                detail: Some("Check the highlighted fields.".to_owned()),
+                errors: vec![loyalcast_dto::FieldError {
+                    field: "name".to_owned(),
+                    code: "required".to_owned(),
+                    message: "Say what the key is for, e.g. “POS integration”.".to_owned(),
+                }],
+            })));
+            return;
+        }
+        creating.set(true);
+        error.set(None);
+        created.set(None);
+        let input = NewApiKey {
+            name: key_name,
+            role: Some(role.get_untracked()),
+        };
+        spawn_local(async move {
+            match api.create_api_key(&input).await {
+                Ok(key) => {
+                    created.try_set(Some(key));
+                    name.try_set(String::new());
+                    keys.reload();
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+            creating.try_set(false);
+        });
+    };
+
+    let revoke = Callback::new(move |key: ApiKey| {
+        if revoking.get_untracked().is_some() {
+            return;
+        }
+        let question = format!(
+            "Revoke the key “{}”? Integrations using it stop working at once.",
+            key.name
+        );
+        let confirmed = web_sys::window()
+            .and_then(|w| w.confirm_with_message(&question).ok())
+            .unwrap_or(false);
+        if !confirmed {
+            return;
+        }
+        revoking.set(Some(key.id));
+        list_error.set(None);
+        spawn_local(async move {
+            match api.delete_api_key(key.id).await {
+                Ok(()) => {
+                    if created.with_untracked(|c| c.as_ref().is_some_and(|c| c.key.id == key.id)) {
+                        created.try_set(None);
+                    }
+                    keys.reload();
+                }
+                Err(e) => {
+                    list_error.try_set(Some(e));
+                }
+            }
+            revoking.try_set(None);
+        });
+    });
+
+    let list = move |items: &Vec<ApiKey>| -> AnyView {
+        if items.is_empty() {
+            return view! { <Empty title="No API keys." hint="Create one for your POS or website to send events and customers to Loyalcast."/> }.into_any();
+        }
+        let items = items.clone();
+        view! {
+            <div class="table-wrap">
+                <table class="table" data-testid="api-keys-table">
+                    <caption class="sr-only">"API keys"</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"Name"</th>
+                            <th scope="col">"Key"</th>
+                            <th scope="col">"Role"</th>
+                            <th scope="col" class="hide-sm">"Created"</th>
+                            <th scope="col" class="hide-sm">"Last used"</th>
+                            <th scope="col"><span class="sr-only">"Actions"</span></th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {items.into_iter().map(|k| {
+                            let id = k.id;
+                            let revoked = k.revoked_at.is_some();
+                            let for_revoke = k.clone();
+                            view! {
+                                <tr data-testid="api-key-row" class:muted-row=revoked>
+                                    <td class="strong">{k.name.clone()}</td>
+                                    <td><code>{format!("{}…", k.prefix)}</code></td>
+                                    <td>{role_label(k.role)}</td>
+                                    <td class="hide-sm nowrap"><RelativeTime at=k.created_at/></td>
+                                    <td class="hide-sm nowrap">{match k.last_used_at {
+                                        Some(at) => view! { <RelativeTime at=at/> }.into_any(),
+                                        None => view! { <span class="muted">"Never"</span> }.into_any(),
+                                    }}</td>
+                                    <td class="row-actions">
+                                        {if revoked {
+                                            view! { <span class="badge badge-danger">"Revoked"</span> }.into_any()
+                                        } else {
+                                            view! {
+                                                <button type="button" class="btn btn-ghost btn-sm btn-danger-text" data-testid="api-key-revoke"
+                                                    disabled=move || revoking.get() == Some(id)
+                                                    on:click=move |_| revoke.run(for_revoke.clone())>
+                                                    {move || if revoking.get() == Some(id) { "Revoking…" } else { "Revoke" }}
+                                                </button>
+                                            }.into_any()
+                                        }}
+                                    </td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+
+    let err = Signal::derive(move || error.get());
+    let list_err = Signal::derive(move || list_error.get());
+
+    view! {
+        <section class="panel settings-wide" aria-labelledby="api-keys-title" data-testid="settings-api-keys">
+            <h2 id="api-keys-title">"API keys"</h2>
+            <p class="muted">"Integrations send " <code>"Authorization: Bearer <key>"</code> " to the Loyalcast API. A key acts with the role you give it."</p>
+            {move || created.get().map(|c| view! { <CreatedSecret created=c on_dismiss=Callback::new(move |_| created.set(None))/> })}
+            <form class="inline-form" on:submit=create novalidate=true data-testid="api-key-form">
+                <div class="field">
+                    <label for="api-key-name">"Name"</label>
+                    <input id="api-key-name" type="text" maxlength="100" placeholder="POS integration" data-testid="api-key-name"
+                        aria-describedby="api-key-name-error"
+                        prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
+                    <FieldError error=err field="name" id="api-key-name-error"/>
+                </div>
+                <div class="field">
+                    <label for="api-key-role">"Role"</label>
+                    <select id="api-key-role" data-testid="api-key-role"
+                        on:change=move |ev| role.set(if event_target_value(&ev) == "agent" { Role::Agent } else { Role::Admin })
+                        prop:value=move || role.get().as_str()>
+                        <option value="admin">"Admin: cards, segments, customers"</option>
+                        <option value="agent">"Agent: customers and conversations"</option>
+                    </select>
+                </div>
+                <div class="field field-action">
+                    <button type="submit" class="btn btn-primary" data-testid="api-key-create"
+                        disabled=move || creating.get() aria-busy=move || creating.get().to_string()>
+                        {move || if creating.get() { "Creating…" } else { "Create key" }}
+                    </button>
+                </div>
+            </form>
+            <FormError error=err known_fields=&["name"]/>
+            <FormError error=list_err/>
+            {show_fetch(keys, "Loading API keys…", list)}
+        </section>
+    }
+}
+
+#[component]
+fn CreatedSecret(created: CreatedApiKey, on_dismiss: Callback<()>) -> impl IntoView {
+    let secret = created.secret.clone();
+    let copied = RwSignal::new(None::<bool>);
+    let copy = {
+        let secret = secret.clone();
+        move |_| {
+            let Some(clipboard) = web_sys::window().map(|w| w.navigator().clipboard()) else {
+                copied.set(Some(false));
+                return;
+            };
+            let promise = clipboard.write_text(&secret);
+            spawn_local(async move {
+                let ok = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
+                copied.try_set(Some(ok));
+            });
+        }
+    };
+    view! {
+        <div class="secret-box" role="status" data-testid="api-key-secret-box">
+            <p class="strong">{format!("Your new key “{}”", created.key.name)}</p>
+            <p class="small">"Copy it now and keep it somewhere safe: it is shown this once and never again."</p>
+            <div class="secret-row">
+                <input
+                    type="text"
+                    readonly=true
+                    class="input-mono"
+                    aria-label="API key secret"
+                    data-testid="api-key-secret"
+                    value=secret
+                    on:focus=move |ev| { event_target::<web_sys::HtmlInputElement>(&ev).select(); }
+                />
+                <button type="button" class="btn btn-secondary" on:click=copy data-testid="api-key-copy">
+                    <Icon kind=IconKind::Copy size=16/>
+                    {move || match copied.get() {
+                        Some(true) => "Copied",
+                        _ => "Copy",
+                    }}
+                </button>
+                <button type="button" class="btn btn-ghost" on:click=move |_| on_dismiss.run(())>"Done"</button>
+            </div>
+            {move || (copied.get() == Some(false)).then(|| view! {
+                <p class="small field-error">"The browser did not allow copying: select the key and copy it by hand."</p>
+            })}
+        </div>
+    }
 }

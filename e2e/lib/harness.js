@@ -1,0 +1,124 @@
+// Shared helpers for the end-to-end tests: launching Debian's Chromium through
+// playwright-core, signing in, and reading the API the way the dashboard does.
+
+import { chromium } from 'playwright-core';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BASE_URL = (process.env.E2E_BASE_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+export const EMAIL = process.env.E2E_EMAIL || 'owner@demo.loyalcast.dev';
+export const PASSWORD = process.env.E2E_PASSWORD || 'loyalcast-demo';
+export const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
+export const SESSION_KEY = 'loyalcast.session';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const RESULTS_DIR = path.resolve(here, '..', 'test-results');
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+/** A fresh browser context and page at a desktop size, with console errors collected. */
+export async function newPage(browser, { width = 1280, height = 900 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, baseURL: BASE_URL });
+  context.setDefaultTimeout(15_000);
+  const page = await context.newPage();
+  page.consoleErrors = [];
+  page.on('pageerror', (err) => page.consoleErrors.push(String(err)));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') page.consoleErrors.push(msg.text());
+  });
+  return { context, page };
+}
+
+/** Signs in through the API and stores the session where the dashboard keeps it. */
+export async function apiLogin() {
+  const res = await fetch(`${BASE_URL}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ email: EMAIL, password: PASSWORD }),
+  });
+  if (res.status !== 200) {
+    throw new Error(`login failed: ${res.status} ${await res.text()}`);
+  }
+  return res.json();
+}
+
+/** A page already signed in (the session injected before the app starts). */
+export async function signedInPage(browser, size) {
+  const session = await apiLogin();
+  const { context, page } = await newPage(browser, size);
+  await context.addInitScript(
+    ([key, value]) => {
+      if (!window.localStorage.getItem(key)) window.localStorage.setItem(key, value);
+    },
+    [SESSION_KEY, JSON.stringify(session)],
+  );
+  return { context, page, session };
+}
+
+export async function api(session, pathAndQuery, init = {}) {
+  const res = await fetch(`${BASE_URL}/api/v1${pathAndQuery}`, {
+    ...init,
+    headers: {
+      accept: 'application/json',
+      'content-type': 'application/json',
+      authorization: `Bearer ${session.token}`,
+      ...(init.headers || {}),
+    },
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${init.method || 'GET'} ${pathAndQuery}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** 12480 -> "12,480", as the dashboard shows numbers. */
+export function thousands(n) {
+  const sign = n < 0 ? '-' : '';
+  return sign + String(Math.abs(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+export function pathOf(page) {
+  const url = new URL(page.url());
+  return url.pathname;
+}
+
+/** Saves a screenshot of the page, e.g. when a test fails. */
+export async function screenshot(page, name) {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `${name.replace(/[^a-z0-9-]+/gi, '-')}.png`);
+  await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+  return file;
+}
+
+/**
+ * Runs `body` with a page, and on failure saves a screenshot and adds the page's console
+ * errors to the error message.
+ */
+export async function withPage(browser, name, make, body) {
+  const { context, page, session } = await make(browser);
+  try {
+    await body(page, session);
+  } catch (err) {
+    const shot = await screenshot(page, name);
+    const logs = page.consoleErrors.length ? `\nbrowser errors:\n  ${page.consoleErrors.join('\n  ')}` : '';
+    err.message += `\nurl: ${page.url()}\nscreenshot: ${shot}${logs}`;
+    throw err;
+  } finally {
+    await context.close();
+  }
+}

@@ -1,0 +1,70 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { EMAIL, PASSWORD, launch, newPage, pathOf, signedInPage, withPage } from '../lib/harness.js';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+test('a signed-out visit to /customers lands on the sign-in page', async () => {
+  await withPage(browser, 'unauthenticated-customers', (b) => newPage(b), async (page) => {
+    await page.goto('/customers');
+    await page.waitForURL((url) => url.pathname === '/sign-in');
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get('next'), '/customers');
+    await page.getByTestId('sign-in-form').waitFor();
+  });
+});
+
+test('wrong credentials show an error and stay on the sign-in page', async () => {
+  await withPage(browser, 'sign-in-wrong-password', (b) => newPage(b), async (page) => {
+    await page.goto('/sign-in');
+    await page.getByTestId('sign-in-email').fill(EMAIL);
+    await page.getByTestId('sign-in-password').fill(`${PASSWORD}-wrong`);
+    await page.getByTestId('sign-in-submit').click();
+    const error = page.getByTestId('sign-in-error');
+    await error.waitFor();
+    assert.match(await error.innerText(), /\S/);
+    assert.equal(pathOf(page), '/sign-in');
+  });
+});
+
+test('signing in opens the inbox and shows who is signed in', async () => {
+  await withPage(browser, 'sign-in', (b) => newPage(b), async (page) => {
+    await page.goto('/');
+    await page.waitForURL((url) => url.pathname === '/sign-in');
+    await page.getByTestId('sign-in-email').fill(EMAIL);
+    await page.getByTestId('sign-in-password').fill(PASSWORD);
+    await page.getByTestId('sign-in-submit').click();
+    await page.waitForURL((url) => url.pathname === '/mailings/inbox');
+    assert.notEqual((await page.getByTestId('merchant-name').innerText()).trim(), '');
+    assert.notEqual((await page.getByTestId('member-name').innerText()).trim(), '');
+    assert.match(await page.getByTestId('member-role').innerText(), /owner|admin|agent/i);
+  });
+});
+
+test('after signing in, the user returns to the page they asked for', async () => {
+  await withPage(browser, 'sign-in-return', (b) => newPage(b), async (page) => {
+    await page.goto('/segments');
+    await page.waitForURL((url) => url.pathname === '/sign-in');
+    await page.getByTestId('sign-in-email').fill(EMAIL);
+    await page.getByTestId('sign-in-password').fill(PASSWORD);
+    await page.getByTestId('sign-in-submit').click();
+    await page.waitForURL((url) => url.pathname === '/segments');
+  });
+});
+
+test('signing out returns to the sign-in page and forgets the session', async () => {
+  await withPage(browser, 'sign-out', signedInPage, async (page) => {
+    await page.goto('/customers');
+    await page.getByTestId('sign-out').click();
+    await page.waitForURL((url) => url.pathname === '/sign-in');
+    // The session is gone: a protected page sends us back to sign in.
+    await page.goto('/settings');
+    await page.waitForURL((url) => url.pathname === '/sign-in');
+  });
+});

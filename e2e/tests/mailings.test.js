@@ -1,0 +1,60 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, launch, pathOf, signedInPage, thousands, withPage } from '../lib/harness.js';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+const TABS = [
+  ['tab-inbox', '/mailings/inbox', 'page-inbox'],
+  ['tab-history', '/mailings/history', 'page-history'],
+  ['tab-send-push', '/mailings/send-push', 'page-send-push'],
+  ['tab-automation', '/mailings/automation', 'page-automation'],
+  ['tab-auto-push', '/mailings/auto-push', 'page-auto-push'],
+];
+
+async function checkFigures(page, figures) {
+  const value = (id) => page.getByTestId(id).getByTestId('figure-value').innerText();
+  await page.getByTestId('figure-customers').waitFor();
+  assert.equal((await value('figure-customers')).trim(), thousands(figures.customers));
+  assert.equal((await value('figure-push')).trim(), figures.push_free ? 'Free' : 'Paid');
+  assert.equal((await value('figure-sms')).trim(), thousands(figures.sms_balance));
+  assert.equal((await value('figure-email')).trim(), thousands(figures.email_balance));
+}
+
+test('/ opens the inbox tab of Mailings', async () => {
+  await withPage(browser, 'root-redirect', signedInPage, async (page) => {
+    await page.goto('/');
+    await page.waitForURL((url) => url.pathname === '/mailings/inbox');
+    await page.getByTestId('page-inbox').waitFor();
+  });
+});
+
+test('every Mailings tab has its own route and shows the header figures', async () => {
+  await withPage(browser, 'mailings-tabs', signedInPage, async (page, session) => {
+    const figures = await api(session, '/figures');
+    await page.goto('/mailings/inbox');
+    for (const [tab, route, panel] of TABS) {
+      await page.getByTestId(tab).click();
+      await page.waitForURL((url) => url.pathname === route);
+      await page.getByTestId(panel).waitFor();
+      assert.equal(await page.getByTestId(tab).getAttribute('aria-current'), 'page');
+      await checkFigures(page, figures);
+    }
+    // Each tab is bookmarkable: loading its URL directly opens it.
+    for (const [tab, route, panel] of TABS) {
+      await page.goto(route);
+      await page.getByTestId(panel).waitFor();
+      assert.equal(pathOf(page), route);
+      assert.equal(await page.getByTestId(tab).getAttribute('aria-current'), 'page');
+    }
+    // The back button walks back through the tabs.
+    await page.goBack();
+    await page.waitForURL((url) => url.pathname === TABS[3][1]);
+  });
+});
