@@ -72,6 +72,8 @@ pub struct SmtpSender {
 }
 
 impl SmtpSender {
+    /// Prepares the transport; connections are opened on the first send and pooled.
+    /// Must be called (and the sender dropped) inside a Tokio runtime: the pool runs a task.
     pub fn new(config: SmtpConfig) -> Result<Self, BuildError> {
         let from_address = EmailAddress::parse(&config.from_address)
             .map_err(|e| BuildError(format!("SMTP from_address: {e}")))?;

@@ -176,21 +176,8 @@ struct GraphError {
     error_subcode: Option<u32>,
 }
 
-#[async_trait]
-impl ChannelSender for MessengerSender {
-    fn channel(&self) -> Channel {
-        Channel::Messenger
-    }
-
-    fn provider(&self) -> Provider {
-        Provider::Messenger
-    }
-
-    fn account(&self) -> &str {
-        &self.page_id
-    }
-
-    async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
+impl MessengerSender {
+    async fn attempt(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
         let MessageContent::Messenger(messenger) = &message.content else {
             return Err(SendError::wrong_channel("Messenger", message.channel()));
         };
@@ -219,7 +206,7 @@ impl ChannelSender for MessengerSender {
             .await
             .map_err(|e| http::transport_error("Messenger", &e))?;
 
-        let result = if status.is_success() {
+        if status.is_success() {
             serde_json::from_str::<SendAnswer>(&body)
                 .map(|answer| ProviderReceipt { provider: Provider::Messenger, provider_message_id: answer.message_id })
                 .map_err(|_| {
@@ -253,7 +240,28 @@ impl ChannelSender for MessengerSender {
                 }),
                 _ => http::status_error("Messenger", status, &headers, &http::truncate(&body, 300)),
             })
-        };
+        }
+    }
+}
+
+#[async_trait]
+impl ChannelSender for MessengerSender {
+    fn channel(&self) -> Channel {
+        Channel::Messenger
+    }
+
+    fn provider(&self) -> Provider {
+        Provider::Messenger
+    }
+
+    fn account(&self) -> &str {
+        &self.page_id
+    }
+
+    async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
+        let result = self.attempt(message).await;
+        // Logged here so that every outcome is, transport failures included; the
+        // error text never holds a credential or a URL carrying one.
         match &result {
             Ok(receipt) => {
                 tracing::debug!(delivery_id = %message.delivery_id, mid = %receipt.provider_message_id, "messenger accepted the message")

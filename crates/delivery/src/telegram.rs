@@ -105,21 +105,8 @@ struct ResponseParameters {
     retry_after: Option<u64>,
 }
 
-#[async_trait]
-impl ChannelSender for TelegramSender {
-    fn channel(&self) -> Channel {
-        Channel::Telegram
-    }
-
-    fn provider(&self) -> Provider {
-        Provider::Telegram
-    }
-
-    fn account(&self) -> &str {
-        &self.bot_id
-    }
-
-    async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
+impl TelegramSender {
+    async fn attempt(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
         let MessageContent::Telegram(telegram) = &message.content else {
             return Err(SendError::wrong_channel("Telegram", message.channel()));
         };
@@ -140,7 +127,7 @@ impl ChannelSender for TelegramSender {
             .await
             .map_err(|e| http::transport_error("Telegram", &e))?;
 
-        let result = match serde_json::from_str::<Answer>(&body) {
+        match serde_json::from_str::<Answer>(&body) {
             Ok(Answer {
                 ok: true,
                 result: Some(sent),
@@ -179,7 +166,28 @@ impl ChannelSender for TelegramSender {
                 &headers,
                 &http::truncate(&body, 300),
             )),
-        };
+        }
+    }
+}
+
+#[async_trait]
+impl ChannelSender for TelegramSender {
+    fn channel(&self) -> Channel {
+        Channel::Telegram
+    }
+
+    fn provider(&self) -> Provider {
+        Provider::Telegram
+    }
+
+    fn account(&self) -> &str {
+        &self.bot_id
+    }
+
+    async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
+        let result = self.attempt(message).await;
+        // Logged here so that every outcome is, transport failures included; the
+        // error text never holds a credential or a URL carrying one.
         match &result {
             Ok(receipt) => {
                 tracing::debug!(delivery_id = %message.delivery_id, id = %receipt.provider_message_id, "telegram accepted the message")

@@ -117,21 +117,8 @@ struct ErrorBody {
     message: Option<String>,
 }
 
-#[async_trait]
-impl ChannelSender for TwilioSmsSender {
-    fn channel(&self) -> Channel {
-        Channel::Sms
-    }
-
-    fn provider(&self) -> Provider {
-        Provider::Twilio
-    }
-
-    fn account(&self) -> &str {
-        &self.account
-    }
-
-    async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
+impl TwilioSmsSender {
+    async fn attempt(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
         let MessageContent::Sms(sms) = &message.content else {
             return Err(SendError::wrong_channel("Twilio SMS", message.channel()));
         };
@@ -166,7 +153,7 @@ impl ChannelSender for TwilioSmsSender {
             .text()
             .await
             .map_err(|e| http::transport_error("Twilio", &e))?;
-        let result = if status.is_success() {
+        if status.is_success() {
             serde_json::from_str::<MessageResource>(&body)
                 .map(|resource| ProviderReceipt {
                     provider: Provider::Twilio,
@@ -175,7 +162,28 @@ impl ChannelSender for TwilioSmsSender {
                 .map_err(|_| accepted_but_unreadable(status))
         } else {
             Err(error_from_answer(status, &headers, &body))
-        };
+        }
+    }
+}
+
+#[async_trait]
+impl ChannelSender for TwilioSmsSender {
+    fn channel(&self) -> Channel {
+        Channel::Sms
+    }
+
+    fn provider(&self) -> Provider {
+        Provider::Twilio
+    }
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
+        let result = self.attempt(message).await;
+        // Logged here so that every outcome is, transport failures included; the
+        // error text never holds a credential or a URL carrying one.
         match &result {
             Ok(receipt) => {
                 tracing::debug!(delivery_id = %message.delivery_id, sid = %receipt.provider_message_id, "twilio accepted the SMS")
