@@ -119,14 +119,17 @@ impl SmtpSender {
             )
         };
         let from = Mailbox::new(
-            Some(email.from_name.clone()),
+            Some(single_line(&email.from_name)),
             self.from_address.as_lettre().clone(),
         );
-        let to = Mailbox::new(email.to_name.clone(), email.to.as_lettre().clone());
+        let to = Mailbox::new(
+            email.to_name.as_deref().map(single_line),
+            email.to.as_lettre().clone(),
+        );
         let mut builder = Message::builder()
             .from(from)
             .to(to)
-            .subject(email.subject.clone())
+            .subject(single_line(&email.subject))
             .message_id(Some(format!(
                 "<{delivery_id}@{}>",
                 self.from_address.domain()
@@ -228,6 +231,16 @@ fn classify_smtp_error(error: &lettre::transport::smtp::Error) -> SendError {
     }
 }
 
+/// Header text from merchant or customer input on one line: line breaks would let it forge
+/// headers, and lettre panics on a display name that contains them.
+fn single_line(text: &str) -> String {
+    let flattened: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    flattened.trim().to_owned()
+}
+
 /// Puts a 1×1 tracking image just before `</body>`, or at the end when there is none.
 fn with_tracking_pixel(html: &str, pixel_url: &str) -> String {
     let img = format!(
@@ -288,7 +301,73 @@ impl Header for ListUnsubscribePost {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use url::Url;
+
     use super::*;
+
+    fn sender() -> SmtpSender {
+        SmtpSender::new(SmtpConfig {
+            host: "127.0.0.1".to_owned(),
+            port: 2525,
+            tls: SmtpTls::None,
+            credentials: None,
+            from_address: "mailings@loyalcast.test".to_owned(),
+            timeout_ms: 1_000,
+        })
+        .unwrap()
+    }
+
+    fn email(subject: &str, from_name: &str) -> EmailMessage {
+        EmailMessage {
+            to: EmailAddress::parse("ann@example.test").unwrap(),
+            to_name: None,
+            from_name: from_name.to_owned(),
+            reply_to: None,
+            subject: subject.to_owned(),
+            text: "t".to_owned(),
+            html: "<p>h</p>".to_owned(),
+            unsubscribe_url: Url::parse("https://l.example/u").unwrap(),
+            open_tracking_url: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn line_breaks_in_merchant_text_cannot_inject_headers() {
+        let message = sender()
+            .build_message(
+                "d1",
+                &email("Hi\r\nBcc: victim@example.test", "Shop\r\nX-Evil: 1"),
+            )
+            .unwrap();
+        let source = String::from_utf8(message.formatted()).unwrap();
+        let (head, _) = source.split_once("\r\n\r\n").unwrap();
+        for line in head.split("\r\n") {
+            assert!(
+                !line.starts_with("Bcc:") && !line.starts_with("X-Evil:"),
+                "injected header: {line}"
+            );
+        }
+        assert!(
+            message
+                .envelope()
+                .to()
+                .iter()
+                .all(|a| a.to_string() == "ann@example.test")
+        );
+    }
+
+    #[tokio::test]
+    async fn non_ascii_names_and_subjects_are_encoded() {
+        let message = sender()
+            .build_message("d2", &email("Merci, Zoë ☕", "Café Zoë"))
+            .unwrap();
+        let source = String::from_utf8(message.formatted()).unwrap();
+        let (head, _) = source.split_once("\r\n\r\n").unwrap();
+        assert!(head.is_ascii(), "{head}");
+        assert!(head.contains("=?utf-8?"), "{head}");
+    }
 
     #[test]
     fn the_pixel_goes_before_the_closing_body_tag() {

@@ -40,6 +40,8 @@
 //!
 //! [`RateLimitedSender`] wraps any sender with its account's [`rate_limit::AccountRateLimiter`],
 //! and [`ChannelRouter`] puts one sender per channel behind a single `send`.
+//! [`config::DeliveryConfig`] (serde) names each channel's provider, the sandbox by default,
+//! and builds that router.
 //!
 //! ## A worker's step, sketched
 //!
@@ -61,6 +63,7 @@
 //! # }
 //! ```
 
+pub mod config;
 pub mod email;
 pub mod error;
 pub mod http;

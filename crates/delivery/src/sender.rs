@@ -80,6 +80,32 @@ pub trait ChannelSender: Send + Sync {
     async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError>;
 }
 
+macro_rules! forward_sender {
+    ($pointer:ident) => {
+        #[async_trait]
+        impl<S: ChannelSender + ?Sized> ChannelSender for $pointer<S> {
+            fn channel(&self) -> Channel {
+                (**self).channel()
+            }
+
+            fn provider(&self) -> Provider {
+                (**self).provider()
+            }
+
+            fn account(&self) -> &str {
+                (**self).account()
+            }
+
+            async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
+                (**self).send(message).await
+            }
+        }
+    };
+}
+
+forward_sender!(Box);
+forward_sender!(Arc);
+
 /// A sender that waits for its account's rate limits before each send.
 pub struct RateLimitedSender<S> {
     inner: S,
