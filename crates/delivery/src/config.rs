@@ -46,7 +46,7 @@ pub enum SmsProvider {
     /// Simulated: nothing is sent (see [`crate::sandbox`]).
     #[default]
     Sandbox,
-    Twilio(TwilioConfig),
+    Twilio(Box<TwilioConfig>),
 }
 
 /// Who sends email.
@@ -105,7 +105,7 @@ impl DeliveryConfig {
 
         let sms = match self.sms {
             SmsProvider::Sandbox => sandbox(Channel::Sms),
-            SmsProvider::Twilio(config) => limited(Box::new(TwilioSmsSender::new(config)?)),
+            SmsProvider::Twilio(config) => limited(Box::new(TwilioSmsSender::new(*config)?)),
         };
         let email = match self.email {
             EmailProvider::Sandbox => sandbox(Channel::Email),
