@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
+use url::Url;
 
 use crate::error::{FailureCode, SendError};
 
@@ -26,6 +27,20 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, BuildError> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot build the sender: {0}")]
 pub struct BuildError(pub String);
+
+/// `path` under `base`, keeping all of `base`'s path: `https://proxy.example/twilio` +
+/// `2010-04-01/...` is `https://proxy.example/twilio/2010-04-01/...` (plain `Url::join` would
+/// drop `twilio`).
+pub(crate) fn endpoint(base: &Url, path: &str) -> Result<Url, BuildError> {
+    let mut base = base.clone();
+    if !base.path().ends_with('/') {
+        let with_slash = format!("{}/", base.path());
+        base.set_path(&with_slash);
+    }
+    base.set_query(None);
+    base.join(path)
+        .map_err(|e| BuildError(format!("cannot build the endpoint URL: {e}")))
+}
 
 /// The delay a `Retry-After` header asks for: delay-seconds or an HTTP date.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -140,6 +155,25 @@ mod tests {
         assert_eq!(
             status_error("x", StatusCode::BAD_REQUEST, &none, "").code(),
             Some(FailureCode::Provider)
+        );
+    }
+
+    #[test]
+    fn endpoints_keep_the_base_path() {
+        let at = |base: &str| {
+            endpoint(&Url::parse(base).unwrap(), "v1/x.json")
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(at("https://api.example"), "https://api.example/v1/x.json");
+        assert_eq!(at("https://api.example/"), "https://api.example/v1/x.json");
+        assert_eq!(
+            at("http://127.0.0.1:8080/fake/twilio"),
+            "http://127.0.0.1:8080/fake/twilio/v1/x.json"
+        );
+        assert_eq!(
+            at("http://127.0.0.1:8080/fake/?q=1"),
+            "http://127.0.0.1:8080/fake/v1/x.json"
         );
     }
 

@@ -4,7 +4,7 @@
 //! tagged messages; loyalty updates go as `MESSAGE_TAG` + `CONFIRMED_EVENT_UPDATE` (or
 //! another tag), replies within the window as `UPDATE`. The page access token travels as the
 //! `access_token` query parameter, so request URLs are never logged, and, when the app secret
-//! is configured, with its `appsecret_proof`.
+//! is configured, with its `appsecret_proof`. [`webhook`] reads what Meta posts back.
 
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ use crate::error::{FailureCode, SendError};
 use crate::http::{self, BuildError};
 use crate::message::{MessageContent, OutboundMessage};
 use crate::sender::{ChannelSender, Provider, ProviderReceipt};
+
+pub mod webhook;
 
 /// The Graph API's production host.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
@@ -111,10 +113,7 @@ impl MessengerSender {
                 config.api_version
             )));
         }
-        let mut endpoint = config
-            .base_url
-            .join(&format!("{version}/me/messages"))
-            .map_err(|e| BuildError(format!("Messenger base URL: {e}")))?;
+        let mut endpoint = http::endpoint(&config.base_url, &format!("{version}/me/messages"))?;
         {
             let token = config.page_access_token.expose_secret();
             let mut query = endpoint.query_pairs_mut();

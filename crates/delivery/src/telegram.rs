@@ -1,7 +1,7 @@
 //! Telegram through the Bot API: `POST {base}/bot{token}/sendMessage`.
 //!
 //! The bot token is part of every request URL, so neither the URL nor reqwest's errors
-//! (which name it) are ever logged or stored; see [`crate::http::transport_error`].
+//! (which name it) are ever logged or stored. [`webhook`] reads what Telegram posts back.
 
 use std::time::Duration;
 
@@ -15,6 +15,8 @@ use crate::error::{FailureCode, SendError};
 use crate::http::{self, BuildError};
 use crate::message::{MessageContent, OutboundMessage};
 use crate::sender::{ChannelSender, Provider, ProviderReceipt};
+
+pub mod webhook;
 
 /// The Bot API's production host.
 pub const DEFAULT_BASE_URL: &str = "https://api.telegram.org";

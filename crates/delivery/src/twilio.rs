@@ -85,10 +85,10 @@ impl TwilioSmsSender {
         if sid.is_empty() || !sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(BuildError(format!("not a Twilio account SID: {sid:?}")));
         }
-        let messages_url = config
-            .base_url
-            .join(&format!("2010-04-01/Accounts/{sid}/Messages.json"))
-            .map_err(|e| BuildError(format!("Twilio base URL: {e}")))?;
+        let messages_url = http::endpoint(
+            &config.base_url,
+            &format!("2010-04-01/Accounts/{sid}/Messages.json"),
+        )?;
         let account = match &config.sender {
             TwilioSender::From(from) => format!("{sid}/{from}"),
             TwilioSender::MessagingServiceSid(service) => format!("{sid}/{service}"),
