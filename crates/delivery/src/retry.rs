@@ -26,13 +26,15 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 2 s, 4 s, 8 s ... capped at 10 minutes, 8 attempts: about 20 minutes of retries at most
-    /// on average, long enough to ride out a provider's bad quarter of an hour.
+    /// 10 attempts; the 9 waits between them have ceilings of 5 s, 10 s, 20 s ... 1280 s
+    /// (under the 30-minute cap), about 43 minutes in all and half that on average: long
+    /// enough to ride out a provider's bad quarter of an hour, short enough that a mailing
+    /// does not arrive the next day.
     fn default() -> Self {
         RetryPolicy {
-            base: Duration::from_secs(2),
-            cap: Duration::from_secs(600),
-            max_attempts: 8,
+            base: Duration::from_secs(5),
+            cap: Duration::from_secs(30 * 60),
+            max_attempts: 10,
         }
     }
 }
@@ -148,6 +150,14 @@ mod tests {
         let ceilings: Vec<u128> = (1..=8).map(|n| p.ceiling(n).as_millis()).collect();
         assert_eq!(ceilings, vec![100, 200, 400, 800, 1600, 3200, 5000, 5000]);
         assert_eq!(p.ceiling(0), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_default_schedule_spans_about_43_minutes_of_ceilings() {
+        let p = RetryPolicy::default();
+        let total: Duration = (1..p.max_attempts).map(|n| p.ceiling(n)).sum();
+        assert_eq!(total, Duration::from_secs(2555));
+        assert!(p.ceiling(p.max_attempts - 1) < p.cap);
     }
 
     #[test]

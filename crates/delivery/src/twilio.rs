@@ -108,6 +108,8 @@ impl TwilioSmsSender {
 #[derive(Deserialize)]
 struct MessageResource {
     sid: String,
+    /// `queued` or `accepted` on creation; later states come by status callback.
+    status: Option<String>,
 }
 
 /// Twilio's error body: `{"code": 21211, "message": "...", "more_info": "...", "status": 400}`.
@@ -155,9 +157,9 @@ impl TwilioSmsSender {
             .map_err(|e| http::transport_error("Twilio", &e))?;
         if status.is_success() {
             serde_json::from_str::<MessageResource>(&body)
-                .map(|resource| ProviderReceipt {
-                    provider: Provider::Twilio,
-                    provider_message_id: resource.sid,
+                .map(|resource| {
+                    tracing::trace!(sid = %resource.sid, status = ?resource.status, "twilio message created");
+                    ProviderReceipt { provider: Provider::Twilio, provider_message_id: resource.sid }
                 })
                 .map_err(|_| accepted_but_unreadable(status))
         } else {
