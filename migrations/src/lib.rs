@@ -1,1 +1,16 @@
+//! Loyalcast's schema: one migration per change, each with a `down`.
+//!
+//! The server runs `Migrator::up` at start; `loyalcast migrate` runs it alone.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_create_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_create_foundation::Migration)]
+    }
+}

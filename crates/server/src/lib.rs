@@ -1,0 +1,23 @@
+//! Loyalcast's server: the JSON API (actix-web, OpenAPI by utoipa), the single-page app it
+//! serves, storage on SQLite or PostgreSQL (sea-orm), and the command line.
+
+pub mod auth;
+pub mod background;
+pub mod balances;
+pub mod cli;
+pub mod config;
+pub mod customers;
+pub mod db;
+pub mod entity;
+pub mod error;
+pub mod idempotency;
+pub mod import;
+pub mod merchants;
+pub mod openapi;
+pub mod routes;
+pub mod secrets;
+pub mod seed;
+pub mod segments;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

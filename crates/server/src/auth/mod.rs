@@ -1,0 +1,117 @@
+//! Who is calling: a team member with a session token, or an integrator with an API key.
+//! The tenant comes only from these credentials.
+
+pub mod api_keys;
+pub mod jwt;
+pub mod password;
+pub mod throttle;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use chrono::{DateTime, Utc};
+use loyalcast_dto::Role;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::entity::{revoked_token, team_member};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The authenticated caller, extracted from `Authorization: Bearer ...` (a session token
+/// or an API key) or `X-Api-Key`.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub merchant_id: Uuid,
+    pub role: Role,
+    pub member_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
+    /// The session token's id and expiry, for sign-out.
+    pub session: Option<(String, DateTime<Utc>)>,
+}
+
+impl Auth {
+    /// Refuses callers below `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(match role {
+                Role::Owner => "Only the merchant's owner may do this.",
+                Role::Admin => "Only an owner or admin may do this.",
+                Role::Agent => "Not allowed.",
+            }))
+        }
+    }
+}
+
+pub fn parse_role(value: &str) -> Role {
+    match value {
+        "owner" => Role::Owner,
+        "admin" => Role::Admin,
+        _ => Role::Agent,
+    }
+}
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let credential = credential(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
+            let credential = credential.ok_or(ApiError::Unauthorized(
+                "Send a session token or an API key in the Authorization header.",
+            ))?;
+            if credential.starts_with(api_keys::PREFIX) {
+                return api_keys::authenticate(&state.db, &credential).await;
+            }
+            authenticate_session(&state, &credential).await
+        })
+    }
+}
+
+fn credential(req: &HttpRequest) -> Option<String> {
+    if let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        let value = value.to_str().ok()?.trim();
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned())
+            .filter(|t| !t.is_empty());
+    }
+    req.headers()
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+async fn authenticate_session(state: &AppState, token: &str) -> Result<Auth, ApiError> {
+    const INVALID: ApiError =
+        ApiError::Unauthorized("The session token is invalid or has expired.");
+    let claims = state.jwt.verify(token).ok_or(INVALID)?;
+    let revoked = revoked_token::Entity::find_by_id(claims.jti.clone())
+        .one(&state.db)
+        .await?;
+    if revoked.is_some() {
+        return Err(INVALID);
+    }
+    // The member is read each time, so a removed member or a changed role counts at once.
+    let member = team_member::Entity::find_by_id(claims.sub)
+        .filter(team_member::Column::MerchantId.eq(claims.mid))
+        .one(&state.db)
+        .await?
+        .ok_or(INVALID)?;
+    let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
+    Ok(Auth {
+        merchant_id: member.merchant_id,
+        role: parse_role(&member.role),
+        member_id: Some(member.id),
+        api_key_id: None,
+        session: Some((claims.jti, expires_at)),
+    })
+}

@@ -1,0 +1,187 @@
+//! The `loyalcast` command line: serve, worker, migrate, seed, openapi, merchant create.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::config::Config;
+use crate::merchants::{self, NewMerchant};
+use crate::startup::Application;
+use crate::{background, db, openapi, secrets, seed, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "loyalcast",
+    version,
+    about = "The messaging hub for digital loyalty cards"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the dashboard, and do background work.
+    Serve {
+        /// Seed the demo merchant when it does not exist yet.
+        #[arg(long)]
+        seed_demo: bool,
+    },
+    /// Do background work only (scale-out on PostgreSQL).
+    Worker,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Fill the database with sample data.
+    Seed {
+        /// The demo merchant with its team, cards, customers, passes and segments.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Print the OpenAPI document (or write it to a file).
+    Openapi {
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Manage merchants.
+    Merchant {
+        #[command(subcommand)]
+        command: MerchantCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MerchantCommand {
+    /// Create a merchant and its owner. The owner's password comes from
+    /// LOYALCAST_OWNER_PASSWORD, or is generated and printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        owner_email: String,
+        #[arg(long, default_value = "Owner")]
+        owner_name: String,
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+        #[arg(long, default_value = "US")]
+        country: String,
+    },
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Openapi { output } = &cli.command {
+        let json = openapi::to_json()?;
+        return match output {
+            Some(path) => {
+                std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))
+            }
+            None => {
+                print!("{json}");
+                Ok(())
+            }
+        };
+    }
+    let config = Arc::new(Config::load().context("reading the configuration")?);
+    telemetry::init(config.log_json);
+    let database = db::connect(&config.database_url).await?;
+    db::migrate(&database).await?;
+    match cli.command {
+        Command::Openapi { .. } => Ok(()),
+        Command::Migrate => {
+            println!("Migrations applied.");
+            Ok(())
+        }
+        Command::Seed { demo } => {
+            if !demo {
+                anyhow::bail!("say what to seed: --demo");
+            }
+            report_seed(seed::demo(&database).await?);
+            Ok(())
+        }
+        Command::Merchant {
+            command:
+                MerchantCommand::Create {
+                    name,
+                    owner_email,
+                    owner_name,
+                    time_zone,
+                    country,
+                },
+        } => {
+            let (password, generated) = match std::env::var("LOYALCAST_OWNER_PASSWORD") {
+                Ok(p) if !p.is_empty() => (p, false),
+                _ => (secrets::random_token(18), true),
+            };
+            let (merchant, owner) = merchants::create(
+                &database,
+                NewMerchant {
+                    name,
+                    time_zone: Some(time_zone),
+                    default_country: Some(country),
+                    owner_name,
+                    owner_email,
+                    owner_password: SecretString::from(password.clone()),
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                crate::error::ApiError::Validation(errors) => anyhow::anyhow!(
+                    "{}",
+                    errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                other => anyhow::anyhow!("{other}"),
+            })?;
+            println!("Created merchant {} ({}).", merchant.name, merchant.id);
+            println!("Owner: {}", owner.email);
+            if generated {
+                // Printed once, to the operator's terminal; never logged.
+                println!("Password: {password}");
+            }
+            Ok(())
+        }
+        Command::Serve { seed_demo } => {
+            if seed_demo || config.seed_demo {
+                report_seed(seed::demo(&database).await?);
+            }
+            let jwt_secret = secrets::jwt_secret(&config)?;
+            let app = Application::build(config.clone(), database.clone(), &jwt_secret)?;
+            tracing::info!(port = app.port(), database = %db::redact(&config.database_url), "serving");
+            println!("Loyalcast is serving on http://{}", config.bind);
+            let worker = tokio::spawn(background::run(database.clone()));
+            let result = app.run_until_stopped().await;
+            worker.abort();
+            result.context("the HTTP server failed")
+        }
+        Command::Worker => {
+            tracing::info!("worker started");
+            tokio::select! {
+                _ = background::run(database) => Ok(()),
+                _ = tokio::signal::ctrl_c() => {
+                    tracing::info!("worker stopping");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+fn report_seed(seeded: bool) {
+    if seeded {
+        println!("Seeded the demo merchant \"Bean & Leaf Coffee\".");
+    }
+    println!(
+        "Demo sign-in: {} / {} (also {} and {})",
+        seed::OWNER_EMAIL,
+        seed::PASSWORD,
+        seed::ADMIN_EMAIL,
+        seed::AGENT_EMAIL
+    );
+}

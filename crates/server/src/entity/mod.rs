@@ -1,0 +1,14 @@
+//! The sea-orm entities, one per table of the `migrations` crate.
+
+pub mod api_key;
+pub mod balance;
+pub mod balance_entry;
+pub mod card;
+pub mod customer;
+pub mod customer_tag;
+pub mod idempotency_key;
+pub mod merchant;
+pub mod pass;
+pub mod revoked_token;
+pub mod segment;
+pub mod team_member;

@@ -1,0 +1,62 @@
+//! The OpenAPI document: collected from the route annotations by utoipa-actix-web, so it
+//! cannot drift from the routes that are served.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Loyalcast API",
+        description = "The messaging hub for digital loyalty cards: customers, cards, passes, segments and the merchant's messaging.\n\nErrors are RFC 9457 `application/problem+json`. Authenticate with `Authorization: Bearer <session token or API key>`. The tenant always comes from the credentials: another merchant's object is a 404.",
+        license(name = "Proprietary")
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "auth", description = "Sign-in, sign-up and the current merchant"),
+        (name = "team", description = "The merchant's team members"),
+        (name = "api-keys", description = "Keys for integrators"),
+        (name = "figures", description = "Header figures of the Mailings dashboard"),
+        (name = "cards", description = "Loyalty card programs"),
+        (name = "customers", description = "Card holders and their contact data"),
+        (name = "passes", description = "Cards installed in Apple Wallet or Google Wallet"),
+        (name = "segments", description = "Saved audiences and live counts"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A session token from /auth/login, or an API key (lc_...)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
+        );
+    }
+}
+
+/// The whole document, as served at `/api/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    crate::startup::api_app().split_for_parts().1
+}
+
+/// The document as pretty JSON with a final newline (the checked-in form).
+pub fn to_json() -> anyhow::Result<String> {
+    let mut text = document().to_pretty_json()?;
+    text.push('\n');
+    Ok(text)
+}

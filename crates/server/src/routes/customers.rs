@@ -1,0 +1,284 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use chrono::Utc;
+use loyalcast_domain::Fields;
+use loyalcast_dto::{
+    Customer, CustomerDetail, CustomerPatch, CustomerSort, ImportReport, NewCustomer, Page,
+    Problem, SortOrder,
+};
+use sea_orm::{ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::PageParams;
+use super::passes::to_dto as pass_dto;
+use crate::auth::Auth;
+use crate::customers::{self, ListQuery};
+use crate::entity::{customer, customer_tag, pass};
+use crate::error::{ApiError, Result};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::import;
+use crate::merchants;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Words to find in name, phone or email.
+    pub q: Option<String>,
+    /// Only customers with this tag.
+    pub tag: Option<String>,
+    pub sort: Option<CustomerSort>,
+    pub order: Option<SortOrder>,
+    pub page: Option<u64>,
+    /// 1 to 100.
+    pub per_page: Option<u64>,
+}
+
+/// Customers, searchable, sortable and paged.
+#[utoipa::path(
+    tag = "customers",
+    params(ListParams),
+    responses((status = 200, body = Page<Customer>), (status = 400, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+#[get("/customers")]
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Auth,
+    params: web::Query<ListParams>,
+) -> Result<web::Json<Page<Customer>>> {
+    let params = params.into_inner();
+    if params.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+        return Err(ApiError::field(
+            "q",
+            "too_long",
+            "a search is at most 100 characters",
+        ));
+    }
+    let (page, per_page) = PageParams {
+        page: params.page,
+        per_page: params.per_page,
+    }
+    .resolve();
+    let query = ListQuery {
+        search: params.q,
+        tag: params.tag,
+        sort: params.sort.unwrap_or_default(),
+        order: params.order.unwrap_or_default(),
+        page,
+        per_page,
+    };
+    let (items, total) = customers::list(&state.db, auth.merchant_id, &query).await?;
+    Ok(web::Json(Page {
+        items,
+        page,
+        per_page,
+        total,
+    }))
+}
+
+/// Add a customer. `phone` may be national (read in the merchant's country).
+#[utoipa::path(
+    tag = "customers",
+    request_body = NewCustomer,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays return the first answer")),
+    responses(
+        (status = 201, body = Customer),
+        (status = 422, description = "Invalid fields, or phone/email taken", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/customers")]
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Auth,
+    key: IdempotencyKey,
+    body: web::Json<NewCustomer>,
+) -> Result<HttpResponse> {
+    let input = body.into_inner();
+    let merchant = merchants::find(&state.db, auth.merchant_id).await?;
+    let today = Utc::now()
+        .with_timezone(&merchants::time_zone(&merchant))
+        .date_naive();
+    let mut fields = Fields::new();
+    let record = customers::parse(&input, merchants::country(&merchant), today, &mut fields);
+    fields.finish()?;
+    let record =
+        record.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("parsed customer missing")))?;
+    idempotency::respond(
+        &state.db,
+        auth.merchant_id,
+        key,
+        &input,
+        StatusCode::CREATED,
+        async |txn| {
+            customers::ensure_contact_free(txn, auth.merchant_id, &record, None).await?;
+            customers::insert(txn, auth.merchant_id, &record).await
+        },
+    )
+    .await
+}
+
+/// A customer with their installed passes.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = CustomerDetail), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+#[get("/customers/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<CustomerDetail>> {
+    let customer = customers::find(&state.db, auth.merchant_id, id.into_inner()).await?;
+    let passes = pass::Entity::find()
+        .filter(pass::Column::MerchantId.eq(auth.merchant_id))
+        .filter(pass::Column::CustomerId.eq(customer.id))
+        .order_by_asc(pass::Column::InstalledAt)
+        .all(&state.db)
+        .await?;
+    Ok(web::Json(CustomerDetail {
+        customer,
+        passes: passes.iter().map(pass_dto).collect(),
+    }))
+}
+
+/// Change some of a customer's fields; `null` clears an optional one.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = Uuid, Path)),
+    request_body = CustomerPatch,
+    responses(
+        (status = 200, body = Customer),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/customers/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<Uuid>,
+    body: web::Json<CustomerPatch>,
+) -> Result<web::Json<Customer>> {
+    let id = id.into_inner();
+    let current = customers::find(&state.db, auth.merchant_id, id).await?;
+    let merchant = merchants::find(&state.db, auth.merchant_id).await?;
+    let today = Utc::now()
+        .with_timezone(&merchants::time_zone(&merchant))
+        .date_naive();
+    let input = customers::patched(&current, body.into_inner());
+    let mut fields = Fields::new();
+    let record = customers::parse(&input, merchants::country(&merchant), today, &mut fields);
+    fields.finish()?;
+    let record =
+        record.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("parsed customer missing")))?;
+    let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+    customers::ensure_contact_free(&txn, auth.merchant_id, &record, Some(id)).await?;
+    let updated =
+        customers::update(&txn, auth.merchant_id, id, current.created_at, &record).await?;
+    txn.commit().await?;
+    Ok(web::Json(updated))
+}
+
+/// Delete a customer, with their passes and tags.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+#[delete("/customers/{id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse> {
+    let model = customer::Entity::find_by_id(id.into_inner())
+        .filter(customer::Column::MerchantId.eq(auth.merchant_id))
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    model.delete(&state.db).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Import customers from CSV (`Content-Type: text/csv`).
+///
+/// The header names the columns: `first_name` (or `name`), `last_name`, `phone`, `email`,
+/// `birthday` (YYYY-MM-DD), `tags` (separated by `;`), `points`, `visits`, `last_visit`,
+/// `telegram_chat_id`, `messenger_psid`, `sms_opt_in`, `email_opt_in` (yes/no). Invalid rows
+/// are reported by line and not written; a row with the phone or email of an existing
+/// customer (or of an earlier row) is merged into that customer.
+#[utoipa::path(
+    tag = "customers",
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 200, body = ImportReport),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The header names no first_name column", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/customers/import")]
+pub async fn import_csv(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<web::Json<ImportReport>> {
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !(content_type.starts_with("text/csv") || content_type.starts_with("application/csv")) {
+        return Err(ApiError::UnsupportedMediaType(
+            "Send the file as text/csv.".to_owned(),
+        ));
+    }
+    if body.is_empty() {
+        return Err(ApiError::field("file", "required", "the file is empty"));
+    }
+    let merchant = merchants::find(&state.db, auth.merchant_id).await?;
+    let today = Utc::now()
+        .with_timezone(&merchants::time_zone(&merchant))
+        .date_naive();
+    let report = import::run(
+        &state.db,
+        auth.merchant_id,
+        merchants::country(&merchant),
+        today,
+        &body,
+    )
+    .await?;
+    Ok(web::Json(report))
+}
+
+/// Every tag in use, alphabetically.
+#[utoipa::path(
+    tag = "customers",
+    responses((status = 200, body = Vec<String>), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+#[get("/tags")]
+pub async fn tags(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Vec<String>>> {
+    let tags: Vec<String> = customer_tag::Entity::find()
+        .select_only()
+        .column(customer_tag::Column::Tag)
+        .distinct()
+        .filter(customer_tag::Column::MerchantId.eq(auth.merchant_id))
+        .order_by_asc(customer_tag::Column::Tag)
+        .limit(1000)
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    Ok(web::Json(tags))
+}

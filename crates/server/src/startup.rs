@@ -1,0 +1,160 @@
+//! Building the HTTP application: the API under `/api/v1`, the OpenAPI document and its
+//! offline docs UI, health probes, and the single-page app with its fallback.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse, fn_service};
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use sea_orm::DatabaseConnection;
+use secrecy::SecretString;
+use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, UtoipaApp, scope};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::openapi::ApiDoc;
+use crate::routes::{self, health};
+use crate::state::AppState;
+
+/// The routes that make up the documented API, without state or middleware.
+pub fn api_app() -> UtoipaApp<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(
+            scope("/api/v1")
+                .configure(routes::config)
+                .default_service(web::to(not_found)),
+        )
+}
+
+async fn not_found() -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::NotFound)
+}
+
+/// A running server and the port it bound (tests bind port 0).
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(
+        config: Arc<Config>,
+        db: DatabaseConnection,
+        jwt_secret: &SecretString,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.bind)?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState::new(db, config.clone(), jwt_secret)?);
+        let spa_dir = config.spa_dir.clone();
+        let (max_json, max_body) = (config.max_json_bytes, config.max_import_bytes);
+        let server = HttpServer::new(move || {
+            let (app, api) = api_app().split_for_parts();
+            app.app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(max_json)
+                        .error_handler(|err, _| json_error(err).into()),
+                )
+                .app_data(web::PayloadConfig::new(max_body))
+                .app_data(
+                    web::QueryConfig::default().error_handler(|err, _| query_error(err).into()),
+                )
+                .app_data(web::PathConfig::default().error_handler(|err, _| path_error(err).into()))
+                .wrap(TracingLogger::default())
+                .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
+                .service(web::scope("/api").default_service(web::to(not_found)))
+                .service(spa(spa_dir.clone()))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .run();
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn json_error(err: JsonPayloadError) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge("The JSON body is too large.".to_owned())
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::UnsupportedMediaType("Send the body as application/json.".to_owned())
+        }
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::BadRequest(format!("The JSON body does not fit: {e}"))
+        }
+        other => ApiError::BadRequest(format!("The JSON body could not be read: {other}")),
+    }
+}
+
+fn query_error(err: QueryPayloadError) -> ApiError {
+    ApiError::BadRequest(format!("The query string does not fit: {err}"))
+}
+
+fn path_error(_: PathError) -> ApiError {
+    // A malformed id names nothing that exists.
+    ApiError::NotFound
+}
+
+/// The built single-page app: files as they are, and `index.html` for every other path so
+/// that client-side routes survive a reload.
+fn spa(dir: PathBuf) -> actix_web::Scope {
+    let index = dir.join("index.html");
+    let fallback = fn_service(move |req: ServiceRequest| {
+        let index = index.clone();
+        async move {
+            let (req, _) = req.into_parts();
+            let response = match actix_files::NamedFile::open_async(&index).await {
+                Ok(file) => file.into_response(&req),
+                Err(_) => frontend_missing(&req),
+            };
+            Ok(ServiceResponse::new(req, response))
+        }
+    });
+    let scope = web::scope("");
+    if dir.is_dir() {
+        scope.service(
+            actix_files::Files::new("/", dir)
+                .index_file("index.html")
+                .default_handler(fallback),
+        )
+    } else {
+        scope.default_service(fallback)
+    }
+}
+
+fn frontend_missing(_: &HttpRequest) -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .content_type("text/html; charset=utf-8")
+        .body(
+            "<!doctype html><title>Loyalcast</title><p>The dashboard has not been built. \
+             Run <code>make run</code>, or set <code>LOYALCAST_SPA_DIR</code> to a built \
+             <code>frontend/dist</code>. The API is at <a href=\"/api/docs/\">/api/docs/</a>.</p>",
+        )
+}

@@ -1,0 +1,37 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use secrecy::SecretString;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::throttle::LoginThrottle;
+use crate::config::Config;
+
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub jwt: JwtKeys,
+    pub throttle: LoginThrottle,
+}
+
+impl AppState {
+    pub fn new(
+        db: DatabaseConnection,
+        config: Arc<Config>,
+        jwt_secret: &SecretString,
+    ) -> anyhow::Result<Self> {
+        Ok(AppState {
+            jwt: JwtKeys::new(jwt_secret, config.jwt_ttl_minutes)?,
+            throttle: LoginThrottle::new(
+                config.login_failures_per_account,
+                config.login_failures_per_address,
+                Duration::from_secs(u64::from(config.login_failure_window_minutes) * 60),
+            ),
+            db,
+            config,
+        })
+    }
+}
