@@ -118,7 +118,7 @@ type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Cl
 type Keyed<C> =
     RateLimiter<String, DashMapStateStore<String>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
-/// How many first-time recipients are seen between two sweeps of idle per-recipient state.
+/// Per-recipient checks between two sweeps of idle per-recipient state.
 const SWEEP_EVERY: u64 = 10_000;
 
 /// The rate limits of one provider account.

@@ -254,6 +254,84 @@ mod tests {
         assert_eq!(l.units_remaining, 67 - 2);
     }
 
+    /// An independent reference: encode to the actual units on the wire (escape septets and
+    /// surrogates included), then lay them into parts, padding a part whose last free unit
+    /// would hold the first half of a pair.
+    fn reference(text: &str) -> (SmsEncoding, usize, usize) {
+        const ESC: u16 = 0x1B;
+        let gsm = text.chars().all(|c| gsm7_septets(c).is_some());
+        let units: Vec<u16> = if gsm {
+            text.chars()
+                .flat_map(|c| {
+                    if gsm7_septets(c) == Some(2) {
+                        vec![ESC, 1]
+                    } else {
+                        vec![0]
+                    }
+                })
+                .collect()
+        } else {
+            text.encode_utf16().collect()
+        };
+        let (single, part) = if gsm { (160, 153) } else { (70, 67) };
+        let encoding = if gsm {
+            SmsEncoding::Gsm7
+        } else {
+            SmsEncoding::Ucs2
+        };
+        if units.is_empty() {
+            return (encoding, 0, units.len());
+        }
+        if units.len() <= single {
+            return (encoding, 1, units.len());
+        }
+        let starts_pair = |u: u16| {
+            if gsm {
+                u == ESC
+            } else {
+                (0xD800..0xDC00).contains(&u)
+            }
+        };
+        let mut parts = vec![Vec::new()];
+        for (i, &unit) in units.iter().enumerate() {
+            let current = parts.last().map_or(0, Vec::len);
+            let needs_two = starts_pair(unit) && i + 1 < units.len();
+            if current == part || (needs_two && current == part - 1) {
+                parts.push(Vec::new());
+            }
+            if let Some(last) = parts.last_mut() {
+                last.push(unit);
+            }
+        }
+        (encoding, parts.len(), units.len())
+    }
+
+    #[test]
+    fn segment_counts_agree_with_an_independent_reference_on_random_texts() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+
+        let palettes: [&[char]; 3] = [
+            &['a', 'Z', ' ', '0', '€', '{', '^', 'é', '\n'],
+            &['a', '€', 'я', '🎉', ' '],
+            &['🎉', '😀', 'a'],
+        ];
+        let mut rng = StdRng::seed_from_u64(2026);
+        for _ in 0..3_000 {
+            let palette = palettes[rng.gen_range(0..palettes.len())];
+            let len = rng.gen_range(0..400);
+            let text: String = (0..len)
+                .map(|_| palette[rng.gen_range(0..palette.len())])
+                .collect();
+            let got = sms_length(&text);
+            assert_eq!(
+                (got.encoding, got.segments, got.units_used),
+                reference(&text),
+                "{text:?}"
+            );
+        }
+    }
+
     #[test]
     fn form_feed_is_an_extension_character_and_tab_is_not_gsm() {
         assert_eq!(length("\u{0C}"), (SmsEncoding::Gsm7, 1, 2, 158));
