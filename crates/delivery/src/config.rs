@@ -31,7 +31,7 @@ use loyalcast_dto::Channel;
 use serde::Deserialize;
 
 use crate::email::{SmtpConfig, SmtpSender};
-use crate::http::BuildError;
+use crate::error::BuildError;
 use crate::messenger::{MessengerConfig, MessengerSender};
 use crate::rate_limit::{RateLimitConfig, RateLimiterRegistry};
 use crate::sandbox::SandboxSender;

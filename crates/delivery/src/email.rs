@@ -18,8 +18,7 @@ use loyalcast_dto::Channel;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::error::{FailureCode, SendError};
-use crate::http::BuildError;
+use crate::error::{BuildError, FailureCode, SendError};
 use crate::message::{EmailAddress, EmailMessage, MessageContent, OutboundMessage};
 use crate::sender::{ChannelSender, Provider, ProviderReceipt};
 use crate::template::escape_html;

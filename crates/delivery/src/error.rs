@@ -91,6 +91,12 @@ impl SendError {
     }
 }
 
+/// A sender could not be built from its configuration (a malformed token, SID or URL).
+/// The message never contains the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot build the sender: {0}")]
+pub struct BuildError(pub String);
+
 /// The kind of a permanent failure, stable and machine-readable (`snake_case` in JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,4 +1,5 @@
 //! What the HTTP adapters share: the client, `Retry-After`, and errors that never show a URL.
+//! Internal to the crate.
 
 use std::time::{Duration, SystemTime};
 
@@ -6,7 +7,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use url::Url;
 
-use crate::error::{FailureCode, SendError};
+use crate::error::{BuildError, FailureCode, SendError};
 
 /// How long one provider request may take, connection included, unless configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -22,11 +23,6 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, BuildError> {
         .build()
         .map_err(|e| BuildError(e.without_url().to_string()))
 }
-
-/// An adapter could not be built from its configuration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot build the sender: {0}")]
-pub struct BuildError(pub String);
 
 /// `path` under `base`, keeping all of `base`'s path: `https://proxy.example/twilio` +
 /// `2010-04-01/...` is `https://proxy.example/twilio/2010-04-01/...` (plain `Url::join` would

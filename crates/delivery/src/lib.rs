@@ -66,7 +66,7 @@
 pub mod config;
 pub mod email;
 pub mod error;
-pub mod http;
+mod http;
 pub mod message;
 pub mod messenger;
 pub mod opt_out;
@@ -79,7 +79,7 @@ pub mod telegram;
 pub mod template;
 pub mod twilio;
 
-pub use error::{FailureCode, SendError};
+pub use error::{BuildError, FailureCode, SendError};
 pub use message::{
     AddressError, DeliveryId, EmailAddress, EmailMessage, MessageContent, MessengerMessage,
     OutboundMessage, PhoneNumber, Psid, SmsMessage, TelegramChatId, TelegramMessage,

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use url::Url;
 
-use crate::error::{FailureCode, SendError};
-use crate::http::{self, BuildError};
+use crate::error::{BuildError, FailureCode, SendError};
+use crate::http;
 use crate::message::{MessageContent, OutboundMessage};
 use crate::sender::{ChannelSender, Provider, ProviderReceipt};
 

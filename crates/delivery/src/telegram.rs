@@ -11,8 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::error::{FailureCode, SendError};
-use crate::http::{self, BuildError};
+use crate::error::{BuildError, FailureCode, SendError};
+use crate::http;
 use crate::message::{MessageContent, OutboundMessage};
 use crate::sender::{ChannelSender, Provider, ProviderReceipt};
 
