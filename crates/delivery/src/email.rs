@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::error::{BuildError, FailureCode, SendError};
-use crate::message::{EmailAddress, EmailMessage, MessageContent, OutboundMessage};
+use crate::message::{DeliveryId, EmailAddress, EmailMessage, MessageContent, OutboundMessage};
 use crate::sender::{ChannelSender, Provider, ProviderReceipt};
 use crate::template::escape_html;
 
@@ -107,7 +107,7 @@ impl SmtpSender {
     /// source).
     pub fn build_message(
         &self,
-        delivery_id: &str,
+        delivery_id: &DeliveryId,
         email: &EmailMessage,
     ) -> Result<Message, SendError> {
         let invalid = |what: &str, e: &dyn std::fmt::Display| {
@@ -175,10 +175,25 @@ impl ChannelSender for SmtpSender {
     }
 
     async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
+        let result = self.attempt(message).await;
+        match &result {
+            Ok(receipt) => {
+                tracing::debug!(delivery_id = %message.delivery_id, message_id = %receipt.provider_message_id, "smtp relay accepted the email")
+            }
+            Err(error) => {
+                tracing::warn!(delivery_id = %message.delivery_id, %error, "smtp relay refused the email")
+            }
+        }
+        result
+    }
+}
+
+impl SmtpSender {
+    async fn attempt(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
         let MessageContent::Email(email) = &message.content else {
             return Err(SendError::wrong_channel("SMTP", message.channel()));
         };
-        let mime = self.build_message(message.delivery_id.as_str(), email)?;
+        let mime = self.build_message(&message.delivery_id, email)?;
         let message_id = mime
             .headers()
             .get_raw("Message-ID")
@@ -189,20 +204,14 @@ impl ChannelSender for SmtpSender {
                     .to_owned()
             })
             .unwrap_or_else(|| message.delivery_id.to_string());
-        match self.transport.send(mime).await {
-            Ok(_) => {
-                tracing::debug!(delivery_id = %message.delivery_id, %message_id, "smtp relay accepted the email");
-                Ok(ProviderReceipt {
-                    provider: Provider::Smtp,
-                    provider_message_id: message_id,
-                })
-            }
-            Err(error) => {
-                let error = classify_smtp_error(&error);
-                tracing::warn!(delivery_id = %message.delivery_id, %error, "smtp relay refused the email");
-                Err(error)
-            }
-        }
+        self.transport
+            .send(mime)
+            .await
+            .map(|_| ProviderReceipt {
+                provider: Provider::Smtp,
+                provider_message_id: message_id,
+            })
+            .map_err(|error| classify_smtp_error(&error))
     }
 }
 
@@ -336,7 +345,7 @@ mod tests {
     async fn line_breaks_in_merchant_text_cannot_inject_headers() {
         let message = sender()
             .build_message(
-                "d1",
+                &DeliveryId::from(1_i64),
                 &email("Hi\r\nBcc: victim@example.test", "Shop\r\nX-Evil: 1"),
             )
             .unwrap();
@@ -360,7 +369,10 @@ mod tests {
     #[tokio::test]
     async fn non_ascii_names_and_subjects_are_encoded() {
         let message = sender()
-            .build_message("d2", &email("Merci, Zoë ☕", "Café Zoë"))
+            .build_message(
+                &DeliveryId::from(2_i64),
+                &email("Merci, Zoë ☕", "Café Zoë"),
+            )
             .unwrap();
         let source = String::from_utf8(message.formatted()).unwrap();
         let (head, _) = source.split_once("\r\n\r\n").unwrap();
