@@ -36,7 +36,7 @@ pub fn Pagination(
                     type="button"
                     class="btn btn-secondary btn-sm"
                     data-testid="page-prev"
-                    disabled=move || page.get() <= 1
+                    disabled=move || { page.get() <= 1 }
                     on:click=move |_| on_change.run(page.get_untracked().saturating_sub(1).max(1))
                 >
                     <Icon kind=IconKind::ChevronLeft size=16/>
@@ -49,7 +49,7 @@ pub fn Pagination(
                     type="button"
                     class="btn btn-secondary btn-sm"
                     data-testid="page-next"
-                    disabled=move || page.get() >= pages()
+                    disabled=move || { page.get() >= pages() }
                     on:click=move |_| on_change.run(page.get_untracked() + 1)
                 >
                     "Next"

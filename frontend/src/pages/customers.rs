@@ -239,7 +239,7 @@ pub fn CustomersPage() -> impl IntoView {
                             <SortHeader label="Visits" sort=CustomerSort::Visits query=query on_sort=sort_by numeric=true/>
                             <SortHeader label="Points" sort=CustomerSort::Points query=query on_sort=sort_by numeric=true/>
                             <SortHeader label="Last visit" sort=CustomerSort::LastVisitAt query=query on_sort=sort_by/>
-                            <SortHeader label="Joined" sort=CustomerSort::CreatedAt query=query on_sort=sort_by class="hide-md"/>
+                            <SortHeader label="Joined" sort=CustomerSort::CreatedAt query=query on_sort=sort_by class="hide-lg"/>
                             <th scope="col" class="hide-sm">"Tags"</th>
                         </tr>
                     </thead>
@@ -310,10 +310,18 @@ pub fn CustomersPage() -> impl IntoView {
                             }
                         }
                     >
-                        {PER_PAGE_CHOICES.iter().map(|n| {
-                            let n = *n;
-                            view! { <option value=n.to_string() selected=move || query.with(|q| q.per_page == n)>{n}</option> }
-                        }).collect_view()}
+                        {move || {
+                            let current = query.with(|q| q.per_page);
+                            let mut choices = PER_PAGE_CHOICES.to_vec();
+                            if !choices.contains(&current) {
+                                choices.push(current);
+                                choices.sort_unstable();
+                            }
+                            choices
+                                .into_iter()
+                                .map(|n| view! { <option value=n.to_string() selected={n == current}>{n}</option> })
+                                .collect_view()
+                        }}
                     </select>
                 </label>
             </div>
@@ -384,7 +392,7 @@ fn CustomerRow(customer: Customer, selected: RwSignal<Option<Uuid>>) -> impl Int
             data-testid="customer-row"
             on:click=move |_| open()
         >
-            <td>
+            <td class="nowrap">
                 <button
                     type="button"
                     class="link-button"
@@ -408,10 +416,13 @@ fn CustomerRow(customer: Customer, selected: RwSignal<Option<Uuid>>) -> impl Int
                     None => view! { <span class="muted">"Never"</span> }.into_any(),
                 }}
             </td>
-            <td class="nowrap hide-md"><RelativeTime at=customer.created_at/></td>
+            <td class="nowrap hide-lg"><RelativeTime at=customer.created_at/></td>
             <td class="hide-sm">
-                <div class="tags">
-                    {customer.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}
+                <div class="tags tags-row" title=customer.tags.join(", ")>
+                    {customer.tags.iter().take(2).map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}
+                    {(customer.tags.len() > 2).then(|| view! {
+                        <span class="tag tag-more">{format!("+{}", customer.tags.len() - 2)}</span>
+                    })}
                 </div>
             </td>
         </tr>
