@@ -226,7 +226,8 @@ fn yes_no(value: &str) -> Option<bool> {
 }
 
 /// Fills the gaps of `base` with what `extra` knows; tags are united, counters kept at the
-/// larger value. A merge never erases data the merchant already has.
+/// larger value, consent withdrawn if either withdrew it. A merge never erases data the
+/// merchant already has.
 fn merge(base: &mut CustomerRecord, extra: &CustomerRecord) {
     if base.last_name.is_empty() {
         base.last_name = extra.last_name.clone();
@@ -242,6 +243,11 @@ fn merge(base: &mut CustomerRecord, extra: &CustomerRecord) {
         }
     }
     base.birthday = base.birthday.or(extra.birthday);
+    // An import can record an opt-out but never undo one (a STOP stays a STOP).
+    base.consent.sms &= extra.consent.sms;
+    base.consent.email &= extra.consent.email;
+    base.consent.telegram &= extra.consent.telegram;
+    base.consent.messenger &= extra.consent.messenger;
     for tag in &extra.tags {
         if !base.tags.contains(tag) {
             base.tags.push(tag.clone());
@@ -335,6 +341,32 @@ pub async fn run(
             (Some(t), _) | (None, Some(t)) => Some(t),
             (None, None) => None,
         };
+        // Same contact but another first name is more likely a shared phone or a typo than
+        // the same person: report it rather than fold two people into one.
+        if let Some((kind, index, id)) = target {
+            let known_name = if kind == 0 {
+                new_records.get(index).map(|r| r.first_name.clone())
+            } else {
+                updates
+                    .get(&id)
+                    .map(|r| r.first_name.clone())
+                    .or_else(|| existing.get(&id).map(|m| m.first_name.clone()))
+            };
+            if let Some(known_name) = known_name
+                && known_name.to_lowercase() != row.record.first_name.to_lowercase()
+            {
+                let field = if by_p.is_some() { "phone" } else { "email" };
+                errors.push(ImportRowError {
+                    line: row.line,
+                    errors: vec![FieldError {
+                        field: field.into(),
+                        code: "duplicate".into(),
+                        message: format!("this {field} already belongs to {known_name}"),
+                    }],
+                });
+                continue;
+            }
+        }
         let resolved = match target {
             None => {
                 new_records.push(row.record);

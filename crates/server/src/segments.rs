@@ -213,7 +213,7 @@ mod tests {
         };
         let text = sql(&rule);
         assert!(
-            text.contains(r#""visits" >= 5 OR ("email" IS NOT NULL AND "birthday_month" = 3)"#),
+            text.contains(r#"("customers"."visits" >= 5 OR ("customers"."email" IS NOT NULL AND "customers"."birthday_month" = 3))"#),
             "{text}"
         );
     }
@@ -238,7 +238,7 @@ mod tests {
             .to_string(SqliteQueryBuilder);
         assert!(
             text.contains(
-                r#""id" IN (SELECT "customer_id" FROM "customer_tags" WHERE "merchant_id" = "#
+                r#""customers"."id" IN (SELECT "customer_id" FROM "customer_tags" WHERE "customer_tags"."merchant_id" = '00000000-0000-0000-0000-000000000000' AND "customer_tags"."tag" = 'vip')"#
             ),
             "{text}"
         );
@@ -258,11 +258,11 @@ mod tests {
             .into_query()
             .to_string(PostgresQueryBuilder);
         assert!(
-            text.contains(r#""birthday_month" = 12 AND "birthday_day" BETWEEN 30 AND 31"#),
+            text.contains(r#"("customers"."birthday_month" = 12 AND ("customers"."birthday_day" BETWEEN 30 AND 31))"#),
             "{text}"
         );
         assert!(
-            text.contains(r#""birthday_month" = 1 AND "birthday_day" BETWEEN 1 AND 3"#),
+            text.contains(r#"("customers"."birthday_month" = 1 AND ("customers"."birthday_day" BETWEEN 1 AND 3))"#),
             "{text}"
         );
     }

@@ -1,0 +1,277 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use loyalcast::config::Config;
+use loyalcast::startup::Application;
+use loyalcast_dto::{Problem, Session, SignUpRequest};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use secrecy::SecretString;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+pub const JWT_SECRET: &str = "integration-test-secret-with-enough-entropy";
+pub const PASSWORD: &str = "a long enough password";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(PathBuf),
+    PgDatabase { admin_url: String, name: String },
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn postgres_required() -> bool {
+    std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// Spawns the app on a fresh database; `None` when PostgreSQL is absent and not required.
+pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, |_| {}).await
+}
+
+pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    let (url, cleanup) = match backend {
+        Backend::Sqlite => {
+            let dir =
+                std::env::temp_dir().join(format!("loyalcast-test-{}", Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).unwrap();
+            (
+                format!("sqlite://{}/test.db?mode=rwc", dir.display()),
+                Cleanup::Dir(dir),
+            )
+        }
+        Backend::Postgres => {
+            let admin_url = postgres_admin_url();
+            let admin = match Database::connect(&admin_url).await {
+                Ok(db) => db,
+                Err(err) if !postgres_required() => {
+                    eprintln!(
+                        "PostgreSQL not reachable ({err}); skipping (set REQUIRE_POSTGRES=1 to fail)"
+                    );
+                    return None;
+                }
+                Err(err) => panic!("PostgreSQL is required but not reachable: {err}"),
+            };
+            let name = format!("loyalcast_test_{}", Uuid::new_v4().simple());
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            admin.close().await.ok();
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b)
+                .unwrap_or(&admin_url);
+            (
+                format!("{base}/{name}"),
+                Cleanup::PgDatabase { admin_url, name },
+            )
+        }
+    };
+    let mut config = Config::defaults().unwrap();
+    config.database_url = url.clone();
+    config.bind = "127.0.0.1:0".to_owned();
+    config.spa_dir = PathBuf::from("/nonexistent-loyalcast-spa");
+    config.jwt_secret = Some(SecretString::from(JWT_SECRET));
+    config.login_failures_per_address = 1000;
+    adjust(&mut config);
+    let config = Arc::new(config);
+    let db = loyalcast::db::connect(&url).await.unwrap();
+    loyalcast::db::migrate(&db).await.unwrap();
+    let app =
+        Application::build(config.clone(), db.clone(), &SecretString::from(JWT_SECRET)).unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        address,
+        client: reqwest::Client::builder().build().unwrap(),
+        db,
+        config,
+        cleanup,
+    })
+}
+
+/// Declares each listed test twice: once on SQLite, once on PostgreSQL.
+#[macro_export]
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::helpers::spawn($crate::helpers::Backend::Sqlite).await.unwrap();
+                    super::$name(&app).await;
+                    app.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = $crate::helpers::spawn($crate::helpers::Backend::Postgres).await else { return };
+                    super::$name(&app).await;
+                    app.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+/// A merchant signed up through the API, with its owner's session.
+pub struct Tenant {
+    pub session: Session,
+    pub token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match token {
+            Some(t) => builder.bearer_auth(t),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post<B: Serialize>(&self, path: &str, token: &str, body: &B) -> Response {
+        self.request(Method::POST, path, Some(token))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch<B: Serialize>(&self, path: &str, token: &str, body: &B) -> Response {
+        self.request(Method::PATCH, path, Some(token))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.request(Method::DELETE, path, Some(token))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs up a new merchant with a unique owner email.
+    pub async fn tenant(&self, name: &str) -> Tenant {
+        let email = format!(
+            "owner-{}@{}.example.com",
+            Uuid::new_v4().simple(),
+            name.to_lowercase().replace(' ', "-")
+        );
+        let response = self
+            .client
+            .post(self.url("/api/v1/signup"))
+            .json(&SignUpRequest {
+                merchant_name: name.to_owned(),
+                owner_name: format!("{name} Owner"),
+                email,
+                password: PASSWORD.to_owned(),
+                time_zone: Some("Europe/Berlin".to_owned()),
+                default_country: Some("US".to_owned()),
+            })
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let session: Session = response.json().await.unwrap();
+        Tenant {
+            token: session.token.clone(),
+            session,
+        }
+    }
+
+    pub async fn cleanup(self) {
+        match self.cleanup {
+            Cleanup::Dir(dir) => {
+                self.db.close().await.ok();
+                std::fs::remove_dir_all(dir).ok();
+            }
+            Cleanup::PgDatabase { admin_url, name } => {
+                self.db.close().await.ok();
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await
+                        .ok();
+                    admin.close().await.ok();
+                }
+            }
+        }
+    }
+}
+
+/// Reads a JSON body after checking the status.
+pub async fn json<T: DeserializeOwned>(response: Response, expected: StatusCode) -> T {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, expected, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Reads a problem document after checking the status and the media type.
+pub async fn problem(response: Response, expected: StatusCode) -> Problem {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(
+        content_type,
+        "application/problem+json",
+        "status {}",
+        response.status()
+    );
+    let problem: Problem = json(response, expected).await;
+    assert_eq!(problem.status, expected.as_u16());
+    assert!(problem.kind.starts_with("https://loyalcast.dev/problems/"));
+    problem
+}
+
+/// The field names of a validation problem.
+pub fn fields(problem: &Problem) -> Vec<String> {
+    problem.errors.iter().map(|e| e.field.clone()).collect()
+}

@@ -1,0 +1,15 @@
+//! API integration tests: each spawns the whole app on a random port with a fresh database,
+//! and every database test runs on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod auth;
+mod customers;
+mod idempotency;
+mod import;
+mod openapi;
+mod seed;
+mod segments;
+mod tenancy;
+mod validation;

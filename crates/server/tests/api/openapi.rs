@@ -1,0 +1,123 @@
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+
+use crate::helpers::{Backend, spawn};
+
+fn checked_in_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/openapi.json")
+}
+
+#[test]
+fn the_checked_in_openapi_document_is_current() {
+    let generated = loyalcast::openapi::to_json().unwrap();
+    let checked_in = std::fs::read_to_string(checked_in_path()).unwrap_or_default();
+    assert!(
+        generated == checked_in,
+        "openapi/openapi.json is stale: run `make openapi` and commit the result"
+    );
+}
+
+#[test]
+fn every_operation_is_documented_with_its_errors() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&loyalcast::openapi::to_json().unwrap()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let mut operations = BTreeSet::new();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            operations.insert(format!("{} {path}", method.to_uppercase()));
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(!responses.is_empty(), "{method} {path} has no responses");
+            let secured = operation.get("security").is_some();
+            if secured {
+                assert!(
+                    responses.keys().any(|code| code.starts_with('4')),
+                    "{method} {path} documents no error"
+                );
+            }
+        }
+    }
+    for expected in [
+        "POST /api/v1/auth/login",
+        "POST /api/v1/auth/logout",
+        "POST /api/v1/signup",
+        "GET /api/v1/me",
+        "PATCH /api/v1/merchant",
+        "GET /api/v1/team",
+        "POST /api/v1/team",
+        "DELETE /api/v1/team/{id}",
+        "GET /api/v1/api-keys",
+        "POST /api/v1/api-keys",
+        "DELETE /api/v1/api-keys/{id}",
+        "GET /api/v1/figures",
+        "GET /api/v1/cards",
+        "POST /api/v1/cards",
+        "GET /api/v1/cards/{id}",
+        "PUT /api/v1/cards/{id}",
+        "DELETE /api/v1/cards/{id}",
+        "GET /api/v1/customers",
+        "POST /api/v1/customers",
+        "POST /api/v1/customers/import",
+        "GET /api/v1/customers/{id}",
+        "PATCH /api/v1/customers/{id}",
+        "DELETE /api/v1/customers/{id}",
+        "GET /api/v1/tags",
+        "GET /api/v1/passes",
+        "POST /api/v1/passes",
+        "GET /api/v1/passes/{id}",
+        "DELETE /api/v1/passes/{id}",
+        "GET /api/v1/segments",
+        "POST /api/v1/segments",
+        "POST /api/v1/segments/count",
+        "GET /api/v1/segments/{id}",
+        "GET /api/v1/segments/{id}/count",
+        "PUT /api/v1/segments/{id}",
+        "DELETE /api/v1/segments/{id}",
+        "GET /healthz",
+        "GET /readyz",
+    ] {
+        assert!(
+            operations.contains(expected),
+            "{expected} missing from the OpenAPI document"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_served_document_and_docs_ui_work() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let served = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    let served: serde_json::Value = served.json().await.unwrap();
+    let generated: serde_json::Value =
+        serde_json::from_str(&loyalcast::openapi::to_json().unwrap()).unwrap();
+    assert_eq!(served, generated);
+    let ui = app.client.get(app.url("/api/docs/")).send().await.unwrap();
+    assert_eq!(ui.status(), StatusCode::OK);
+    assert!(ui.text().await.unwrap().contains("swagger"));
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    app.cleanup().await;
+}
