@@ -123,10 +123,10 @@ fn TopBar() -> impl IntoView {
     let session = move || auth.session();
     view! {
         <header class="topbar">
-            <p class="topbar-merchant" data-testid="merchant-name">
-                {move || session().map(|s| s.merchant.name).unwrap_or_default()}
-            </p>
             <div class="topbar-user">
+                <p class="topbar-merchant" data-testid="merchant-name">
+                    {move || session().map(|s| s.merchant.name).unwrap_or_default()}
+                </p>
                 <div class="topbar-member">
                     <span class="topbar-member-name" data-testid="member-name">
                         {move || session().map(|s| s.member.name).unwrap_or_default()}

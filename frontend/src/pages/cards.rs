@@ -332,8 +332,9 @@ pub fn CardsPage() -> impl IntoView {
                     <FormError error=list_err/>
                     {show_fetch(cards, "Loading cards…", list)}
                 </section>
-                <section class="panel editor" aria-labelledby="card-form-title">
+                <section class="panel editor" id="card-editor" aria-labelledby="card-form-title">
                     <h2 id="card-form-title">{move || if editing.get().is_some() { "Edit card" } else { "New card" }}</h2>
+                    <div class="editor-grid">
                     <CardPreview form=form/>
                     <form on:submit=save novalidate=true data-testid="card-form">
                         <div class="field">
@@ -403,6 +404,7 @@ pub fn CardsPage() -> impl IntoView {
                             </button>
                         </div>
                     </form>
+                    </div>
                 </section>
             </div>
         </div>
@@ -532,7 +534,7 @@ fn CardRow(
             </td>
             <td class="num" data-testid="card-row-installed">{thousands_u(card.installed_passes)}</td>
             <td class="hide-md nowrap"><RelativeTime at=card.updated_at/></td>
-            <td class="row-actions">
+            <td class="actions-cell"><div class="row-actions">
                 <button type="button" class="btn btn-ghost btn-icon" data-testid="card-edit" on:click=move |_| on_edit.run(for_edit.clone())>
                     <Icon kind=IconKind::Edit label=format!("Edit {}", card.name)/>
                 </button>
@@ -541,7 +543,7 @@ fn CardRow(
                     on:click=move |_| on_delete.run(for_delete.clone())>
                     <Icon kind=IconKind::Trash label=format!("Delete {}", card.name)/>
                 </button>
-            </td>
+            </div></td>
         </tr>
     }
 }

@@ -415,13 +415,13 @@ fn SegmentRow(
         <li class="segment" class:selected=move || editing.get() == Some(id) data-testid="segment-row">
             <div class="segment-main">
                 <p class="segment-name" data-testid="segment-row-name">{segment.name.clone()}</p>
+                <p class="segment-count" data-testid="segment-row-count">
+                    <strong>{thousands_u(segment.customers)}</strong>
+                    <span class="muted small">{if segment.customers == 1 { " customer" } else { " customers" }}</span>
+                </p>
                 <p class="muted small segment-rule" title=summary.clone()>{summary.clone()}</p>
                 <p class="muted small">"Updated " <RelativeTime at=segment.updated_at/></p>
             </div>
-            <p class="segment-count" data-testid="segment-row-count">
-                <strong>{thousands_u(segment.customers)}</strong>
-                <span class="muted small">{if segment.customers == 1 { " customer" } else { " customers" }}</span>
-            </p>
             <div class="row-actions">
                 <button type="button" class="btn btn-ghost btn-icon" data-testid="segment-edit" on:click=move |_| on_edit.run(for_edit.clone())>
                     <Icon kind=IconKind::Edit label=format!("Edit {}", segment.name)/>

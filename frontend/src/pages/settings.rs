@@ -49,7 +49,7 @@ fn MerchantSection() -> impl IntoView {
                 <dd>{m.default_country}</dd>
                 <dt>"Your role"</dt>
                 <dd>{role_label(me.role)}</dd>
-                <dt>"Customer since"</dt>
+                <dt>"Account created"</dt>
                 <dd><RelativeTime at=m.created_at/></dd>
             </dl>
         }
@@ -257,7 +257,7 @@ fn ApiKeysSection() -> impl IntoView {
                                         Some(at) => view! { <RelativeTime at=at/> }.into_any(),
                                         None => view! { <span class="muted">"Never"</span> }.into_any(),
                                     }}</td>
-                                    <td class="row-actions">
+                                    <td class="actions-cell"><div class="row-actions">
                                         {if revoked {
                                             view! { <span class="badge badge-danger">"Revoked"</span> }.into_any()
                                         } else {
@@ -269,7 +269,7 @@ fn ApiKeysSection() -> impl IntoView {
                                                 </button>
                                             }.into_any()
                                         }}
-                                    </td>
+                                    </div></td>
                                 </tr>
                             }
                         }).collect_view()}

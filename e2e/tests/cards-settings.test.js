@@ -1,0 +1,73 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, launch, signedInPage, withPage } from '../lib/harness.js';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+test('a new card is created from the form and listed in its colours', async () => {
+  await withPage(browser, 'cards-create', signedInPage, async (page, session) => {
+    const name = `E2E card ${Date.now()}`;
+    await page.goto('/cards');
+    await page.getByTestId('card-row').first().waitFor();
+
+    // Without a name the form refuses, next to the field.
+    await page.getByTestId('card-save').click();
+    await page.locator('#card-name-error').waitFor();
+
+    await page.getByTestId('card-name').fill(name);
+    await page.getByTestId('card-kind').selectOption('points');
+    await page.getByTestId('card-logo-text').fill('E2E');
+    await page.locator('#card-bg-hex').fill('#123456');
+    assert.match(await page.getByTestId('card-preview').innerText(), new RegExp(name));
+    await page.getByTestId('card-save').click();
+    await page.getByTestId('card-saved').waitFor();
+    const row = page.getByTestId('card-row').filter({ hasText: name });
+    await row.waitFor();
+    assert.match(await row.innerText(), /Points card/);
+
+    const saved = (await api(session, '/cards?page=1&per_page=100')).items.find((c) => c.name === name);
+    assert.ok(saved, 'the card is saved');
+    assert.equal(saved.kind, 'points');
+    assert.equal(saved.design.background_color, '#123456');
+    await api(session, `/cards/${saved.id}`, { method: 'DELETE' });
+  });
+});
+
+test('settings show the team, and an API key is shown once when created', async () => {
+  await withPage(browser, 'settings-api-key', signedInPage, async (page, session) => {
+    const name = `E2E key ${Date.now()}`;
+    await page.goto('/settings');
+    await page.getByTestId('team-member').first().waitFor();
+    const team = await api(session, '/team');
+    assert.equal(await page.getByTestId('team-member').count(), team.length);
+
+    await page.getByTestId('api-key-name').fill(name);
+    await page.getByTestId('api-key-create').click();
+    const secret = await page.getByTestId('api-key-secret').inputValue();
+    assert.ok(secret.length >= 16, 'the secret is shown');
+    const row = page.getByTestId('api-key-row').filter({ hasText: name });
+    await row.waitFor();
+
+    // The secret works as a bearer token.
+    const me = await fetch(`${process.env.E2E_BASE_URL || 'http://127.0.0.1:8080'}/api/v1/me`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    assert.equal(me.status, 200);
+
+    page.once('dialog', (d) => d.accept());
+    await row.getByTestId('api-key-revoke').click();
+    await page.waitForFunction(
+      ([n]) => {
+        const rows = [...document.querySelectorAll('[data-testid="api-key-row"]')].filter((r) => r.innerText.includes(n));
+        return rows.length === 0 || rows.every((r) => /Revoked/.test(r.innerText));
+      },
+      [name],
+    );
+  });
+});
