@@ -62,9 +62,13 @@ export async function apiLogin() {
 export async function signedInPage(browser, size) {
   const session = await apiLogin();
   const { context, page } = await newPage(browser, size);
+  // Once per tab: a later sign-out must not be undone by the next page load.
   await context.addInitScript(
     ([key, value]) => {
-      if (!window.localStorage.getItem(key)) window.localStorage.setItem(key, value);
+      if (!window.sessionStorage.getItem('e2e-session-injected')) {
+        window.sessionStorage.setItem('e2e-session-injected', '1');
+        window.localStorage.setItem(key, value);
+      }
     },
     [SESSION_KEY, JSON.stringify(session)],
   );

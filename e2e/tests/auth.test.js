@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { EMAIL, PASSWORD, launch, newPage, pathOf, signedInPage, withPage } from '../lib/harness.js';
+import { EMAIL, PASSWORD, SESSION_KEY, apiLogin, launch, newPage, pathOf, signedInPage, withPage } from '../lib/harness.js';
 
 let browser;
 before(async () => {
@@ -63,8 +63,26 @@ test('signing out returns to the sign-in page and forgets the session', async ()
     await page.goto('/customers');
     await page.getByTestId('sign-out').click();
     await page.waitForURL((url) => url.pathname === '/sign-in');
+    assert.equal(new URL(page.url()).searchParams.get('next'), null);
+    assert.equal(await page.evaluate((key) => window.localStorage.getItem(key), SESSION_KEY), null);
     // The session is gone: a protected page sends us back to sign in.
     await page.goto('/settings');
     await page.waitForURL((url) => url.pathname === '/sign-in');
+  });
+});
+
+test('a session the server no longer accepts sends the user to sign in, then back', async () => {
+  await withPage(browser, 'expired-session', (b) => newPage(b), async (page) => {
+    const session = await apiLogin();
+    const revoked = { ...session, token: `${session.token}x` };
+    await page.addInitScript(([key, value]) => window.localStorage.setItem(key, value), [SESSION_KEY, JSON.stringify(revoked)]);
+    await page.goto('/customers?q=ada');
+    await page.waitForURL((url) => url.pathname === '/sign-in');
+    assert.equal(new URL(page.url()).searchParams.get('next'), '/customers?q=ada');
+    assert.equal(await page.evaluate((key) => window.localStorage.getItem(key), SESSION_KEY), null);
+    await page.getByTestId('sign-in-email').fill(EMAIL);
+    await page.getByTestId('sign-in-password').fill(PASSWORD);
+    await page.getByTestId('sign-in-submit').click();
+    await page.waitForURL((url) => url.pathname === '/customers' && url.searchParams.get('q') === 'ada');
   });
 });

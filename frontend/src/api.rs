@@ -412,3 +412,77 @@ pub fn provide_api(auth: Auth) {
 pub fn use_api() -> Api {
     use_context::<Api>().unwrap_or_else(|| Api::new(use_auth()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loyalcast_dto::FieldError;
+
+    fn validation() -> ApiError {
+        ApiError::Problem(Problem {
+            kind: "https://loyalcast.dev/problems/validation".to_owned(),
+            title: "Invalid request".to_owned(),
+            status: 422,
+            detail: Some("Some fields are invalid.".to_owned()),
+            errors: vec![
+                FieldError {
+                    field: "name".to_owned(),
+                    code: "taken".to_owned(),
+                    message: "Another segment has this name.".to_owned(),
+                },
+                FieldError {
+                    field: "rule.rules[1].month".to_owned(),
+                    code: "out_of_range".to_owned(),
+                    message: "A month is 1 to 12.".to_owned(),
+                },
+                FieldError {
+                    field: "design.label_color".to_owned(),
+                    code: "invalid".to_owned(),
+                    message: "Use #rrggbb.".to_owned(),
+                },
+            ],
+        })
+    }
+
+    #[test]
+    fn field_errors_are_found_by_field_and_by_prefix() {
+        let e = validation();
+        assert_eq!(
+            e.field("name").as_deref(),
+            Some("Another segment has this name.")
+        );
+        assert_eq!(e.field("rule").as_deref(), Some("A month is 1 to 12."));
+        assert_eq!(
+            e.field("design.label_color").as_deref(),
+            Some("Use #rrggbb.")
+        );
+        assert_eq!(e.field("nam"), None);
+        assert_eq!(e.field("design.label"), None);
+        assert_eq!(e.message(), "Some fields are invalid.");
+        assert_eq!(e.status(), Some(422));
+    }
+
+    #[test]
+    fn errors_no_field_shows_are_listed_apart() {
+        let e = validation();
+        assert_eq!(
+            e.other_field_errors(&["name", "design"]),
+            vec!["rule.rules[1].month: A month is 1 to 12.".to_owned()]
+        );
+    }
+
+    #[test]
+    fn sort_and_order_parameters_round_trip() {
+        for sort in [
+            CustomerSort::Name,
+            CustomerSort::CreatedAt,
+            CustomerSort::Visits,
+            CustomerSort::LastVisitAt,
+            CustomerSort::Points,
+        ] {
+            assert_eq!(parse_sort(sort_param(sort)), Some(sort));
+        }
+        assert_eq!(parse_order("desc"), Some(SortOrder::Desc));
+        assert_eq!(parse_order("sideways"), None);
+    }
+}

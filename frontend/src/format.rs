@@ -126,3 +126,26 @@ mod tests {
 pub fn date_only_local(date: chrono::NaiveDate) -> String {
     date.format("%-d %b %Y").to_string()
 }
+
+#[cfg(test)]
+mod relative_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn recent_times_read_relative() {
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 10, 12, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let ago = |secs: i64| relative(now - chrono::Duration::seconds(secs), now, "UTC");
+        assert_eq!(ago(10), "just now");
+        assert_eq!(ago(5 * 60), "5 min ago");
+        assert_eq!(ago(3 * 3600), "3 hours ago");
+        assert_eq!(ago(3600), "1 hour ago");
+        assert_eq!(ago(30 * 3600), "yesterday");
+        assert_eq!(ago(3 * 86_400), "3 days ago");
+        assert_eq!(ago(-2 * 86_400), "in 2 days");
+        assert_eq!(ago(-10 * 60), "in 10 min");
+    }
+}

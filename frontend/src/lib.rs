@@ -29,6 +29,13 @@ use crate::pages::settings::SettingsPage;
 use crate::pages::sign_in::SignInPage;
 use crate::session::Auth;
 
+/// Names the browser tab after the page, e.g. "Customers · Loyalcast".
+pub fn set_title(page: &str) {
+    if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+        document.set_title(&format!("{page} · Loyalcast"));
+    }
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     let auth = Auth::restore();

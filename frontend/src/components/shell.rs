@@ -38,15 +38,14 @@ pub fn Shell() -> impl IntoView {
             let target = match auth.signed_out_reason() {
                 SignedOut::Deliberately => "/sign-in".to_owned(),
                 SignedOut::Expired => {
-                    let here = format!(
-                        "{}{}",
-                        location.pathname.get_untracked(),
-                        location.search.get_untracked()
-                    );
-                    let here = if here.is_empty() {
-                        "/".to_owned()
-                    } else {
-                        here
+                    // The router's `search` has no leading '?'.
+                    let path = location.pathname.get_untracked();
+                    let search = location.search.get_untracked();
+                    let search = search.trim_start_matches('?');
+                    let here = match (path.is_empty(), search.is_empty()) {
+                        (true, _) => "/".to_owned(),
+                        (false, true) => path,
+                        (false, false) => format!("{path}?{search}"),
                     };
                     format!(
                         "/sign-in?next={}",
@@ -148,5 +147,28 @@ fn TopBar() -> impl IntoView {
                 </button>
             </div>
         </header>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_paths_on_this_site_are_returned_to() {
+        assert_eq!(
+            safe_next(Some("/customers?q=ada".to_owned())),
+            "/customers?q=ada"
+        );
+        assert_eq!(
+            safe_next(Some("//evil.example".to_owned())),
+            "/mailings/inbox"
+        );
+        assert_eq!(
+            safe_next(Some("https://evil.example".to_owned())),
+            "/mailings/inbox"
+        );
+        assert_eq!(safe_next(Some("/sign-in".to_owned())), "/mailings/inbox");
+        assert_eq!(safe_next(None), "/mailings/inbox");
     }
 }

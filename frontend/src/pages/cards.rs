@@ -172,6 +172,7 @@ fn confirm(question: &str) -> bool {
 
 #[component]
 pub fn CardsPage() -> impl IntoView {
+    crate::set_title("Cards");
     let api = use_api();
     let page = RwSignal::new(1_u64);
     let cards = fetch(

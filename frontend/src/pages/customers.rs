@@ -55,6 +55,7 @@ fn default_order(sort: CustomerSort) -> SortOrder {
 
 #[component]
 pub fn CustomersPage() -> impl IntoView {
+    crate::set_title("Customers");
     let api = use_api();
     let query_map = use_query_map();
     let navigate = use_navigate();

@@ -77,6 +77,7 @@ fn ComingNext(
 
 #[component]
 pub fn InboxPage() -> impl IntoView {
+    crate::set_title("Inbox");
     view! {
         <ComingNext
             testid="page-inbox"
@@ -99,6 +100,7 @@ pub fn InboxPage() -> impl IntoView {
 
 #[component]
 pub fn HistoryPage() -> impl IntoView {
+    crate::set_title("Mailings history");
     view! {
         <ComingNext
             testid="page-history"
@@ -116,6 +118,7 @@ pub fn HistoryPage() -> impl IntoView {
 
 #[component]
 pub fn SendPushPage() -> impl IntoView {
+    crate::set_title("Send push");
     let api = use_api();
     // The preview uses the merchant's real first card, when there is one.
     let cards = fetch(|| (), move |_| async move { api.cards(1, 1).await });
@@ -144,6 +147,7 @@ pub fn SendPushPage() -> impl IntoView {
 
 #[component]
 pub fn AutomationPage() -> impl IntoView {
+    crate::set_title("Push automation");
     view! {
         <ComingNext
             testid="page-automation"
@@ -162,6 +166,7 @@ pub fn AutomationPage() -> impl IntoView {
 
 #[component]
 pub fn AutoPushPage() -> impl IntoView {
+    crate::set_title("Custom auto-push");
     view! {
         <ComingNext
             testid="page-auto-push"

@@ -3,6 +3,7 @@ use leptos_router::components::A;
 
 #[component]
 pub fn NotFound() -> impl IntoView {
+    crate::set_title("Page not found");
     view! {
         <main class="centered-page">
             <div class="panel narrow" data-testid="not-found">

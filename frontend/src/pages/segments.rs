@@ -58,6 +58,7 @@ enum CountState {
 
 #[component]
 pub fn SegmentsPage() -> impl IntoView {
+    crate::set_title("Segments");
     let api = use_api();
     let owner = Owner::current().unwrap_or_default();
 

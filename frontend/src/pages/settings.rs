@@ -15,6 +15,7 @@ use crate::format::thousands;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
+    crate::set_title("Settings");
     view! {
         <div class="page">
             <header class="page-header">

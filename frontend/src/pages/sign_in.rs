@@ -14,6 +14,7 @@ use crate::session::use_auth;
 
 #[component]
 pub fn SignInPage() -> impl IntoView {
+    crate::set_title("Sign in");
     let auth = use_auth();
     let api = use_api();
     let query = use_query_map();
