@@ -1,5 +1,7 @@
 //! The four figures at the top of every Mailings page.
 
+use std::time::Duration;
+
 use leptos::prelude::*;
 use leptos_router::components::A;
 use loyalcast_dto::HeaderFigures;
@@ -15,6 +17,14 @@ pub fn FigureCards() -> impl IntoView {
     let api = use_api();
     let figures = fetch(|| (), move |_| async move { api.figures().await });
     let retry = Callback::new(move |_| figures.reload());
+    // Balances move as mailings go out: refresh while the page is open (the figures stay
+    // on screen while reloading, so nothing flickers).
+    let refresh = set_interval_with_handle(move || figures.reload(), Duration::from_secs(60)).ok();
+    on_cleanup(move || {
+        if let Some(handle) = refresh {
+            handle.clear();
+        }
+    });
     view! {
         <section class="figures" aria-label="Messaging capacity" data-testid="figures">
             {move || figures.data.with(|data| match data {
