@@ -5,12 +5,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_foundation;
+mod m20261129_000002_create_mailings;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_create_foundation::Migration)]
+        vec![
+            Box::new(m20261129_000001_create_foundation::Migration),
+            Box::new(m20261129_000002_create_mailings::Migration),
+        ]
     }
 }

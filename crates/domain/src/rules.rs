@@ -78,23 +78,19 @@ fn check_at(
                 SegmentRule::LastVisitWithinDays { days: d }
                 | SegmentRule::NoVisitForDays { days: d }
                 | SegmentRule::CreatedWithinDays { days: d } => days(fields, *d),
-                SegmentRule::BirthdayWithinDays { days: d } => {
-                    if *d == 0 || *d > 366 {
-                        fields.push(
-                            format!("{path}.days"),
-                            "out_of_range",
-                            "must be between 1 and 366",
-                        );
-                    }
+                SegmentRule::BirthdayWithinDays { days: d } if *d == 0 || *d > 366 => {
+                    fields.push(
+                        format!("{path}.days"),
+                        "out_of_range",
+                        "must be between 1 and 366",
+                    );
                 }
-                SegmentRule::BirthdayMonth { month } => {
-                    if !(1..=12).contains(month) {
-                        fields.push(
-                            format!("{path}.month"),
-                            "out_of_range",
-                            "must be a month from 1 to 12",
-                        );
-                    }
+                SegmentRule::BirthdayMonth { month } if !(1..=12).contains(month) => {
+                    fields.push(
+                        format!("{path}.month"),
+                        "out_of_range",
+                        "must be a month from 1 to 12",
+                    );
                 }
                 SegmentRule::HasTag { tag } => {
                     if let Some(tag) = fields.check(&format!("{path}.tag"), validation::tag(tag)) {

@@ -9,6 +9,7 @@ pub mod cards;
 pub mod common;
 pub mod customers;
 pub mod figures;
+pub mod mailings;
 pub mod passes;
 pub mod segments;
 
@@ -17,5 +18,6 @@ pub use cards::*;
 pub use common::*;
 pub use customers::*;
 pub use figures::*;
+pub use mailings::*;
 pub use passes::*;
 pub use segments::*;

@@ -1,16 +1,21 @@
-//! SMS and email credits, with a ledger of every movement. Balances never go below zero:
-//! every decrement is a conditional update (`... WHERE available >= amount`), and the
-//! table's CHECK constraints stand behind it.
+//! SMS and email credits, with a ledger of every movement. A send reserves credits when it is
+//! accepted (available → reserved), commits them per message sent (reserved → spent) and
+//! releases them when a message fails or is cancelled (reserved → available).
+//!
+//! Balances never go below zero: every decrement is a conditional update
+//! (`... WHERE available >= amount`), which the database applies atomically under any
+//! concurrency, and the table's CHECK constraints stand behind it.
 
 use chrono::Utc;
+use loyalcast_dto::{Balance, Balances, CreditKind};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use crate::entity::{balance, balance_entry};
-use crate::error::Result;
+use crate::error::{ApiError, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Sms,
     Email,
@@ -21,6 +26,15 @@ impl Kind {
         match self {
             Kind::Sms => "sms",
             Kind::Email => "email",
+        }
+    }
+}
+
+impl From<CreditKind> for Kind {
+    fn from(kind: CreditKind) -> Self {
+        match kind {
+            CreditKind::Sms => Kind::Sms,
+            CreditKind::Email => Kind::Email,
         }
     }
 }
@@ -43,6 +57,110 @@ pub async fn top_up(
         .exec(db)
         .await?;
     record(db, merchant_id, kind, "top_up", amount, reference).await
+}
+
+/// Moves `amount` from available to reserved, or refuses when it does not fit.
+pub async fn reserve(
+    db: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    kind: Kind,
+    amount: i64,
+    reference: &str,
+) -> Result<()> {
+    if amount <= 0 {
+        return Ok(());
+    }
+    let updated = balance::Entity::update_many()
+        .col_expr(
+            balance::Column::Available,
+            Expr::col(balance::Column::Available).sub(amount),
+        )
+        .col_expr(
+            balance::Column::Reserved,
+            Expr::col(balance::Column::Reserved).add(amount),
+        )
+        .filter(balance::Column::MerchantId.eq(merchant_id))
+        .filter(balance::Column::Kind.eq(kind.as_str()))
+        .filter(balance::Column::Available.gte(amount))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        let available = get(db, merchant_id).await?;
+        let have = match kind {
+            Kind::Sms => available.sms.available,
+            Kind::Email => available.email.available,
+        };
+        return Err(ApiError::InsufficientCredits(format!(
+            "This needs {amount} {} credits; {have} are available. Top up or narrow the audience.",
+            kind.as_str().to_uppercase().replace("EMAIL", "email")
+        )));
+    }
+    record(db, merchant_id, kind, "reserve", amount, reference).await
+}
+
+/// Spends reserved credits (`used`) and gives back the rest (`released`).
+pub async fn settle(
+    db: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    kind: Kind,
+    used: i64,
+    released: i64,
+    reference: &str,
+) -> Result<()> {
+    let total = used + released;
+    if total <= 0 {
+        return Ok(());
+    }
+    let updated = balance::Entity::update_many()
+        .col_expr(
+            balance::Column::Reserved,
+            Expr::col(balance::Column::Reserved).sub(total),
+        )
+        .col_expr(
+            balance::Column::Available,
+            Expr::col(balance::Column::Available).add(released),
+        )
+        .filter(balance::Column::MerchantId.eq(merchant_id))
+        .filter(balance::Column::Kind.eq(kind.as_str()))
+        .filter(balance::Column::Reserved.gte(total))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "settling {total} {} credits that were not reserved",
+            kind.as_str()
+        )));
+    }
+    if used > 0 {
+        record(db, merchant_id, kind, "commit", used, reference).await?;
+    }
+    if released > 0 {
+        record(db, merchant_id, kind, "release", released, reference).await?;
+    }
+    Ok(())
+}
+
+pub async fn get(db: &impl ConnectionTrait, merchant_id: Uuid) -> Result<Balances> {
+    let rows = balance::Entity::find()
+        .filter(balance::Column::MerchantId.eq(merchant_id))
+        .all(db)
+        .await?;
+    let of = |kind: Kind| {
+        rows.iter()
+            .find(|b| b.kind == kind.as_str())
+            .map(|b| Balance {
+                available: b.available,
+                reserved: b.reserved,
+            })
+            .unwrap_or(Balance {
+                available: 0,
+                reserved: 0,
+            })
+    };
+    Ok(Balances {
+        sms: of(Kind::Sms),
+        email: of(Kind::Email),
+    })
 }
 
 async fn record(

@@ -155,22 +155,38 @@ pub async fn run() -> anyhow::Result<()> {
             let app = Application::build(config.clone(), database.clone(), &jwt_secret)?;
             tracing::info!(port = app.port(), database = %db::redact(&config.database_url), "serving");
             println!("Loyalcast is serving on http://{}", config.bind);
-            let worker = tokio::spawn(background::run(database.clone()));
+            let background = background::start(&config, database.clone(), &jwt_secret)?;
             let result = app.run_until_stopped().await;
-            worker.abort();
+            // The server has stopped taking requests: let the worker finish its batch.
+            background.shutdown().await;
             result.context("the HTTP server failed")
         }
         Command::Worker => {
+            let jwt_secret = secrets::jwt_secret(&config)?;
+            let background = background::start(&config, database, &jwt_secret)?;
             tracing::info!("worker started");
-            tokio::select! {
-                _ = background::run(database) => Ok(()),
-                _ = tokio::signal::ctrl_c() => {
-                    tracing::info!("worker stopping");
-                    Ok(())
-                }
-            }
+            shutdown_signal().await;
+            tracing::info!("worker stopping after its current batch");
+            background.shutdown().await;
+            Ok(())
         }
     }
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn report_seed(seeded: bool) {

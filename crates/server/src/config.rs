@@ -56,6 +56,16 @@ pub struct Config {
     /// Largest accepted CSV import.
     #[serde(default = "defaults::max_import_bytes")]
     pub max_import_bytes: usize,
+    /// Channel providers and their rate limits; every channel is a labelled sandbox unless
+    /// configured (`[delivery.sms] provider = "twilio"` ...).
+    #[serde(default)]
+    pub delivery: loyalcast_delivery::config::DeliveryConfig,
+    /// Deliveries a worker claims at once.
+    #[serde(default = "defaults::worker_batch")]
+    pub worker_batch: u64,
+    /// Sends a worker keeps in flight.
+    #[serde(default = "defaults::worker_concurrency")]
+    pub worker_concurrency: usize,
 }
 
 mod defaults {
@@ -97,6 +107,12 @@ mod defaults {
     pub fn max_import_bytes() -> usize {
         20 * 1024 * 1024
     }
+    pub fn worker_batch() -> u64 {
+        1_000
+    }
+    pub fn worker_concurrency() -> usize {
+        64
+    }
 }
 
 impl Config {
@@ -109,7 +125,7 @@ impl Config {
             figment = figment.merge(("database_url", url));
         }
         let config: Config = figment
-            .merge(Env::prefixed("LOYALCAST_").ignore(&["config"]))
+            .merge(Env::prefixed("LOYALCAST_").ignore(&["config"]).split("__"))
             .extract()?;
         Ok(config)
     }

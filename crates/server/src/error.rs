@@ -35,6 +35,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("insufficient credits: {0}")]
+    InsufficientCredits(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -63,6 +65,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::InsufficientCredits(_) => "insufficient-credits",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -80,6 +83,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::InsufficientCredits(_) => "Not enough credits",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -94,7 +98,8 @@ impl ApiError {
             | ApiError::Conflict(d)
             | ApiError::PayloadTooLarge(d)
             | ApiError::UnsupportedMediaType(d)
-            | ApiError::Unavailable(d) => Some(d.clone()),
+            | ApiError::Unavailable(d)
+            | ApiError::InsufficientCredits(d) => Some(d.clone()),
             ApiError::TooManyRequests { detail, .. } => Some(detail.clone()),
             ApiError::Unauthorized(d) | ApiError::Forbidden(d) => Some((*d).to_owned()),
             ApiError::NotFound => Some("No such resource.".to_owned()),
@@ -135,6 +140,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientCredits(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -67,12 +67,16 @@ struct Row {
     record: CustomerRecord,
 }
 
+/// A file read and checked.
+struct Read {
+    rows: Vec<Row>,
+    errors: Vec<ImportRowError>,
+    ignored: Vec<String>,
+    count: u64,
+}
+
 /// Reads and checks the file; writes nothing.
-fn read(
-    bytes: &[u8],
-    country: phonenumber::country::Id,
-    today: NaiveDate,
-) -> Result<(Vec<Row>, Vec<ImportRowError>, Vec<String>, u64)> {
+fn read(bytes: &[u8], country: phonenumber::country::Id, today: NaiveDate) -> Result<Read> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -202,7 +206,12 @@ fn read(
             }),
         }
     }
-    Ok((rows, errors, ignored, count))
+    Ok(Read {
+        rows,
+        errors,
+        ignored,
+        count,
+    })
 }
 
 fn parse_instant(value: &str) -> Option<DateTime<Utc>> {
@@ -274,7 +283,12 @@ pub async fn run(
     today: NaiveDate,
     bytes: &[u8],
 ) -> Result<ImportReport> {
-    let (rows, mut errors, ignored_columns, count) = read(bytes, country, today)?;
+    let Read {
+        rows,
+        mut errors,
+        ignored: ignored_columns,
+        count,
+    } = read(bytes, country, today)?;
     let txn = db.begin().await?;
 
     let phones: Vec<String> = rows.iter().filter_map(|r| r.record.phone.clone()).collect();

@@ -21,6 +21,9 @@ use utoipa::{Modify, OpenApi};
         (name = "customers", description = "Card holders and their contact data"),
         (name = "passes", description = "Cards installed in Apple Wallet or Google Wallet"),
         (name = "segments", description = "Saved audiences and live counts"),
+        (name = "mailings", description = "Mass campaigns over SMS, email, Telegram and Messenger"),
+        (name = "balances", description = "SMS and email credits"),
+        (name = "links", description = "Links in messages: unsubscribe and open tracking"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

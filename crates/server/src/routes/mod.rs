@@ -2,10 +2,12 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod balances;
 pub mod cards;
 pub mod customers;
 pub mod figures;
 pub mod health;
+pub mod mailings;
 pub mod passes;
 pub mod segments;
 pub mod team;
@@ -49,7 +51,18 @@ pub fn config(cfg: &mut ServiceConfig) {
         .service(segments::get)
         .service(segments::update)
         .service(segments::delete)
-        .service(segments::count_saved);
+        .service(segments::count_saved)
+        .service(balances::get)
+        .service(balances::top_up)
+        .service(mailings::estimate)
+        .service(mailings::list)
+        .service(mailings::create)
+        .service(mailings::get)
+        .service(mailings::send)
+        .service(mailings::pause)
+        .service(mailings::resume)
+        .service(mailings::cancel)
+        .service(mailings::resend_failed);
 }
 
 /// Paging of a list: `page` from 1, `per_page` from 1 to 100 (25 when absent).

@@ -1,0 +1,24 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "mailing_stats")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub mailing_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub channel: String,
+    pub total: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub opened: i64,
+    pub failed: i64,
+    pub unsubscribed: i64,
+    pub cancelled: i64,
+    pub credits_reserved: i64,
+    pub credits_used: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,560 @@
+//! Mailings: accepting one (checks, fan-out and credit reservation in one transaction),
+//! reading them with their reports, and the lifecycle: send a draft, pause, resume, cancel,
+//! resend to the failed recipients.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use loyalcast_delivery::template::TemplateValues;
+use loyalcast_domain::Fields;
+use loyalcast_dto::{
+    Audience, Channel, ChannelReach, ChannelReport, DeliveryCounts, Mailing, MailingContent,
+    MailingEstimate, MailingStatus, MailingSummary, NewMailing, SegmentRule,
+};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
+};
+use uuid::Uuid;
+
+use crate::balances;
+use crate::engine::content::{self, Prepared};
+use crate::engine::fanout::{self, RecipientValues};
+use crate::engine::{credit_kind, status, worker};
+use crate::entity::{card, customer, delivery, mailing, mailing_stat, merchant, segment};
+use crate::error::{ApiError, Result};
+use crate::merchants;
+use crate::segments::{self, Context};
+
+/// Values every message of the merchant shares.
+pub async fn recipient_values(
+    db: &impl ConnectionTrait,
+    m: &merchant::Model,
+) -> Result<RecipientValues> {
+    let first_card = card::Entity::find()
+        .filter(card::Column::MerchantId.eq(m.id))
+        .order_by_asc(card::Column::Name)
+        .one(db)
+        .await?;
+    Ok(RecipientValues {
+        base: TemplateValues {
+            merchant_name: m.name.clone(),
+            ..Default::default()
+        },
+        default_card: first_card.map(|c| c.name).unwrap_or_else(|| m.name.clone()),
+    })
+}
+
+/// A mailing's input, checked.
+pub struct Checked {
+    pub name: String,
+    pub channels: Vec<Channel>,
+    pub prepared: Prepared,
+    pub rule: SegmentRule,
+}
+
+/// The rule an audience stands for (a segment's rule as saved now).
+pub async fn audience_rule(
+    db: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    audience: &Audience,
+    fields: &mut Fields,
+) -> Result<SegmentRule> {
+    match audience {
+        Audience::All => Ok(SegmentRule::everyone()),
+        Audience::Segment { segment_id } => {
+            let found = segment::Entity::find_by_id(*segment_id)
+                .filter(segment::Column::MerchantId.eq(merchant_id))
+                .one(db)
+                .await?;
+            match found {
+                Some(s) => serde_json::from_str(&s.rule)
+                    .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored rule: {e}"))),
+                None => {
+                    fields.push("audience.segment_id", "not_found", "no such segment");
+                    Ok(SegmentRule::Or { rules: vec![] })
+                }
+            }
+        }
+    }
+}
+
+pub async fn check(
+    db: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    name: &str,
+    audience: &Audience,
+    channels: &[Channel],
+    content: &MailingContent,
+    send_at: Option<DateTime<Utc>>,
+) -> Result<Checked> {
+    let mut fields = Fields::new();
+    let name = fields.text("name", name, 120);
+    let mut unique: Vec<Channel> = Vec::new();
+    for c in channels {
+        if !unique.contains(c) {
+            unique.push(*c);
+        }
+    }
+    let prepared = content::prepare(&unique, content, &mut fields);
+    let rule = audience_rule(db, merchant_id, audience, &mut fields).await?;
+    if let Some(at) = send_at {
+        if at < Utc::now() - chrono::Duration::minutes(1) {
+            fields.push("send_at", "in_the_past", "must be in the future");
+        } else if at > Utc::now() + chrono::Duration::days(366) {
+            fields.push("send_at", "too_far", "must be within a year");
+        }
+    }
+    fields.finish()?;
+    Ok(Checked {
+        name: name.unwrap_or_default(),
+        channels: unique,
+        prepared,
+        rule,
+    })
+}
+
+async fn context(
+    db: &impl ConnectionTrait,
+    merchant_id: Uuid,
+) -> Result<(merchant::Model, Context)> {
+    let m = merchants::find(db, merchant_id).await?;
+    let ctx = Context {
+        merchant_id,
+        now: Utc::now(),
+        time_zone: merchants::time_zone(&m),
+    };
+    Ok((m, ctx))
+}
+
+/// Creates a mailing (and, unless a draft, its deliveries and reservations) in `txn`.
+pub async fn create(
+    txn: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    created_by: Option<Uuid>,
+    input: &NewMailing,
+    checked: &Checked,
+    resend_of: Option<Uuid>,
+) -> Result<Mailing> {
+    let now = Utc::now();
+    let id = Uuid::now_v7();
+    mailing::ActiveModel {
+        id: Set(id),
+        merchant_id: Set(merchant_id),
+        name: Set(checked.name.clone()),
+        status: Set(MailingStatus::Draft.as_str().to_owned()),
+        audience: Set(serde_json::to_string(&input.audience).map_err(anyhow::Error::from)?),
+        channels: Set(serde_json::to_string(&checked.channels).map_err(anyhow::Error::from)?),
+        content: Set(serde_json::to_string(&input.content).map_err(anyhow::Error::from)?),
+        recipients: Set(0),
+        pending: Set(0),
+        resend_of: Set(resend_of),
+        created_by: Set(created_by),
+        scheduled_at: Set(None),
+        started_at: Set(None),
+        completed_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    if !input.draft {
+        launch(txn, merchant_id, id, checked, input.send_at, resend_of).await?;
+    }
+    get(txn, merchant_id, id).await
+}
+
+/// Fans a mailing out and reserves its credits; it starts now or waits for `send_at`.
+pub async fn launch(
+    txn: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    id: Uuid,
+    checked: &Checked,
+    send_at: Option<DateTime<Utc>>,
+    resend_of: Option<Uuid>,
+) -> Result<()> {
+    let (m, ctx) = context(txn, merchant_id).await?;
+    let values = recipient_values(txn, &m).await?;
+    let now = Utc::now();
+    let scheduled = send_at.filter(|at| *at > now);
+    let fanned = fanout::expand(
+        txn,
+        &ctx,
+        fanout::Plan {
+            mailing_id: id,
+            rule: &checked.rule,
+            channels: &checked.channels,
+            prepared: &checked.prepared,
+            values: &values,
+            held: scheduled.is_some(),
+            resend_of,
+        },
+    )
+    .await?;
+    let total: i64 = fanned.values().map(|f| f.deliveries).sum();
+    let recipients = fanout::recipients(txn, id).await?;
+    let status = match (scheduled, total) {
+        (Some(_), _) => MailingStatus::Scheduled,
+        (None, 0) => MailingStatus::Completed,
+        (None, _) => MailingStatus::Sending,
+    };
+    let mut active: mailing::ActiveModel = mailing::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .into();
+    active.status = Set(status.as_str().to_owned());
+    active.recipients = Set(recipients);
+    active.pending = Set(total);
+    active.scheduled_at = Set(scheduled);
+    active.started_at = Set((status != MailingStatus::Scheduled).then_some(now));
+    active.completed_at = Set((status == MailingStatus::Completed).then_some(now));
+    active.updated_at = Set(now);
+    active.update(txn).await?;
+    Ok(())
+}
+
+fn parse_status(value: &str) -> MailingStatus {
+    MailingStatus::parse(value).unwrap_or(MailingStatus::Failed)
+}
+
+fn counts_of(stats: &[mailing_stat::Model]) -> DeliveryCounts {
+    let mut total = DeliveryCounts::default();
+    for s in stats {
+        let c = counts(s);
+        total.total += c.total;
+        total.queued += c.queued;
+        total.sent += c.sent;
+        total.delivered += c.delivered;
+        total.opened += c.opened;
+        total.failed += c.failed;
+        total.unsubscribed += c.unsubscribed;
+        total.cancelled += c.cancelled;
+    }
+    total
+}
+
+fn counts(s: &mailing_stat::Model) -> DeliveryCounts {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    let finished = s.sent + s.failed + s.unsubscribed + s.cancelled;
+    DeliveryCounts {
+        total: n(s.total),
+        queued: n(s.total - finished),
+        sent: n(s.sent),
+        delivered: n(s.delivered),
+        opened: n(s.opened),
+        failed: n(s.failed),
+        unsubscribed: n(s.unsubscribed),
+        cancelled: n(s.cancelled),
+    }
+}
+
+async fn stats_of(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<mailing_stat::Model>>> {
+    let mut map: HashMap<Uuid, Vec<mailing_stat::Model>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    for s in mailing_stat::Entity::find()
+        .filter(mailing_stat::Column::MailingId.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+    {
+        map.entry(s.mailing_id).or_default().push(s);
+    }
+    Ok(map)
+}
+
+fn channels_of(m: &mailing::Model) -> Vec<Channel> {
+    serde_json::from_str(&m.channels).unwrap_or_default()
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    id: Uuid,
+) -> Result<mailing::Model> {
+    mailing::Entity::find_by_id(id)
+        .filter(mailing::Column::MerchantId.eq(merchant_id))
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+pub async fn get(db: &impl ConnectionTrait, merchant_id: Uuid, id: Uuid) -> Result<Mailing> {
+    let m = find(db, merchant_id, id).await?;
+    let mut stats = stats_of(db, &[id]).await?.remove(&id).unwrap_or_default();
+    let channels = channels_of(&m);
+    stats.sort_by_key(|s| channels.iter().position(|c| c.as_str() == s.channel));
+    Ok(Mailing {
+        id: m.id,
+        name: m.name.clone(),
+        status: parse_status(&m.status),
+        audience: serde_json::from_str(&m.audience).unwrap_or(Audience::All),
+        content: serde_json::from_str(&m.content).unwrap_or_default(),
+        recipients: u64::try_from(m.recipients).unwrap_or(0),
+        counts: counts_of(&stats),
+        per_channel: stats
+            .iter()
+            .filter_map(|s| {
+                let channel = Channel::ALL.into_iter().find(|c| c.as_str() == s.channel)?;
+                Some(ChannelReport {
+                    channel,
+                    counts: counts(s),
+                    credits_reserved: s.credits_reserved,
+                    credits_used: s.credits_used,
+                    sandbox: crate::background::is_sandbox(channel),
+                })
+            })
+            .collect(),
+        channels,
+        scheduled_at: m.scheduled_at,
+        started_at: m.started_at,
+        completed_at: m.completed_at,
+        resend_of: m.resend_of,
+        created_at: m.created_at,
+    })
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    search: Option<&str>,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<MailingSummary>, u64)> {
+    let mut query = mailing::Entity::find().filter(mailing::Column::MerchantId.eq(merchant_id));
+    if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
+        let pattern: String = search
+            .to_lowercase()
+            .chars()
+            .filter(|c| !matches!(c, '%' | '_' | '\\'))
+            .collect();
+        query = query.filter(
+            Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
+                mailing::Column::Name,
+            )))
+            .like(format!("%{pattern}%")),
+        );
+    }
+    let total = query.clone().count(db).await?;
+    let models = query
+        .order_by_desc(mailing::Column::CreatedAt)
+        .order_by_desc(mailing::Column::Id)
+        .offset((page - 1).saturating_mul(per_page))
+        .limit(per_page)
+        .all(db)
+        .await?;
+    let ids: Vec<Uuid> = models.iter().map(|m| m.id).collect();
+    let stats = stats_of(db, &ids).await?;
+    let items = models
+        .iter()
+        .map(|m| MailingSummary {
+            id: m.id,
+            name: m.name.clone(),
+            status: parse_status(&m.status),
+            channels: channels_of(m),
+            recipients: u64::try_from(m.recipients).unwrap_or(0),
+            counts: counts_of(stats.get(&m.id).map(Vec::as_slice).unwrap_or(&[])),
+            scheduled_at: m.scheduled_at,
+            created_at: m.created_at,
+        })
+        .collect();
+    Ok((items, total))
+}
+
+/// Moves a mailing from one of `from` to `to`; a conflict when it is elsewhere.
+async fn transition(
+    db: &impl ConnectionTrait,
+    m: &mailing::Model,
+    from: &[MailingStatus],
+    to: MailingStatus,
+) -> Result<()> {
+    let updated = mailing::Entity::update_many()
+        .col_expr(mailing::Column::Status, to.as_str().into())
+        .col_expr(mailing::Column::UpdatedAt, Utc::now().into())
+        .filter(mailing::Column::Id.eq(m.id))
+        .filter(mailing::Column::Status.is_in(from.iter().map(|s| s.as_str())))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(ApiError::Conflict(format!(
+            "The mailing is {}; it cannot become {} from there.",
+            m.status,
+            to.as_str()
+        )));
+    }
+    Ok(())
+}
+
+pub async fn pause(db: &impl ConnectionTrait, m: &mailing::Model) -> Result<()> {
+    transition(db, m, &[MailingStatus::Sending], MailingStatus::Paused).await?;
+    worker::hold_ready(db, m.id).await
+}
+
+pub async fn resume(db: &impl ConnectionTrait, m: &mailing::Model) -> Result<()> {
+    transition(db, m, &[MailingStatus::Paused], MailingStatus::Sending).await?;
+    worker::release_held(db, m.id).await
+}
+
+/// Cancels what has not been sent and releases its credits; messages already in flight
+/// finish.
+pub async fn cancel(db: &impl ConnectionTrait, m: &mailing::Model) -> Result<()> {
+    transition(
+        db,
+        m,
+        &[
+            MailingStatus::Draft,
+            MailingStatus::Scheduled,
+            MailingStatus::Sending,
+            MailingStatus::Paused,
+        ],
+        MailingStatus::Cancelled,
+    )
+    .await?;
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT channel, COUNT(*) AS n, COALESCE(SUM(credits), 0) AS credits FROM deliveries \
+             WHERE mailing_id = $1 AND status IN (0, 8) GROUP BY channel ORDER BY channel",
+            [m.id.into()],
+        ))
+        .await?;
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "UPDATE deliveries SET status = 7, updated_at = $1 WHERE mailing_id = $2 AND status IN (0, 8)",
+        [Utc::now().into(), m.id.into()],
+    ))
+    .await?;
+    let mut cancelled_total = 0i64;
+    for row in rows {
+        let code: i16 = row.try_get("", "channel")?;
+        let n: i64 = row.try_get("", "n")?;
+        let credits: i64 = row.try_get("", "credits")?;
+        let Some(channel) = crate::engine::channel_of(code) else {
+            continue;
+        };
+        cancelled_total += n;
+        mailing_stat::Entity::update_many()
+            .col_expr(
+                mailing_stat::Column::Cancelled,
+                Expr::col(mailing_stat::Column::Cancelled).add(n),
+            )
+            .col_expr(
+                mailing_stat::Column::CreditsReserved,
+                Expr::col(mailing_stat::Column::CreditsReserved).sub(credits),
+            )
+            .filter(mailing_stat::Column::MailingId.eq(m.id))
+            .filter(mailing_stat::Column::Channel.eq(channel.as_str()))
+            .exec(db)
+            .await?;
+        if let Some(kind) = credit_kind(channel) {
+            balances::settle(
+                db,
+                m.merchant_id,
+                kind,
+                0,
+                credits,
+                &format!("mailing {} cancelled", m.id),
+            )
+            .await?;
+        }
+    }
+    mailing::Entity::update_many()
+        .col_expr(
+            mailing::Column::Pending,
+            Expr::col(mailing::Column::Pending).sub(cancelled_total),
+        )
+        .col_expr(mailing::Column::CompletedAt, Some(Utc::now()).into())
+        .filter(mailing::Column::Id.eq(m.id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// How many customers an audience has and how many each channel reaches, with the credits
+/// a send would reserve.
+pub async fn estimate(
+    db: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    rule: &SegmentRule,
+    channels: &[Channel],
+    prepared: &Prepared,
+) -> Result<MailingEstimate> {
+    let (m, ctx) = context(db, merchant_id).await?;
+    let values = recipient_values(db, &m).await?;
+    let audience = segments::count(db, rule, &ctx).await?;
+    let mut reachable = Vec::new();
+    let (mut sms_credits, mut email_credits) = (0i64, 0i64);
+    for &channel in channels {
+        let (address, consent) = segments::reachable(channel);
+        let condition = segments::condition(rule, &ctx)
+            .add(address.is_not_null())
+            .add(consent.eq(true));
+        let customers = customer::Entity::find()
+            .filter(condition.clone())
+            .count(db)
+            .await?;
+        match channel {
+            Channel::Sms if prepared.sms_is_personal() => {
+                // Render for each recipient, a page at a time, as the fan-out will.
+                let mut after: Option<Uuid> = None;
+                loop {
+                    let mut q = customer::Entity::find().filter(condition.clone());
+                    if let Some(last) = after {
+                        q = q.filter(customer::Column::Id.gt(last));
+                    }
+                    let page = q
+                        .order_by_asc(customer::Column::Id)
+                        .limit(2_000)
+                        .all(db)
+                        .await?;
+                    let Some(last) = page.last() else { break };
+                    after = Some(last.id);
+                    let cards = values
+                        .card_names(db, &page.iter().map(|c| c.id).collect::<Vec<_>>())
+                        .await?;
+                    sms_credits += page
+                        .iter()
+                        .map(|c| {
+                            i64::from(
+                                prepared.sms_segments(&values.for_customer(c, cards.get(&c.id))),
+                            )
+                        })
+                        .sum::<i64>();
+                    if page.len() < 2_000 {
+                        break;
+                    }
+                }
+            }
+            Channel::Sms => {
+                sms_credits += i64::from(prepared.sms_segments(&values.base)) * customers as i64
+            }
+            Channel::Email => email_credits += customers as i64,
+            _ => {}
+        }
+        reachable.push(ChannelReach { channel, customers });
+    }
+    let balances = balances::get(db, merchant_id).await?;
+    Ok(MailingEstimate {
+        audience,
+        reachable,
+        sms_credits,
+        email_credits,
+        sms_balance: balances.sms.available,
+        email_balance: balances.email.available,
+    })
+}
+
+/// Whether a mailing has deliveries that failed (for "resend to failed").
+pub async fn failed_count(db: &impl ConnectionTrait, id: Uuid) -> Result<u64> {
+    Ok(delivery::Entity::find()
+        .filter(delivery::Column::MailingId.eq(id))
+        .filter(delivery::Column::Status.eq(status::FAILED))
+        .count(db)
+        .await?)
+}

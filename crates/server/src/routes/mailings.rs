@@ -1,0 +1,349 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use loyalcast_domain::Fields;
+use loyalcast_dto::{
+    Audience, Mailing, MailingEstimate, MailingEstimateRequest, MailingStatus, MailingSummary,
+    NewMailing, Page, Problem, Role, SendMailing,
+};
+use sea_orm::TransactionTrait;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::PageParams;
+use crate::auth::Auth;
+use crate::engine::content;
+use crate::error::{ApiError, Result};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::mailings;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Words to find in the name.
+    pub q: Option<String>,
+    pub page: Option<u64>,
+    /// 1 to 100.
+    pub per_page: Option<u64>,
+}
+
+/// The mailings history, newest first.
+#[utoipa::path(
+    tag = "mailings",
+    params(ListParams),
+    responses((status = 200, body = Page<MailingSummary>), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+#[get("/mailings")]
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Auth,
+    params: web::Query<ListParams>,
+) -> Result<web::Json<Page<MailingSummary>>> {
+    let (page, per_page) = PageParams {
+        page: params.page,
+        per_page: params.per_page,
+    }
+    .resolve();
+    let (items, total) = mailings::list(
+        &state.db,
+        auth.merchant_id,
+        params.q.as_deref(),
+        page,
+        per_page,
+    )
+    .await?;
+    Ok(web::Json(Page {
+        items,
+        page,
+        per_page,
+        total,
+    }))
+}
+
+/// Create a mailing: send now, schedule it, or save a draft.
+///
+/// The audience is expanded and the credits reserved in the same transaction; a send that
+/// does not fit the balance is refused (402) before anything is queued.
+#[utoipa::path(
+    tag = "mailings",
+    request_body = NewMailing,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays return the first answer")),
+    responses(
+        (status = 201, body = Mailing),
+        (status = 402, description = "Not enough SMS or email credits", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, e.g. an unknown template variable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/mailings")]
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Auth,
+    key: IdempotencyKey,
+    body: web::Json<NewMailing>,
+) -> Result<HttpResponse> {
+    auth.require(Role::Admin)?;
+    let input = body.into_inner();
+    let checked = mailings::check(
+        &state.db,
+        auth.merchant_id,
+        &input.name,
+        &input.audience,
+        &input.channels,
+        &input.content,
+        input.send_at,
+    )
+    .await?;
+    idempotency::respond(
+        &state.db,
+        auth.merchant_id,
+        key,
+        &input,
+        StatusCode::CREATED,
+        async |txn| {
+            mailings::create(
+                txn,
+                auth.merchant_id,
+                auth.member_id,
+                &input,
+                &checked,
+                None,
+            )
+            .await
+        },
+    )
+    .await
+}
+
+/// A mailing with its progress and per-channel report.
+#[utoipa::path(
+    tag = "mailings",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Mailing), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+#[get("/mailings/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<Mailing>> {
+    Ok(web::Json(
+        mailings::get(&state.db, auth.merchant_id, id.into_inner()).await?,
+    ))
+}
+
+/// Send a draft now, or schedule it.
+#[utoipa::path(
+    tag = "mailings",
+    params(("id" = Uuid, Path)),
+    request_body = SendMailing,
+    responses(
+        (status = 200, body = Mailing),
+        (status = 402, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a draft", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/mailings/{id}/send")]
+pub async fn send(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<Uuid>,
+    body: web::Json<SendMailing>,
+) -> Result<web::Json<Mailing>> {
+    auth.require(Role::Admin)?;
+    let m = mailings::find(&state.db, auth.merchant_id, id.into_inner()).await?;
+    if m.status != MailingStatus::Draft.as_str() {
+        return Err(ApiError::Conflict(
+            "Only a draft can be sent this way.".to_owned(),
+        ));
+    }
+    let audience: Audience = serde_json::from_str(&m.audience).unwrap_or(Audience::All);
+    let channels: Vec<loyalcast_dto::Channel> =
+        serde_json::from_str(&m.channels).unwrap_or_default();
+    let content: loyalcast_dto::MailingContent =
+        serde_json::from_str(&m.content).unwrap_or_default();
+    let checked = mailings::check(
+        &state.db,
+        auth.merchant_id,
+        &m.name,
+        &audience,
+        &channels,
+        &content,
+        body.send_at,
+    )
+    .await?;
+    let txn = state.db.begin().await?;
+    mailings::launch(
+        &txn,
+        auth.merchant_id,
+        m.id,
+        &checked,
+        body.send_at,
+        m.resend_of,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(web::Json(
+        mailings::get(&state.db, auth.merchant_id, m.id).await?,
+    ))
+}
+
+macro_rules! lifecycle {
+    ($name:ident, $path:literal, $doc:literal, $action:path) => {
+        #[doc = $doc]
+        #[utoipa::path(
+            tag = "mailings",
+            params(("id" = Uuid, Path)),
+            responses(
+                (status = 200, body = Mailing),
+                (status = 404, body = Problem, content_type = "application/problem+json"),
+                (status = 409, description = "Not possible in the mailing's state", body = Problem, content_type = "application/problem+json"),
+            ),
+            security(("bearer" = []))
+        )]
+        #[post($path)]
+        pub async fn $name(state: web::Data<AppState>, auth: Auth, id: web::Path<Uuid>) -> Result<web::Json<Mailing>> {
+            auth.require(Role::Admin)?;
+            let m = mailings::find(&state.db, auth.merchant_id, id.into_inner()).await?;
+            let txn = state.db.begin().await?;
+            $action(&txn, &m).await?;
+            txn.commit().await?;
+            Ok(web::Json(mailings::get(&state.db, auth.merchant_id, m.id).await?))
+        }
+    };
+}
+
+lifecycle!(
+    pause,
+    "/mailings/{id}/pause",
+    "Pause a sending mailing; resume continues where it stopped.",
+    mailings::pause
+);
+lifecycle!(
+    resume,
+    "/mailings/{id}/resume",
+    "Resume a paused mailing.",
+    mailings::resume
+);
+lifecycle!(
+    cancel,
+    "/mailings/{id}/cancel",
+    "Cancel a draft, scheduled, sending or paused mailing: what is not sent yet is dropped and its credits released.",
+    mailings::cancel
+);
+
+/// Send the same content again to the recipients whose message failed, as a new mailing.
+#[utoipa::path(
+    tag = "mailings",
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays return the first answer")),
+    responses(
+        (status = 201, body = Mailing),
+        (status = 402, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Nothing failed, or still sending", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/mailings/{id}/resend-failed")]
+pub async fn resend_failed(
+    state: web::Data<AppState>,
+    auth: Auth,
+    key: IdempotencyKey,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse> {
+    auth.require(Role::Admin)?;
+    let m = mailings::find(&state.db, auth.merchant_id, id.into_inner()).await?;
+    let status = MailingStatus::parse(&m.status).unwrap_or(MailingStatus::Failed);
+    if !matches!(
+        status,
+        MailingStatus::Completed | MailingStatus::Cancelled | MailingStatus::Failed
+    ) {
+        return Err(ApiError::Conflict(
+            "Wait until the mailing has finished sending.".to_owned(),
+        ));
+    }
+    if mailings::failed_count(&state.db, m.id).await? == 0 {
+        return Err(ApiError::Conflict(
+            "No message of this mailing failed.".to_owned(),
+        ));
+    }
+    let input = NewMailing {
+        name: format!("{} (resend to failed)", m.name)
+            .chars()
+            .take(120)
+            .collect(),
+        audience: serde_json::from_str(&m.audience).unwrap_or(Audience::All),
+        channels: serde_json::from_str(&m.channels).unwrap_or_default(),
+        content: serde_json::from_str(&m.content).unwrap_or_default(),
+        send_at: None,
+        draft: false,
+    };
+    let mut checked = mailings::check(
+        &state.db,
+        auth.merchant_id,
+        &input.name,
+        &Audience::All,
+        &input.channels,
+        &input.content,
+        None,
+    )
+    .await?;
+    // The original audience may have changed since; the failed recipients are who counts.
+    checked.rule = loyalcast_dto::SegmentRule::everyone();
+    let source = m.id;
+    idempotency::respond(
+        &state.db,
+        auth.merchant_id,
+        key,
+        &(source, "resend-failed"),
+        StatusCode::CREATED,
+        async |txn| {
+            mailings::create(
+                txn,
+                auth.merchant_id,
+                auth.member_id,
+                &input,
+                &checked,
+                Some(source),
+            )
+            .await
+        },
+    )
+    .await
+}
+
+/// What a mailing would reach and cost: recipients per channel and the credits it reserves.
+#[utoipa::path(
+    tag = "mailings",
+    request_body = MailingEstimateRequest,
+    responses((status = 200, body = MailingEstimate), (status = 422, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+#[post("/mailings/estimate")]
+pub async fn estimate(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<MailingEstimateRequest>,
+) -> Result<web::Json<MailingEstimate>> {
+    let input = body.into_inner();
+    let mut fields = Fields::new();
+    let prepared = content::prepare(&input.channels, &input.content, &mut fields);
+    let rule =
+        mailings::audience_rule(&state.db, auth.merchant_id, &input.audience, &mut fields).await?;
+    fields.finish()?;
+    Ok(web::Json(
+        mailings::estimate(
+            &state.db,
+            auth.merchant_id,
+            &rule,
+            &input.channels,
+            &prepared,
+        )
+        .await?,
+    ))
+}

@@ -1,0 +1,690 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use loyalcast::engine::links::LinkSigner;
+use loyalcast::engine::worker::{Worker, WorkerConfig};
+use loyalcast_delivery::message::{MessageContent, OutboundMessage};
+use loyalcast_delivery::retry::RetryPolicy;
+use loyalcast_delivery::{
+    Channel, ChannelRouter, ChannelSender, Provider, ProviderReceipt, SendError,
+};
+use loyalcast_dto::{
+    Balances, ImportReport, Mailing, MailingEstimate, MailingStatus, MailingSummary, Page,
+};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::helpers::{JWT_SECRET, Tenant, TestApp, json, problem};
+
+crate::db_tests!(
+    a_mailing_reaches_every_recipient_once_on_each_channel_and_spends_its_credits,
+    a_send_that_does_not_fit_the_balance_is_refused_and_changes_nothing,
+    concurrent_mailings_never_overspend,
+    a_worker_that_dies_mid_batch_loses_nothing,
+    a_rate_limited_send_is_retried_after_retry_after,
+    permanent_failures_are_not_retried_and_can_be_resent,
+    cancel_releases_credits_and_pause_holds_sending,
+    an_unknown_template_variable_is_a_field_error,
+);
+
+/// Records what it is asked to send; can be told to fail.
+#[derive(Default)]
+pub struct Recorder {
+    channel: Option<Channel>,
+    pub sent: Mutex<Vec<(Channel, String, String)>>,
+    /// Per recipient key: errors to answer before succeeding.
+    pub script: Mutex<HashMap<String, Vec<SendError>>>,
+    pub delay: Option<Duration>,
+}
+
+fn recipient(message: &OutboundMessage) -> String {
+    match &message.content {
+        MessageContent::Sms(m) => m.to.as_str().to_owned(),
+        MessageContent::Email(m) => m.to.as_str().to_owned(),
+        MessageContent::Telegram(m) => m.chat_id.0.to_string(),
+        MessageContent::Messenger(m) => m.psid.as_str().to_owned(),
+    }
+}
+
+fn body(message: &OutboundMessage) -> String {
+    match &message.content {
+        MessageContent::Sms(m) => m.body.clone(),
+        MessageContent::Email(m) => format!("{}\n{}", m.subject, m.text),
+        MessageContent::Telegram(m) => m.text.clone(),
+        MessageContent::Messenger(m) => m.text.clone(),
+    }
+}
+
+#[async_trait]
+impl ChannelSender for Recorder {
+    fn channel(&self) -> Channel {
+        self.channel.unwrap_or(Channel::Sms)
+    }
+    fn provider(&self) -> Provider {
+        Provider::Noop
+    }
+    fn account(&self) -> &str {
+        "test"
+    }
+    async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
+        if let Some(delay) = self.delay {
+            tokio::time::sleep(delay).await;
+        }
+        let to = recipient(message);
+        if let Some(errors) = self.script.lock().unwrap().get_mut(&to)
+            && !errors.is_empty()
+        {
+            return Err(errors.remove(0));
+        }
+        self.sent
+            .lock()
+            .unwrap()
+            .push((message.channel(), to, body(message)));
+        Ok(ProviderReceipt {
+            provider: Provider::Noop,
+            provider_message_id: format!("test-{}", message.delivery_id.as_str()),
+        })
+    }
+}
+
+pub struct Senders {
+    pub by_channel: HashMap<Channel, Arc<Recorder>>,
+}
+
+impl Senders {
+    pub fn new(delay: Option<Duration>) -> Self {
+        let by_channel = Channel::ALL
+            .into_iter()
+            .map(|c| {
+                (
+                    c,
+                    Arc::new(Recorder {
+                        channel: Some(c),
+                        delay,
+                        ..Default::default()
+                    }),
+                )
+            })
+            .collect();
+        Senders { by_channel }
+    }
+
+    pub fn router(&self) -> Arc<ChannelRouter> {
+        let mut router = ChannelRouter::new();
+        for sender in self.by_channel.values() {
+            router = router.with(sender.clone());
+        }
+        Arc::new(router)
+    }
+
+    pub fn sent(&self, channel: Channel) -> Vec<(Channel, String, String)> {
+        self.by_channel[&channel].sent.lock().unwrap().clone()
+    }
+}
+
+pub fn worker(app: &TestApp, senders: &Senders, config: WorkerConfig) -> Worker {
+    Worker::new(
+        app.db.clone(),
+        senders.router(),
+        RetryPolicy {
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(50),
+            max_attempts: 3,
+        },
+        LinkSigner::new(&SecretString::from(JWT_SECRET)),
+        "http://127.0.0.1:9".to_owned(),
+        config,
+    )
+}
+
+/// Steps a worker until the queue has nothing ready.
+pub async fn drain(worker: &Worker) -> u64 {
+    let mut sent = 0;
+    loop {
+        let report = worker.step().await.unwrap();
+        sent += report.sent;
+        if report.claimed == 0 {
+            return sent;
+        }
+    }
+}
+
+pub async fn top_up(app: &TestApp, t: &Tenant, kind: &str, amount: i64) {
+    let r = app
+        .post(
+            "/api/v1/balances/top-up",
+            &t.token,
+            &json!({"kind": kind, "amount": amount}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Imports `n` customers: all with a phone, two in three with an email, one in three on
+/// Telegram; every seventh opted out of SMS.
+pub async fn customers(app: &TestApp, t: &Tenant, n: usize) {
+    let mut csv =
+        String::from("first_name,last_name,phone,email,telegram_chat_id,sms_opt_in,tags\n");
+    for i in 0..n {
+        csv.push_str(&format!(
+            "Cust{i},Tester,+1415{:07},{},{},{},{}\n",
+            2_000_000 + i,
+            if i % 3 != 0 {
+                format!("c{i}@example.com")
+            } else {
+                String::new()
+            },
+            if i % 3 == 0 {
+                format!("{}", 500_000 + i)
+            } else {
+                String::new()
+            },
+            if i % 7 == 6 { "no" } else { "yes" },
+            if i % 2 == 0 { "even" } else { "odd" },
+        ));
+    }
+    let r = app
+        .client
+        .post(app.url("/api/v1/customers/import"))
+        .bearer_auth(&t.token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let report: ImportReport = json(r, StatusCode::OK).await;
+    assert_eq!(report.created as usize, n, "{:?}", report.errors.first());
+}
+
+fn mailing_body(channels: &[&str]) -> Value {
+    json!({
+        "name": "November news",
+        "audience": {"type": "all"},
+        "channels": channels,
+        "content": {
+            "sms": {"body": "Hi {first_name}, double points this week at {merchant_name}!"},
+            "email": {"subject": "News for {first_name}", "body": "Hello {first_name},\n\nYou have {points} points.\n\nUnsubscribe: {unsubscribe_url}"},
+            "telegram": {"text": "Hi {first_name}! Double points this week."},
+            "messenger": {"text": "Hi {first_name}!"}
+        }
+    })
+}
+
+async fn balances(app: &TestApp, t: &Tenant) -> Balances {
+    json(app.get("/api/v1/balances", &t.token).await, StatusCode::OK).await
+}
+
+async fn a_mailing_reaches_every_recipient_once_on_each_channel_and_spends_its_credits(
+    app: &TestApp,
+) {
+    let t = app.tenant("Mailing Cafe").await;
+    top_up(app, &t, "sms", 10_000).await;
+    top_up(app, &t, "email", 10_000).await;
+    customers(app, &t, 300).await;
+    let estimate: MailingEstimate = json(
+        app.post("/api/v1/mailings/estimate", &t.token, &json!({"audience": {"type": "all"}, "channels": ["sms", "email", "telegram"], "content": mailing_body(&[])["content"]})).await,
+        StatusCode::OK,
+    )
+    .await;
+    let reach: HashMap<_, _> = estimate
+        .reachable
+        .iter()
+        .map(|r| (r.channel, r.customers))
+        .collect();
+    // 300 customers; every seventh opted out of SMS; 200 have email; 100 are on Telegram.
+    assert_eq!(
+        (
+            estimate.audience,
+            reach[&Channel::Sms],
+            reach[&Channel::Email],
+            reach[&Channel::Telegram]
+        ),
+        (300, 258, 200, 100)
+    );
+    assert_eq!(estimate.sms_credits, 258);
+
+    let created: Mailing = json(
+        app.post(
+            "/api/v1/mailings",
+            &t.token,
+            &mailing_body(&["sms", "email", "telegram"]),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(created.status, MailingStatus::Sending);
+    assert_eq!(created.counts.total, 258 + 200 + 100);
+    assert_eq!(created.counts.queued, created.counts.total);
+    assert_eq!(created.recipients, 300);
+    let reserved = balances(app, &t).await;
+    assert_eq!(
+        (reserved.sms.available, reserved.sms.reserved),
+        (10_000 - 258, 258)
+    );
+    assert_eq!(
+        (reserved.email.available, reserved.email.reserved),
+        (10_000 - 200, 200)
+    );
+
+    let senders = Senders::new(None);
+    let w = worker(
+        app,
+        &senders,
+        WorkerConfig {
+            batch: 100,
+            ..WorkerConfig::default()
+        },
+    );
+    assert_eq!(drain(&w).await, 558);
+    for (channel, expected) in [
+        (Channel::Sms, 258),
+        (Channel::Email, 200),
+        (Channel::Telegram, 100),
+    ] {
+        let sent = senders.sent(channel);
+        let mut recipients: Vec<&String> = sent.iter().map(|s| &s.1).collect();
+        recipients.sort();
+        recipients.dedup();
+        assert_eq!(
+            (sent.len(), recipients.len()),
+            (expected, expected),
+            "{channel:?} once each"
+        );
+    }
+    let sms = senders.sent(Channel::Sms);
+    assert!(
+        sms.iter()
+            .any(|s| s.2 == "Hi Cust1, double points this week at Mailing Cafe!"),
+        "variables rendered"
+    );
+    let email = senders.sent(Channel::Email);
+    assert!(
+        email.iter().all(|s| s.2.contains("http://127.0.0.1:9/u/")),
+        "unsubscribe link rendered"
+    );
+
+    let done: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", created.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(done.status, MailingStatus::Completed);
+    assert_eq!(
+        (done.counts.sent, done.counts.queued, done.counts.failed),
+        (558, 0, 0)
+    );
+    let sms_report = done
+        .per_channel
+        .iter()
+        .find(|r| r.channel == Channel::Sms)
+        .unwrap();
+    assert_eq!(
+        (sms_report.credits_used, sms_report.credits_reserved),
+        (258, 0)
+    );
+    let after = balances(app, &t).await;
+    assert_eq!((after.sms.available, after.sms.reserved), (10_000 - 258, 0));
+    assert_eq!(
+        (after.email.available, after.email.reserved),
+        (10_000 - 200, 0)
+    );
+    let history: Page<MailingSummary> = json(
+        app.get("/api/v1/mailings?q=novem", &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(history.total, 1);
+    assert_eq!(history.items[0].status, MailingStatus::Completed);
+    // Another merchant neither sees nor touches it.
+    let other = app.tenant("Other Mailing Cafe").await;
+    problem(
+        app.get(&format!("/api/v1/mailings/{}", created.id), &other.token)
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        app.post(
+            &format!("/api/v1/mailings/{}/cancel", created.id),
+            &other.token,
+            &json!({}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+async fn a_send_that_does_not_fit_the_balance_is_refused_and_changes_nothing(app: &TestApp) {
+    let t = app.tenant("Broke Cafe").await;
+    top_up(app, &t, "sms", 50).await;
+    customers(app, &t, 70).await;
+    let refused = app
+        .post("/api/v1/mailings", &t.token, &mailing_body(&["sms"]))
+        .await;
+    let p = problem(refused, StatusCode::PAYMENT_REQUIRED).await;
+    assert_eq!(
+        p.kind,
+        "https://loyalcast.dev/problems/insufficient-credits"
+    );
+    let b = balances(app, &t).await;
+    assert_eq!((b.sms.available, b.sms.reserved), (50, 0));
+    let history: Page<MailingSummary> =
+        json(app.get("/api/v1/mailings", &t.token).await, StatusCode::OK).await;
+    assert_eq!(history.total, 0, "nothing half-written");
+}
+
+async fn concurrent_mailings_never_overspend(app: &TestApp) {
+    let t = app.tenant("Rush Cafe").await;
+    customers(app, &t, 14).await; // 12 reachable by SMS, 1 credit each
+    top_up(app, &t, "sms", 12 * 7).await; // room for exactly 7 mailings
+    let body = mailing_body(&["sms"]);
+    let attempts = (0..20).map(|_| app.post("/api/v1/mailings", &t.token, &body));
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::PAYMENT_REQUIRED)
+        .count();
+    assert_eq!((created, refused), (7, 13), "{statuses:?}");
+    let b = balances(app, &t).await;
+    assert_eq!((b.sms.available, b.sms.reserved), (0, 84));
+}
+
+async fn a_worker_that_dies_mid_batch_loses_nothing(app: &TestApp) {
+    let t = app.tenant("Crash Cafe").await;
+    top_up(app, &t, "sms", 1_000).await;
+    customers(app, &t, 40).await; // 35 reachable by SMS
+    let m: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &mailing_body(&["sms"]))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    // This worker claims a batch, then "dies" in the middle of sending it.
+    let slow = Senders::new(Some(Duration::from_secs(30)));
+    let doomed = worker(
+        app,
+        &slow,
+        WorkerConfig {
+            batch: 20,
+            lease: Duration::from_secs(1),
+            ..WorkerConfig::default()
+        },
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), doomed.step())
+            .await
+            .is_err()
+    );
+    drop(doomed);
+    let senders = Senders::new(None);
+    let survivor = worker(
+        app,
+        &senders,
+        WorkerConfig {
+            batch: 20,
+            ..WorkerConfig::default()
+        },
+    );
+    let before_lease = drain(&survivor).await;
+    assert!(
+        before_lease < 35,
+        "claimed rows wait for their lease ({before_lease} sent)"
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    drain(&survivor).await;
+    let sent = senders.sent(Channel::Sms);
+    let mut unique: Vec<&String> = sent.iter().map(|s| &s.1).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((sent.len(), unique.len()), (35, 35));
+    let done: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (done.status, done.counts.sent),
+        (MailingStatus::Completed, 35)
+    );
+}
+
+async fn a_rate_limited_send_is_retried_after_retry_after(app: &TestApp) {
+    let t = app.tenant("Busy Cafe").await;
+    top_up(app, &t, "sms", 100).await;
+    customers(app, &t, 1).await;
+    let senders = Senders::new(None);
+    senders.by_channel[&Channel::Sms]
+        .script
+        .lock()
+        .unwrap()
+        .insert(
+            "+14152000000".into(),
+            vec![SendError::retryable(
+                Some(Duration::from_secs(2)),
+                "429 Too Many Requests",
+            )],
+        );
+    let m: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &mailing_body(&["sms"]))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let w = worker(app, &senders, WorkerConfig::default());
+    let first = w.step().await.unwrap();
+    assert_eq!((first.claimed, first.retried), (1, 1));
+    let started = std::time::Instant::now();
+    // Not before Retry-After, although the policy's own backoff is a few milliseconds.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.step().await.unwrap().claimed, 0);
+    loop {
+        let report = w.step().await.unwrap();
+        if report.sent == 1 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "never retried");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1_400));
+    let done: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (done.status, done.counts.sent, done.counts.failed),
+        (MailingStatus::Completed, 1, 0)
+    );
+}
+
+async fn permanent_failures_are_not_retried_and_can_be_resent(app: &TestApp) {
+    use loyalcast_delivery::FailureCode;
+    let t = app.tenant("Bounce Cafe").await;
+    top_up(app, &t, "sms", 100).await;
+    customers(app, &t, 3).await;
+    let senders = Senders::new(None);
+    {
+        let mut script = senders.by_channel[&Channel::Sms].script.lock().unwrap();
+        script.insert(
+            "+14152000001".into(),
+            vec![SendError::permanent(
+                FailureCode::InvalidAddress,
+                Some("21211"),
+                "invalid To",
+            )],
+        );
+        script.insert(
+            "+14152000002".into(),
+            vec![SendError::permanent(
+                FailureCode::Unsubscribed,
+                Some("21610"),
+                "unsubscribed",
+            )],
+        );
+    }
+    let m: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &mailing_body(&["sms"]))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let w = worker(app, &senders, WorkerConfig::default());
+    drain(&w).await;
+    let done: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (
+            done.counts.sent,
+            done.counts.failed,
+            done.counts.unsubscribed
+        ),
+        (1, 1, 1)
+    );
+    let b = balances(app, &t).await;
+    assert_eq!(
+        (b.sms.available, b.sms.reserved),
+        (99, 0),
+        "failed messages give their credit back"
+    );
+    // The unsubscribed customer is suppressed for SMS from now on.
+    let opted: Page<loyalcast_dto::Customer> = json(
+        app.get("/api/v1/customers?q=cust2", &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(!opted.items[0].consent.sms);
+    let resend: Mailing = json(
+        app.post(
+            &format!("/api/v1/mailings/{}/resend-failed", m.id),
+            &t.token,
+            &json!({}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!((resend.counts.total, resend.resend_of), (1, Some(m.id)));
+    drain(&w).await;
+    let sent = senders.sent(Channel::Sms);
+    assert_eq!(
+        sent.iter().filter(|s| s.1 == "+14152000001").count(),
+        1,
+        "the resend reached the failed one"
+    );
+    assert_eq!(sent.len(), 2);
+}
+
+async fn cancel_releases_credits_and_pause_holds_sending(app: &TestApp) {
+    let t = app.tenant("Change Of Mind Cafe").await;
+    top_up(app, &t, "email", 1_000).await;
+    customers(app, &t, 30).await; // 20 with email
+    let m: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &mailing_body(&["email"]))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let paused: Mailing = json(
+        app.post(
+            &format!("/api/v1/mailings/{}/pause", m.id),
+            &t.token,
+            &json!({}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(paused.status, MailingStatus::Paused);
+    let senders = Senders::new(None);
+    let w = worker(app, &senders, WorkerConfig::default());
+    assert_eq!(drain(&w).await, 0, "a paused mailing sends nothing");
+    let resumed: Mailing = json(
+        app.post(
+            &format!("/api/v1/mailings/{}/resume", m.id),
+            &t.token,
+            &json!({}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(resumed.status, MailingStatus::Sending);
+    assert_eq!(drain(&w).await, 20);
+
+    let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let mut body = mailing_body(&["email"]);
+    body["send_at"] = json!(later);
+    let scheduled: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(scheduled.status, MailingStatus::Scheduled);
+    assert_eq!(drain(&w).await, 0, "not before its time");
+    assert_eq!(balances(app, &t).await.email.reserved, 20);
+    let cancelled: Mailing = json(
+        app.post(
+            &format!("/api/v1/mailings/{}/cancel", scheduled.id),
+            &t.token,
+            &json!({}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (cancelled.status, cancelled.counts.cancelled),
+        (MailingStatus::Cancelled, 20)
+    );
+    let b = balances(app, &t).await;
+    assert_eq!((b.email.available, b.email.reserved), (1_000 - 20, 0));
+    problem(
+        app.post(
+            &format!("/api/v1/mailings/{}/resume", scheduled.id),
+            &t.token,
+            &json!({}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+}
+
+async fn an_unknown_template_variable_is_a_field_error(app: &TestApp) {
+    let t = app.tenant("Typo Cafe").await;
+    let mut body = mailing_body(&["sms", "telegram"]);
+    body["content"]["sms"]["body"] = json!("Hi {firstname}!");
+    body["content"]["telegram"] = Value::Null;
+    let p = problem(
+        app.post("/api/v1/mailings", &t.token, &body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let fields: Vec<&str> = p.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["content.sms.body", "content.telegram"]);
+    assert!(
+        p.errors[0].message.contains("firstname"),
+        "{}",
+        p.errors[0].message
+    );
+}
