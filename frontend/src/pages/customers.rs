@@ -196,6 +196,24 @@ pub fn CustomersPage() -> impl IntoView {
             )
         }
     };
+    // Closing the details returns the keyboard focus to the row it was opened from.
+    let close_drawer = Callback::new(move |_| {
+        let Some(id) = selected.get_untracked() else {
+            return;
+        };
+        selected.set(None);
+        let button = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| {
+                d.query_selector(&format!("[data-customer-id=\"{id}\"]"))
+                    .ok()
+                    .flatten()
+            })
+            .and_then(|el| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el).ok());
+        if let Some(button) = button {
+            let _ = button.focus();
+        }
+    });
     let clear_search = move || {
         search.set(String::new());
     };
@@ -329,7 +347,7 @@ pub fn CustomersPage() -> impl IntoView {
             <section class="panel panel-flush" aria-label="Customer list" data-testid="customers">
                 {show_fetch(customers, "Loading customers…", table)}
             </section>
-            {move || selected.get().map(|id| view! { <CustomerDrawer id=id on_close=Callback::new(move |_| selected.set(None))/> })}
+            {move || selected.get().map(|id| view! { <CustomerDrawer id=id on_close=close_drawer/> })}
         </div>
     }
 }
@@ -398,6 +416,7 @@ fn CustomerRow(customer: Customer, selected: RwSignal<Option<Uuid>>) -> impl Int
                     type="button"
                     class="link-button"
                     data-testid="customer-name"
+                    data-customer-id=id.to_string()
                     aria-expanded=move || is_selected().to_string()
                     on:click=move |ev| {
                         ev.stop_propagation();
