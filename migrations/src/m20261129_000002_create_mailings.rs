@@ -73,6 +73,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer(MailingStats::Opened))
                     .col(big_integer(MailingStats::Failed))
                     .col(big_integer(MailingStats::Unsubscribed))
+                    .col(big_integer(MailingStats::OptedOutAfter))
                     .col(big_integer(MailingStats::Cancelled))
                     .col(big_integer(MailingStats::CreditsReserved))
                     .col(big_integer(MailingStats::CreditsUsed))
@@ -194,6 +195,8 @@ enum MailingStats {
     Opened,
     Failed,
     Unsubscribed,
+    /// Opt-outs that came after the message was sent (its unsubscribe link, a STOP reply).
+    OptedOutAfter,
     Cancelled,
     CreditsReserved,
     CreditsUsed,

@@ -245,7 +245,7 @@ fn counts(s: &mailing_stat::Model) -> DeliveryCounts {
         delivered: n(s.delivered),
         opened: n(s.opened),
         failed: n(s.failed),
-        unsubscribed: n(s.unsubscribed),
+        unsubscribed: n(s.unsubscribed + s.opted_out_after),
         cancelled: n(s.cancelled),
     }
 }

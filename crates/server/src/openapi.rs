@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         (name = "mailings", description = "Mass campaigns over SMS, email, Telegram and Messenger"),
         (name = "balances", description = "SMS and email credits"),
         (name = "links", description = "Links in messages: unsubscribe and open tracking"),
+        (name = "webhooks", description = "Provider callbacks, signature-checked"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

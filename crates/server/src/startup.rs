@@ -37,6 +37,9 @@ pub fn api_app() -> UtoipaApp<
         .openapi(ApiDoc::openapi())
         .service(health::healthz)
         .service(health::readyz)
+        .service(routes::links::unsubscribe_page)
+        .service(routes::links::unsubscribe)
+        .service(routes::links::open_pixel)
         .service(
             scope("/api/v1")
                 .configure(routes::config)

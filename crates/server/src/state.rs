@@ -9,12 +9,18 @@ use secrecy::SecretString;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
+use crate::engine::links::LinkSigner;
+use loyalcast_delivery::config::SmsProvider;
+use loyalcast_delivery::twilio::webhook::SignatureVerifier;
 
 pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub jwt: JwtKeys,
     pub throttle: LoginThrottle,
+    pub links: LinkSigner,
+    /// Checks Twilio's webhook signatures; `None` when SMS is not on Twilio.
+    pub twilio: Option<SignatureVerifier>,
 }
 
 impl AppState {
@@ -23,8 +29,14 @@ impl AppState {
         config: Arc<Config>,
         jwt_secret: &SecretString,
     ) -> anyhow::Result<Self> {
+        let twilio = match &config.delivery.sms {
+            SmsProvider::Twilio(twilio) => Some(SignatureVerifier::new(twilio.auth_token.clone())),
+            SmsProvider::Sandbox => None,
+        };
         Ok(AppState {
             jwt: JwtKeys::new(jwt_secret, config.jwt_ttl_minutes)?,
+            links: LinkSigner::new(jwt_secret),
+            twilio,
             throttle: LoginThrottle::new(
                 config.login_failures_per_account,
                 config.login_failures_per_address,

@@ -101,6 +101,7 @@ pub async fn expand(
             opened: Set(0),
             failed: Set(0),
             unsubscribed: Set(0),
+            opted_out_after: Set(0),
             cancelled: Set(0),
             credits_reserved: Set(fanout.credits),
             credits_used: Set(0),

@@ -7,6 +7,7 @@
 //! drive it directly.
 
 pub mod content;
+pub mod events;
 pub mod fanout;
 pub mod links;
 pub mod worker;

@@ -13,6 +13,7 @@ pub struct Model {
     pub opened: i64,
     pub failed: i64,
     pub unsubscribed: i64,
+    pub opted_out_after: i64,
     pub cancelled: i64,
     pub credits_reserved: i64,
     pub credits_used: i64,

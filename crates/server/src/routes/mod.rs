@@ -7,10 +7,12 @@ pub mod cards;
 pub mod customers;
 pub mod figures;
 pub mod health;
+pub mod links;
 pub mod mailings;
 pub mod passes;
 pub mod segments;
 pub mod team;
+pub mod webhooks;
 
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -62,7 +64,9 @@ pub fn config(cfg: &mut ServiceConfig) {
         .service(mailings::pause)
         .service(mailings::resume)
         .service(mailings::cancel)
-        .service(mailings::resend_failed);
+        .service(mailings::resend_failed)
+        .service(webhooks::twilio_status)
+        .service(webhooks::twilio_inbound);
 }
 
 /// Paging of a list: `page` from 1, `per_page` from 1 to 100 (25 when absent).

@@ -1,0 +1,206 @@
+use loyalcast::engine::links::{LinkSigner, Purpose};
+use loyalcast::engine::worker::WorkerConfig;
+use loyalcast_delivery::Channel;
+use loyalcast_delivery::twilio::webhook::SignatureVerifier;
+use loyalcast_dto::{Customer, Mailing, Page};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::helpers::{Backend, JWT_SECRET, TestApp, json, problem, spawn_with};
+use crate::mailings::{Senders, customers, drain, top_up, worker};
+
+crate::db_tests!(unsubscribe_links_and_the_open_pixel_update_consent_and_the_report);
+
+async fn unsubscribe_links_and_the_open_pixel_update_consent_and_the_report(app: &TestApp) {
+    let t = app.tenant("Links Cafe").await;
+    top_up(app, &t, "email", 100).await;
+    customers(app, &t, 3).await; // two with email
+    let body = json!({
+        "name": "Links", "audience": {"type": "all"}, "channels": ["email"],
+        "content": {"email": {"subject": "Hi {first_name}", "body": "Unsubscribe: {unsubscribe_url}"}}
+    });
+    let m: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let senders = Senders::new(None);
+    drain(&worker(app, &senders, WorkerConfig::default())).await;
+    let sent = senders.sent(Channel::Email);
+    assert_eq!(sent.len(), 2);
+    let link = sent[0]
+        .2
+        .rsplit("Unsubscribe: ")
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let path = link.strip_prefix("http://127.0.0.1:9").unwrap().to_owned();
+    let token = path.strip_prefix("/u/").unwrap().to_owned();
+    let delivery_id: i64 = token.split('-').next().unwrap().parse().unwrap();
+
+    // Looking at the page changes nothing (mail scanners fetch links).
+    let page = app.client.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("<form method=\"post\""));
+    let before: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(before.counts.unsubscribed, 0);
+    // The one-click POST unsubscribes, once.
+    for _ in 0..2 {
+        let done = app
+            .client
+            .post(app.url(&path))
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), StatusCode::OK);
+    }
+    let after: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!((after.counts.unsubscribed, after.counts.sent), (1, 2));
+    let all: Page<Customer> = json(
+        app.get("/api/v1/customers?per_page=10", &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        all.items
+            .iter()
+            .filter(|c| c.email.is_some() && !c.consent.email)
+            .count(),
+        1
+    );
+    // A forged token is a 404 and changes nothing.
+    let forged = app
+        .client
+        .post(app.url(&format!("/u/{delivery_id}-000000000000000000000000")))
+        .send()
+        .await
+        .unwrap();
+    problem(forged, StatusCode::NOT_FOUND).await;
+
+    let open = LinkSigner::new(&SecretString::from(JWT_SECRET)).token(Purpose::Open, delivery_id);
+    for _ in 0..2 {
+        let pixel = app
+            .client
+            .get(app.url(&format!("/o/{open}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pixel.headers()["content-type"], "image/gif");
+    }
+    let opened: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(opened.counts.opened, 1, "an open counts once");
+}
+
+#[tokio::test]
+async fn twilio_webhooks_check_the_signature_and_apply_stop_and_delivery_reports() {
+    let app = spawn_with(Backend::Sqlite, |c| {
+        c.public_url = "https://loyalcast.example.com".to_owned();
+        c.delivery.sms = serde_json::from_value(json!({
+            "provider": "twilio",
+            "base_url": "http://127.0.0.1:9",
+            "account_sid": "AC00000000000000000000000000000000",
+            "auth_token": "twilio-test-token",
+            "sender": {"from": "+15005550006"}
+        }))
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let t = app.tenant("Stop Cafe").await;
+    top_up(&app, &t, "sms", 100).await;
+    customers(&app, &t, 2).await;
+    let verifier = SignatureVerifier::new(SecretString::from("twilio-test-token"));
+    let post =
+        |path: &'static str, form: Vec<(&'static str, String)>, signature: Option<String>| {
+            let url = format!("https://loyalcast.example.com{path}");
+            let signature = signature.unwrap_or_else(|| verifier.signature(&url, &form));
+            app.client
+                .post(app.url(path))
+                .header("X-Twilio-Signature", signature)
+                .form(&form)
+                .send()
+        };
+    let stop = vec![
+        ("MessageSid", "SM1".to_owned()),
+        ("From", "+14152000000".to_owned()),
+        ("To", "+15005550006".to_owned()),
+        ("Body", " stop ".to_owned()),
+    ];
+    let forged = post(
+        "/api/v1/webhooks/twilio/inbound",
+        stop.clone(),
+        Some("bm90IGl0".to_owned()),
+    )
+    .await
+    .unwrap();
+    problem(forged, StatusCode::FORBIDDEN).await;
+    let page: Page<Customer> = json(
+        app.get("/api/v1/customers?q=cust0", &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(page.items[0].consent.sms, "a forged STOP changes nothing");
+    let accepted = post("/api/v1/webhooks/twilio/inbound", stop, None)
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK);
+    let page: Page<Customer> = json(
+        app.get("/api/v1/customers?q=cust0", &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(!page.items[0].consent.sms, "STOP turns SMS off at once");
+
+    // The remaining customer gets the mailing; Twilio then reports it delivered.
+    let body = json!({"name": "S", "audience": {"type": "all"}, "channels": ["sms"], "content": {"sms": {"body": "Hello"}}});
+    let m: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(m.counts.total, 1, "the opted-out customer is not queued");
+    let senders = Senders::new(None);
+    drain(&worker(&app, &senders, WorkerConfig::default())).await;
+    let delivery_id: i64 = senders.sent(Channel::Sms).len() as i64; // ids start at 1 in a fresh database
+    let path: &'static str = Box::leak(
+        format!("/api/v1/webhooks/twilio/status?delivery_id={delivery_id}").into_boxed_str(),
+    );
+    let report = vec![
+        ("MessageSid", "SM2".to_owned()),
+        ("MessageStatus", "delivered".to_owned()),
+    ];
+    assert_eq!(
+        post(path, report.clone(), None).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(path, report, None).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let done: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!((done.counts.sent, done.counts.delivered), (1, 1));
+    app.cleanup().await;
+}
