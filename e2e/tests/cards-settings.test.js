@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, launch, signedInPage, withPage } from '../lib/harness.js';
+import { api, launch, signedInPage, thousands, withPage } from '../lib/harness.js';
 
 let browser;
 before(async () => {
@@ -69,5 +69,25 @@ test('settings show the team, and an API key is shown once when created', async 
       },
       [name],
     );
+  });
+});
+
+test('the owner tops up SMS credits from the settings', async () => {
+  await withPage(browser, 'settings-top-up', signedInPage, async (page, session) => {
+    const before = await api(session, '/balances');
+    await page.goto('/settings#balances');
+    await page.getByTestId('balance-sms').waitFor();
+    assert.equal((await page.getByTestId('balance-sms').innerText()).trim(), thousands(before.sms.available));
+    await page.getByTestId('top-up-kind').selectOption('sms');
+    await page.getByTestId('top-up-amount').fill('1,500');
+    await page.getByTestId('top-up-reference').fill('E2E invoice');
+    await page.getByTestId('top-up-submit').click();
+    await page.getByTestId('top-up-done').waitFor();
+    const expected = thousands(before.sms.available + 1500);
+    await page.waitForFunction(
+      ([n]) => document.querySelector('[data-testid="balance-sms"]')?.innerText.trim() === n,
+      [expected],
+    );
+    assert.equal((await api(session, '/balances')).sms.available, before.sms.available + 1500);
   });
 });

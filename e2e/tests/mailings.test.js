@@ -58,3 +58,36 @@ test('every Mailings tab has its own route and shows the header figures', async 
     await page.waitForURL((url) => url.pathname === TABS[3][1]);
   });
 });
+
+test('the mailings history lists mailings and searches them by name', async () => {
+  await withPage(browser, 'mailings-history', signedInPage, async (page, session) => {
+    const name = `E2E draft ${Date.now()}`;
+    await api(session, '/mailings', {
+      method: 'POST',
+      body: JSON.stringify({
+        name,
+        audience: { type: 'all' },
+        channels: ['sms'],
+        content: { sms: { body: 'Hello {first_name}, see you soon!' } },
+        draft: true,
+      }),
+    });
+    await page.goto('/mailings/history');
+    const row = page.getByTestId('mailing-row').filter({ hasText: name });
+    await row.waitFor();
+    assert.equal((await row.getByTestId('mailing-status').innerText()).trim(), 'Draft');
+    assert.equal(await row.locator('.channel-sms').count(), 1);
+
+    await page.getByTestId('mailing-search').fill(name);
+    await page.waitForURL((url) => url.searchParams.get('q') === name);
+    await page.waitForFunction(
+      ([n]) => {
+        const rows = [...document.querySelectorAll('[data-testid="mailing-row"]')];
+        return rows.length >= 1 && rows.every((r) => r.innerText.includes(n)) && !document.querySelector('.fetched.stale');
+      },
+      [name],
+    );
+    await page.getByTestId('mailing-search').fill(`${name} no such mailing`);
+    await page.getByTestId('empty').waitFor();
+  });
+});

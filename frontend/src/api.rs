@@ -7,9 +7,9 @@
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use loyalcast_dto::{
-    ApiKey, Card, CardInput, CountRequest, CreatedApiKey, Customer, CustomerDetail, CustomerSort,
-    HeaderFigures, LoginRequest, Me, NewApiKey, Page, Problem, Segment, SegmentCount, SegmentInput,
-    Session, SortOrder, TeamMember,
+    ApiKey, Balances, Card, CardInput, CountRequest, CreatedApiKey, Customer, CustomerDetail,
+    CustomerSort, HeaderFigures, LoginRequest, MailingSummary, Me, NewApiKey, Page, Problem,
+    Segment, SegmentCount, SegmentInput, Session, SortOrder, TeamMember, TopUp,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -344,6 +344,35 @@ impl Api {
 
     pub async fn count_segment(&self, request: &CountRequest) -> ApiResult<SegmentCount> {
         self.json_with(Request::post(&Self::url("/segments/count")), request)
+            .await
+    }
+
+    // --- mailings and balances --------------------------------------------------------------
+
+    /// The mailings history, newest first, optionally searched by name.
+    pub async fn mailings(
+        &self,
+        q: &str,
+        page: u64,
+        per_page: u64,
+    ) -> ApiResult<Page<MailingSummary>> {
+        let page = page.max(1).to_string();
+        let per_page = per_page.clamp(1, 100).to_string();
+        let mut params: Vec<(&str, &str)> = vec![("page", &page), ("per_page", &per_page)];
+        let q = q.trim();
+        if !q.is_empty() {
+            params.push(("q", q));
+        }
+        self.json(Request::get(&Self::url("/mailings")).query(params))
+            .await
+    }
+
+    pub async fn balances(&self) -> ApiResult<Balances> {
+        self.json(Request::get(&Self::url("/balances"))).await
+    }
+
+    pub async fn top_up(&self, input: &TopUp) -> ApiResult<Balances> {
+        self.json_with(Request::post(&Self::url("/balances/top-up")), input)
             .await
     }
 

@@ -1,16 +1,26 @@
 //! The Mailings section: five tabs, each its own route, above the same four figure cards.
 //!
-//! The server does not serve conversations, mailings, pushes or automations yet, so each
-//! tab says plainly what it will do rather than showing made-up data.
+//! The mailings history lists what the server has sent. The server does not serve
+//! conversations, pushes or automations yet, so those tabs say plainly what they will do
+//! rather than showing made-up data.
+
+use std::time::Duration;
 
 use leptos::prelude::*;
+use leptos_router::NavigateOptions;
 use leptos_router::components::{A, Outlet};
+use leptos_router::hooks::{use_navigate, use_query_map};
+use loyalcast_dto::{MailingStatus, MailingSummary, Page};
 
 use crate::api::use_api;
 use crate::components::figures::FigureCards;
 use crate::components::icons::{ChannelIcon, Icon, IconKind};
+use crate::components::pagination::Pagination;
 use crate::components::phone::PhonePreview;
-use crate::fetch::fetch;
+use crate::components::states::{Empty, show_fetch};
+use crate::components::time::RelativeTime;
+use crate::fetch::{debounced, fetch};
+use crate::format::thousands_u;
 use loyalcast_dto::Channel;
 
 #[component]
@@ -98,21 +108,185 @@ pub fn InboxPage() -> impl IntoView {
     }
 }
 
+const HISTORY_PER_PAGE: u64 = 25;
+
+fn history_url(q: &str, page: u64) -> String {
+    let q = q.trim();
+    if q.is_empty() {
+        format!("/mailings/history?page={page}")
+    } else {
+        let q: String = js_sys::encode_uri_component(q).into();
+        format!("/mailings/history?q={q}&page={page}")
+    }
+}
+
+fn status_label(status: MailingStatus) -> (&'static str, &'static str) {
+    match status {
+        MailingStatus::Draft => ("Draft", "badge-neutral"),
+        MailingStatus::Scheduled => ("Scheduled", "badge-info"),
+        MailingStatus::Sending => ("Sending", "badge-info"),
+        MailingStatus::Paused => ("Paused", "badge-warning"),
+        MailingStatus::Completed => ("Completed", "badge-success"),
+        MailingStatus::Cancelled => ("Cancelled", "badge-neutral"),
+        MailingStatus::Failed => ("Failed", "badge-danger"),
+    }
+}
+
+/// The mailings history: search by name, newest first, paged. The search and the page are
+/// in the URL.
 #[component]
 pub fn HistoryPage() -> impl IntoView {
     crate::set_title("Mailings history");
+    let api = use_api();
+    let query_map = use_query_map();
+    let navigate = use_navigate();
+    let query = Memo::new(move |_| {
+        query_map.with(|m| {
+            (
+                m.get("q").unwrap_or_default(),
+                m.get("page")
+                    .and_then(|p| p.parse::<u64>().ok())
+                    .filter(|p| *p >= 1)
+                    .unwrap_or(1),
+            )
+        })
+    });
+    let search = RwSignal::new(query.get_untracked().0);
+    let settled: ReadSignal<String> = debounced(search.into(), Duration::from_millis(250));
+    {
+        let navigate = navigate.clone();
+        Effect::new(move |_| {
+            let typed: String = settled.get();
+            if typed.trim() != query.with_untracked(|q| q.0.trim().to_owned()) {
+                navigate(
+                    &history_url(&typed, 1),
+                    NavigateOptions {
+                        replace: true,
+                        scroll: false,
+                        ..Default::default()
+                    },
+                );
+            }
+        });
+    }
+    Effect::new(move |_| {
+        let q = query.with(|q| q.0.clone());
+        if q.trim() != settled.with_untracked(|s: &String| s.trim().to_owned()) {
+            search.set(q);
+        }
+    });
+    let mailings = fetch(
+        move || query.get(),
+        move |(q, page)| async move { api.mailings(&q, page, HISTORY_PER_PAGE).await },
+    );
+    let set_page = {
+        let navigate = navigate.clone();
+        Callback::new(move |page: u64| {
+            navigate(
+                &history_url(&query.with_untracked(|q| q.0.clone()), page),
+                NavigateOptions::default(),
+            )
+        })
+    };
+
+    let table = move |p: &Page<MailingSummary>| -> AnyView {
+        if p.items.is_empty() {
+            return if query.with(|q| !q.0.trim().is_empty()) {
+                view! {
+                    <Empty title="No mailing has this name." hint="Try fewer words.">
+                        <button type="button" class="btn btn-secondary btn-sm" on:click=move |_| search.set(String::new())>
+                            "Clear search"
+                        </button>
+                    </Empty>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <Empty
+                        title="No mailings yet."
+                        hint="Mailings sent through the API appear here with their status and recipients."
+                    />
+                }
+                .into_any()
+            };
+        }
+        let rows = p.items.clone();
+        let (page_no, per_page, total) = (p.page, p.per_page, p.total);
+        view! {
+            <div class="table-wrap">
+                <table class="table" data-testid="mailings-table">
+                    <caption class="sr-only">"Mailings"</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"Name"</th>
+                            <th scope="col">"Created"</th>
+                            <th scope="col" class="num">"Recipients"</th>
+                            <th scope="col">"Mailing type"</th>
+                            <th scope="col">"Status"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {rows.into_iter().map(|m| {
+                            let (label, class) = status_label(m.status);
+                            let progress = (m.counts.total > 0 && matches!(m.status, MailingStatus::Sending | MailingStatus::Paused))
+                                .then(|| format!("{} of {} sent", thousands_u(m.counts.sent + m.counts.delivered + m.counts.opened), thousands_u(m.counts.total)));
+                            let failed = (m.counts.failed > 0).then(|| format!("{} failed", thousands_u(m.counts.failed)));
+                            view! {
+                                <tr data-testid="mailing-row">
+                                    <td class="strong" data-testid="mailing-name">{m.name.clone()}</td>
+                                    <td class="nowrap"><RelativeTime at=m.created_at/></td>
+                                    <td class="num">{thousands_u(m.recipients)}</td>
+                                    <td>
+                                        <span class="channel-set">
+                                            {m.channels.iter().map(|c| view! { <ChannelIcon channel=*c/> }).collect_view()}
+                                        </span>
+                                    </td>
+                                    <td>
+                                        <span class=format!("badge {class}") data-testid="mailing-status">{label}</span>
+                                        {m.scheduled_at.filter(|_| m.status == MailingStatus::Scheduled).map(|at| view! {
+                                            <span class="muted small">" for " <RelativeTime at=at/></span>
+                                        })}
+                                        {progress.map(|p| view! { <span class="muted small">" · " {p}</span> })}
+                                        {failed.map(|f| view! { <span class="small text-danger">" · " {f}</span> })}
+                                    </td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+            <Pagination
+                page=Signal::derive(move || page_no)
+                per_page=Signal::derive(move || per_page)
+                total=Signal::derive(move || total)
+                on_change=set_page
+                noun="mailings"
+            />
+        }
+        .into_any()
+    };
+
     view! {
-        <ComingNext
-            testid="page-history"
-            title="Mailings history"
-            summary="Mass campaigns by SMS, email, Telegram and Messenger, and how each one went."
-            points=&[
-                "Search by name, and a \"Create a mailing\" button.",
-                "A table of mailings: name, created, recipients, channels, and status (draft, scheduled, sending, completed, cancelled, failed).",
-                "Each mailing's page: a progress bar while sending and a per-channel report of sent, delivered, opened and failed.",
-                "Create a mailing: audience (all customers or a segment, with the exact count), channels, content with variables such as {first_name}, the cost in credits, send now or schedule.",
-            ]
-        />
+        <section class="panel panel-flush" data-testid="page-history" aria-labelledby="history-title">
+            <div class="panel-toolbar">
+                <h2 id="history-title">"Mailings history"</h2>
+                <label class="search" for="mailing-search">
+                    <span class="sr-only">"Search mailings by name"</span>
+                    <Icon kind=IconKind::Search size=16/>
+                    <input
+                        id="mailing-search"
+                        type="search"
+                        placeholder="Search by name"
+                        autocomplete="off"
+                        data-testid="mailing-search"
+                        prop:value=search
+                        on:input=move |ev| search.set(event_target_value(&ev))
+                    />
+                </label>
+                <span class="muted small">"Creating a mailing from the dashboard comes next."</span>
+            </div>
+            {show_fetch(mailings, "Loading mailings…", table)}
+        </section>
     }
 }
 

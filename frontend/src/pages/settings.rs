@@ -2,7 +2,9 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use loyalcast_dto::{ApiKey, CreatedApiKey, Me, NewApiKey, Role, TeamMember};
+use loyalcast_dto::{
+    ApiKey, Balances, CreatedApiKey, CreditKind, Me, NewApiKey, Role, TeamMember, TopUp,
+};
 use uuid::Uuid;
 
 use crate::api::{ApiError, use_api};
@@ -12,6 +14,7 @@ use crate::components::states::{Empty, FieldError, FormError, show_fetch};
 use crate::components::time::RelativeTime;
 use crate::fetch::fetch;
 use crate::format::thousands;
+use crate::session::use_auth;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -67,25 +70,161 @@ fn MerchantSection() -> impl IntoView {
 #[component]
 fn BalancesSection() -> impl IntoView {
     let api = use_api();
-    let figures = fetch(|| (), move |_| async move { api.figures().await });
+    let auth = use_auth();
+    let balances = fetch(|| (), move |_| async move { api.balances().await });
+    let is_owner = move || auth.session().is_some_and(|s| s.member.role == Role::Owner);
+
+    let kind = RwSignal::new(CreditKind::Sms);
+    let amount = RwSignal::new(String::new());
+    let reference = RwSignal::new(String::new());
+    let saving = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiError>);
+    let done = RwSignal::new(None::<String>);
+
+    let top_up = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if saving.get_untracked() {
+            return;
+        }
+        done.set(None);
+        let parsed = amount
+            .get_untracked()
+            .trim()
+            .replace([',', ' '], "")
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=10_000_000).contains(n));
+        let Some(credits) = parsed else {
+            error.set(Some(local_problem(
+                "amount",
+                "Enter a number of credits from 1 to 10,000,000.",
+            )));
+            return;
+        };
+        let input = TopUp {
+            kind: kind.get_untracked(),
+            amount: credits,
+            reference: reference.get_untracked().trim().to_owned(),
+        };
+        saving.set(true);
+        error.set(None);
+        spawn_local(async move {
+            match api.top_up(&input).await {
+                Ok(updated) => {
+                    balances.data.try_set(Some(Ok(updated)));
+                    amount.try_set(String::new());
+                    reference.try_set(String::new());
+                    done.try_set(Some(format!(
+                        "Added {} {} credits.",
+                        thousands(credits),
+                        if input.kind == CreditKind::Sms {
+                            "SMS"
+                        } else {
+                            "email"
+                        }
+                    )));
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+            saving.try_set(false);
+        });
+    };
+    let err = Signal::derive(move || error.get());
+    // The figures' "Top up" links here: bring the section into view once it is drawn.
+    request_animation_frame(|| {
+        let document = web_sys::window().and_then(|w| w.document());
+        let wanted = web_sys::window()
+            .and_then(|w| w.location().hash().ok())
+            .is_some_and(|h| h == "#balances");
+        if let (true, Some(el)) = (
+            wanted,
+            document.and_then(|d| d.get_element_by_id("balances")),
+        ) {
+            el.scroll_into_view();
+        }
+    });
+
     view! {
         <section class="panel" id="balances" aria-labelledby="balances-title" data-testid="settings-balances">
             <h2 id="balances-title">"Message balances"</h2>
-            {show_fetch(figures, "Loading balances…", |f| view! {
+            {show_fetch(balances, "Loading balances…", |b: &Balances| view! {
                 <dl class="details">
                     <dt>"SMS credits"</dt>
-                    <dd><strong>{thousands(f.sms_balance)}</strong>" · one per SMS segment"</dd>
+                    <dd>
+                        <strong data-testid="balance-sms">{thousands(b.sms.available)}</strong>
+                        " available"
+                        {(b.sms.reserved > 0).then(|| format!(" · {} held for sends in progress", thousands(b.sms.reserved)))}
+                    </dd>
                     <dt>"Email credits"</dt>
-                    <dd><strong>{thousands(f.email_balance)}</strong>" · one per email"</dd>
+                    <dd>
+                        <strong data-testid="balance-email">{thousands(b.email.available)}</strong>
+                        " available"
+                        {(b.email.reserved > 0).then(|| format!(" · {} held for sends in progress", thousands(b.email.reserved)))}
+                    </dd>
                     <dt>"Push and web push"</dt>
                     <dd>"Free, never uses credits"</dd>
                 </dl>
             }.into_any())}
-            <p class="muted small">
-                "Top-ups are not available in the dashboard yet: to add credits, contact the team that runs your Loyalcast account."
-            </p>
+            <p class="muted small">"One SMS credit per SMS segment, one email credit per email."</p>
+            {move || if is_owner() {
+                view! {
+                    <form class="inline-form" on:submit=top_up novalidate=true data-testid="top-up-form">
+                        <div class="field">
+                            <label for="top-up-kind">"Credits"</label>
+                            <select id="top-up-kind" data-testid="top-up-kind"
+                                on:change=move |ev| kind.set(if event_target_value(&ev) == "email" { CreditKind::Email } else { CreditKind::Sms })
+                                prop:value=move || if kind.get() == CreditKind::Email { "email" } else { "sms" }>
+                                <option value="sms">"SMS"</option>
+                                <option value="email">"Email"</option>
+                            </select>
+                        </div>
+                        <div class="field">
+                            <label for="top-up-amount">"Amount"</label>
+                            <input id="top-up-amount" type="text" inputmode="numeric" placeholder="1,000" data-testid="top-up-amount"
+                                aria-describedby="top-up-amount-error"
+                                prop:value=amount on:input=move |ev| amount.set(event_target_value(&ev))/>
+                            <FieldError error=err field="amount" id="top-up-amount-error"/>
+                        </div>
+                        <div class="field">
+                            <label for="top-up-reference">"Reference " <span class="muted">"(optional)"</span></label>
+                            <input id="top-up-reference" type="text" maxlength="200" placeholder="Invoice number" data-testid="top-up-reference"
+                                prop:value=reference on:input=move |ev| reference.set(event_target_value(&ev))/>
+                            <FieldError error=err field="reference" id="top-up-reference-error"/>
+                        </div>
+                        <div class="field field-action">
+                            <button type="submit" class="btn btn-primary" data-testid="top-up-submit"
+                                disabled=move || saving.get() aria-busy=move || saving.get().to_string()>
+                                {move || if saving.get() { "Adding…" } else { "Top up" }}
+                            </button>
+                        </div>
+                    </form>
+                }
+                .into_any()
+            } else {
+                view! { <p class="muted small">"Only the owner of the account can add credits."</p> }.into_any()
+            }}
+            <FormError error=err known_fields=&["amount", "reference"]/>
+            {move || done.get().map(|d| view! {
+                <p class="form-success" role="status" data-testid="top-up-done"><Icon kind=IconKind::Check size=16/>{d}</p>
+            })}
         </section>
     }
+}
+
+fn local_problem(field: &str, message: &str) -> ApiError {
+    ApiError::Problem(loyalcast_dto::Problem {
+        kind: "about:blank".to_owned(),
+        title: "Check the highlighted fields.".to_owned(),
+        status: 0,
+        detail: Some("Check the highlighted fields.".to_owned()),
+        errors: vec![loyalcast_dto::FieldError {
+            field: field.to_owned(),
+            code: "invalid".to_owned(),
+            message: message.to_owned(),
+        }],
+    })
 }
 
 #[component]
@@ -157,17 +296,10 @@ fn ApiKeysSection() -> impl IntoView {
         }
         let key_name = name.get_untracked().trim().to_owned();
         if key_name.is_empty() {
-            error.set(Some(ApiError::Problem(loyalcast_dto::Problem {
-                kind: "about:blank".to_owned(),
-                title: "Check the highlighted fields.".to_owned(),
-                status: 0,
-                detail: Some("Check the highlighted fields.".to_owned()),
-                errors: vec![loyalcast_dto::FieldError {
-                    field: "name".to_owned(),
-                    code: "required".to_owned(),
-                    message: "Say what the key is for, e.g. “POS integration”.".to_owned(),
-                }],
-            })));
+            error.set(Some(local_problem(
+                "name",
+                "Say what the key is for, e.g. “POS integration”.",
+            )));
             return;
         }
         creating.set(true);
