@@ -11,6 +11,8 @@
 #   LOYALCAST_SPA   the built dashboard    (default: <repo>/frontend/dist)
 #   E2E_CHROMIUM    the browser            (default: /usr/bin/chromium)
 #   E2E_KEEP_LOGS=1 keep the server log and database after a run
+# Arguments, if any, are a command to run instead of the tests (with E2E_BASE_URL set),
+# e.g. `bash e2e/run.sh node screenshots.js`.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -81,4 +83,9 @@ done
 echo "e2e: server ready"
 
 cd "$here"
-E2E_BASE_URL="$base" node --test --test-concurrency=1 tests/
+if [ "$#" -gt 0 ]; then
+  # Any other command against the same fresh server, e.g. `e2e/run.sh node screenshots.js`.
+  E2E_BASE_URL="$base" "$@"
+else
+  E2E_BASE_URL="$base" node --test --test-concurrency=1 tests/
+fi

@@ -4,7 +4,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { RESULTS_DIR, launch, signedInPage, newPage } from './lib/harness.js';
+import { RESULTS_DIR, api, apiLogin, launch, signedInPage, newPage } from './lib/harness.js';
 
 const out = path.resolve(process.argv[2] || path.join(RESULTS_DIR, 'screenshots'));
 await mkdir(out, { recursive: true });
@@ -20,6 +20,29 @@ const pages = [
   ['cards', '/cards', 'card-form'],
   ['settings', '/settings', 'team-list'],
 ];
+
+// A few mailings, so that the history has rows to show (a throw-away database is assumed).
+const session = await apiLogin();
+const segments = (await api(session, '/segments?page=1&per_page=5')).items;
+const mailings = [
+  { name: 'Spring menu', channels: ['sms', 'email'], draft: true },
+  { name: 'Weekend double points', channels: ['sms'], segment: segments[0]?.id },
+];
+for (const m of mailings) {
+  await api(session, '/mailings', {
+    method: 'POST',
+    body: JSON.stringify({
+      name: m.name,
+      audience: m.segment ? { type: 'segment', segment_id: m.segment } : { type: 'all' },
+      channels: m.channels,
+      content: {
+        sms: { body: 'Hi {first_name}, double points this weekend!' },
+        email: m.channels.includes('email') ? { subject: 'Spring menu', body: 'Hi {first_name}, our spring menu is here. {unsubscribe_url}' } : null,
+      },
+      draft: Boolean(m.draft),
+    }),
+  }).catch((err) => console.log(`could not create mailing ${m.name}: ${err.message}`));
+}
 
 const browser = await launch();
 try {
