@@ -78,6 +78,7 @@ pub fn start(
         WorkerConfig {
             batch: config.worker_batch,
             concurrency: config.worker_concurrency,
+            lease: Duration::from_secs(config.worker_lease_seconds.max(1)),
             ..WorkerConfig::default()
         },
     ));

@@ -66,6 +66,10 @@ pub struct Config {
     /// Sends a worker keeps in flight.
     #[serde(default = "defaults::worker_concurrency")]
     pub worker_concurrency: usize,
+    /// How long a claimed batch is held before other workers may take it back (a worker
+    /// that died); longer than the slowest batch takes to send.
+    #[serde(default = "defaults::worker_lease_seconds")]
+    pub worker_lease_seconds: u64,
 }
 
 mod defaults {
@@ -112,6 +116,9 @@ mod defaults {
     }
     pub fn worker_concurrency() -> usize {
         64
+    }
+    pub fn worker_lease_seconds() -> u64 {
+        120
     }
 }
 

@@ -11,6 +11,7 @@ mod import;
 mod links;
 mod mailings;
 mod openapi;
+mod providers;
 mod seed;
 mod segments;
 mod tenancy;

@@ -1,0 +1,354 @@
+//! The engine through the real channel adapters against local fake providers, and real
+//! `loyalcast worker` processes sharing one PostgreSQL.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use loyalcast::engine::worker::WorkerConfig;
+use loyalcast_delivery::messenger::{MessengerConfig, MessengerSender};
+use loyalcast_delivery::telegram::{TelegramConfig, TelegramSender};
+use loyalcast_delivery::twilio::{TwilioConfig, TwilioSmsSender};
+use loyalcast_delivery::{Channel, ChannelRouter};
+use loyalcast_dto::{ImportReport, Mailing, MailingStatus};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, JWT_SECRET, Tenant, TestApp, json, spawn};
+use crate::mailings::top_up;
+
+crate::db_tests!(
+    ten_thousand_recipients_across_channels_through_local_providers_get_one_message_each
+);
+
+/// A fake Twilio, Telegram and Messenger on 127.0.0.1 that records each recipient.
+#[derive(Clone, Default)]
+pub struct FakeProviders {
+    pub received: Arc<Mutex<Vec<(&'static str, String)>>>,
+}
+
+impl FakeProviders {
+    pub async fn start(&self) -> String {
+        let received = self.received.clone();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = HttpServer::new(move || {
+            let received = received.clone();
+            App::new()
+                .app_data(web::PayloadConfig::new(1 << 20))
+                .default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+                    let received = received.clone();
+                    async move { answer(&req, &body, &received) }
+                }))
+        })
+        .workers(2)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        format!("http://127.0.0.1:{port}")
+    }
+
+    pub fn counts(&self, channel: &str) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for (c, to) in self.received.lock().unwrap().iter() {
+            if *c == channel {
+                *counts.entry(to.clone()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+}
+
+fn answer(
+    req: &HttpRequest,
+    body: &[u8],
+    received: &Mutex<Vec<(&'static str, String)>>,
+) -> HttpResponse {
+    let path = req.path();
+    let n = received.lock().unwrap().len();
+    if path.ends_with("/Messages.json") {
+        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+        let to = form
+            .iter()
+            .find(|(k, _)| k == "To")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        received.lock().unwrap().push(("sms", to));
+        return HttpResponse::Created()
+            .json(json!({"sid": format!("SM{n:032}"), "status": "queued"}));
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    if path.ends_with("/sendMessage") {
+        received
+            .lock()
+            .unwrap()
+            .push(("telegram", value["chat_id"].to_string()));
+        return HttpResponse::Ok().json(json!({"ok": true, "result": {"message_id": n}}));
+    }
+    if path.ends_with("/me/messages") {
+        let id = value["recipient"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        received.lock().unwrap().push(("messenger", id.clone()));
+        return HttpResponse::Ok()
+            .json(json!({"recipient_id": id, "message_id": format!("m_{n}")}));
+    }
+    HttpResponse::NotFound().finish()
+}
+
+fn router(base: &str) -> Arc<ChannelRouter> {
+    let twilio: TwilioConfig = serde_json::from_value(json!({
+        "base_url": base, "account_sid": "AC0000", "auth_token": "token", "sender": {"from": "+15005550006"}
+    }))
+    .unwrap();
+    let telegram: TelegramConfig =
+        serde_json::from_value(json!({"base_url": base, "bot_token": "123:abc"})).unwrap();
+    let messenger: MessengerConfig = serde_json::from_value(
+        json!({"base_url": base, "page_id": "42", "page_access_token": "page-token"}),
+    )
+    .unwrap();
+    Arc::new(
+        ChannelRouter::new()
+            .with(Arc::new(TwilioSmsSender::new(twilio).unwrap()))
+            .with(Arc::new(TelegramSender::new(telegram).unwrap()))
+            .with(Arc::new(MessengerSender::new(messenger).unwrap())),
+    )
+}
+
+/// `n` customers: all with a phone (every seventh opted out of SMS), a third on Telegram, a
+/// quarter on Messenger.
+async fn import(app: &TestApp, t: &Tenant, n: usize) {
+    let mut csv = String::from("first_name,phone,telegram_chat_id,messenger_psid,sms_opt_in\n");
+    for i in 0..n {
+        csv.push_str(&format!(
+            "P{i},+1415{:07},{},{},{}\n",
+            3_000_000 + i,
+            if i % 3 == 0 {
+                (700_000 + i).to_string()
+            } else {
+                String::new()
+            },
+            if i % 4 == 0 {
+                (900_000_000 + i).to_string()
+            } else {
+                String::new()
+            },
+            if i % 7 == 6 { "no" } else { "yes" }
+        ));
+    }
+    let r = app
+        .client
+        .post(app.url("/api/v1/customers/import"))
+        .bearer_auth(&t.token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let report: ImportReport = json(r, StatusCode::OK).await;
+    assert_eq!(report.created as usize, n);
+}
+
+fn body() -> serde_json::Value {
+    json!({
+        "name": "Everyone", "audience": {"type": "all"}, "channels": ["sms", "telegram", "messenger"],
+        "content": {"sms": {"body": "Hi {first_name}!"}, "telegram": {"text": "Hi {first_name}!"}, "messenger": {"text": "Hi!"}}
+    })
+}
+
+async fn ten_thousand_recipients_across_channels_through_local_providers_get_one_message_each(
+    app: &TestApp,
+) {
+    let fake = FakeProviders::default();
+    let base = fake.start().await;
+    let t = app.tenant("Big Cafe").await;
+    top_up(app, &t, "sms", 20_000).await;
+    import(app, &t, 10_000).await;
+    let m: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &body()).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let (sms, telegram, messenger) = (10_000 - 1_428, 3_334, 2_500);
+    assert_eq!(m.counts.total, (sms + telegram + messenger) as u64);
+    let worker = loyalcast::engine::worker::Worker::new(
+        app.db.clone(),
+        router(&base),
+        loyalcast_delivery::retry::RetryPolicy::default(),
+        loyalcast::engine::links::LinkSigner::new(&secrecy::SecretString::from(JWT_SECRET)),
+        "http://127.0.0.1:9".into(),
+        WorkerConfig {
+            batch: 1_000,
+            concurrency: 64,
+            ..WorkerConfig::default()
+        },
+    );
+    crate::mailings::drain(&worker).await;
+    for (channel, expected) in [
+        ("sms", sms),
+        ("telegram", telegram),
+        ("messenger", messenger),
+    ] {
+        let counts = fake.counts(channel);
+        assert_eq!(counts.len(), expected, "{channel}: every recipient");
+        assert!(counts.values().all(|n| *n == 1), "{channel}: once each");
+    }
+    let done: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (done.status, done.counts.sent),
+        (MailingStatus::Completed, m.counts.total)
+    );
+    let _ = Channel::Sms;
+}
+
+fn worker_process(app_db: &str, base: &str, data_dir: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_loyalcast"))
+        .arg("worker")
+        .env("LOYALCAST_DATABASE_URL", app_db)
+        .env("LOYALCAST_DATA_DIR", data_dir)
+        .env("LOYALCAST_JWT_SECRET", JWT_SECRET)
+        .env("LOYALCAST_WORKER_BATCH", "100")
+        .env("LOYALCAST_WORKER_LEASE_SECONDS", "2")
+        .env("LOYALCAST_DELIVERY__TELEGRAM__PROVIDER", "telegram")
+        .env("LOYALCAST_DELIVERY__TELEGRAM__BASE_URL", base)
+        .env("LOYALCAST_DELIVERY__TELEGRAM__BOT_TOKEN", "123:abc")
+        .env(
+            "LOYALCAST_DELIVERY__RATE_LIMITS__TELEGRAM__OVERALL__COUNT",
+            "100000",
+        )
+        .env(
+            "LOYALCAST_DELIVERY__RATE_LIMITS__TELEGRAM__OVERALL__PERIOD_MS",
+            "1000",
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_until_completed(
+    app: &TestApp,
+    t: &Tenant,
+    id: uuid::Uuid,
+    limit: Duration,
+) -> Mailing {
+    let started = Instant::now();
+    loop {
+        let m: Mailing = json(
+            app.get(&format!("/api/v1/mailings/{id}"), &t.token).await,
+            StatusCode::OK,
+        )
+        .await;
+        if m.status == MailingStatus::Completed {
+            return m;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "not completed in {limit:?}: {:?}",
+            m.counts
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn telegram_only() -> serde_json::Value {
+    json!({"name": "Telegram", "audience": {"type": "all"}, "channels": ["telegram"], "content": {"telegram": {"text": "Hi {first_name}!"}}})
+}
+
+/// The database URL of a PostgreSQL test app.
+fn url_of(app: &TestApp) -> String {
+    app.config.database_url.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_worker_processes_on_one_postgres_send_each_message_once() {
+    let Some(app) = spawn(Backend::Postgres).await else {
+        return;
+    };
+    let fake = FakeProviders::default();
+    let base = fake.start().await;
+    let t = app.tenant("Two Workers Cafe").await;
+    import(&app, &t, 3_000).await; // 1,000 on Telegram
+    let m: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &telegram_only())
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let dir = std::env::temp_dir().join(format!(
+        "loyalcast-workers-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut workers = [
+        worker_process(&url_of(&app), &base, &dir),
+        worker_process(&url_of(&app), &base, &dir),
+    ];
+    let done = wait_until_completed(&app, &t, m.id, Duration::from_secs(120)).await;
+    for w in &mut workers {
+        w.kill().ok();
+        w.wait().ok();
+    }
+    let counts = fake.counts("telegram");
+    assert_eq!(counts.len(), 1_000);
+    assert!(counts.values().all(|n| *n == 1), "a message went out twice");
+    assert_eq!(done.counts.sent, 1_000);
+    std::fs::remove_dir_all(dir).ok();
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_killed_mid_run_loses_nothing() {
+    let Some(app) = spawn(Backend::Postgres).await else {
+        return;
+    };
+    let fake = FakeProviders::default();
+    let base = fake.start().await;
+    let t = app.tenant("Killed Worker Cafe").await;
+    import(&app, &t, 6_000).await; // 2,000 on Telegram
+    let m: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &telegram_only())
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let dir = std::env::temp_dir().join(format!(
+        "loyalcast-killed-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut victim = worker_process(&url_of(&app), &base, &dir);
+    // Kill it (SIGKILL: no chance to clean up) once it is under way.
+    let started = Instant::now();
+    while fake.counts("telegram").len() < 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the worker never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let mut survivor = worker_process(&url_of(&app), &base, &dir);
+    let done = wait_until_completed(&app, &t, m.id, Duration::from_secs(120)).await;
+    survivor.kill().ok();
+    survivor.wait().ok();
+    let counts = fake.counts("telegram");
+    assert_eq!(counts.len(), 2_000, "every recipient got the message");
+    assert_eq!(done.counts.sent, 2_000);
+    assert_eq!(done.counts.queued, 0);
+    // Sends in flight when the worker died may go out again after its lease: at most one batch.
+    let repeats: usize = counts.values().map(|n| n - 1).sum();
+    assert!(repeats <= 100, "{repeats} repeats");
+    std::fs::remove_dir_all(dir).ok();
+    app.cleanup().await;
+}
