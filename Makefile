@@ -88,8 +88,15 @@ e2e: server frontend tool-chromium
 
 test: lint unit e2e
 
+# Dispatch throughput, segment counts and memory (docs/benchmarks.md). Needs PostgreSQL for
+# the postgres runs. BENCH_CUSTOMERS=1000000 for the large run.
+BENCH_CUSTOMERS ?= 100000
 bench:
-	@echo "see docs/benchmarks.md"
+	$(CARGO) build --release -p loyalcast --bin loyalcast-bench
+	./target/release/loyalcast-bench --db postgres --customers $(BENCH_CUSTOMERS) --sender noop --workers 2
+	./target/release/loyalcast-bench --db postgres --customers $(BENCH_CUSTOMERS) --sender http --workers 2
+	./target/release/loyalcast-bench --db sqlite --customers $(BENCH_CUSTOMERS) --sender noop --workers 1
+	./target/release/loyalcast-bench --db sqlite --customers $(BENCH_CUSTOMERS) --sender http --workers 1
 
 clean:
 	$(CARGO) clean
