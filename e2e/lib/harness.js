@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 export const BASE_URL = (process.env.E2E_BASE_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
 export const EMAIL = process.env.E2E_EMAIL || 'owner@demo.loyalcast.dev';
 export const PASSWORD = process.env.E2E_PASSWORD || 'loyalcast-demo';
+/** A demo team member with the agent role (same password as the owner). */
+export const AGENT_EMAIL = process.env.E2E_AGENT_EMAIL || 'agent@demo.loyalcast.dev';
 export const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
 export const SESSION_KEY = 'loyalcast.session';
 
@@ -46,11 +48,11 @@ export async function newPage(browser, { width = 1280, height = 900 } = {}) {
 }
 
 /** Signs in through the API and stores the session where the dashboard keeps it. */
-export async function apiLogin() {
+export async function apiLogin(email = EMAIL, password = PASSWORD) {
   const res = await fetch(`${BASE_URL}/api/v1/auth/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json' },
-    body: JSON.stringify({ email: EMAIL, password: PASSWORD }),
+    body: JSON.stringify({ email, password }),
   });
   if (res.status !== 200) {
     throw new Error(`login failed: ${res.status} ${await res.text()}`);
@@ -59,8 +61,8 @@ export async function apiLogin() {
 }
 
 /** A page already signed in (the session injected before the app starts). */
-export async function signedInPage(browser, size) {
-  const session = await apiLogin();
+export async function signedInPage(browser, size, credentials = {}) {
+  const session = await apiLogin(credentials.email, credentials.password);
   const { context, page } = await newPage(browser, size);
   // Once per tab: a later sign-out must not be undone by the next page load.
   await context.addInitScript(

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, launch, signedInPage, thousands, withPage } from '../lib/harness.js';
+import { AGENT_EMAIL, api, launch, signedInPage, thousands, withPage } from '../lib/harness.js';
 
 let browser;
 before(async () => {
@@ -89,5 +89,26 @@ test('the owner tops up SMS credits from the settings', async () => {
       [expected],
     );
     assert.equal((await api(session, '/balances')).sms.available, before.sms.available + 1500);
+  });
+});
+
+test('an agent sees cards, segments and keys without the forms the server would refuse', async () => {
+  const asAgent = (b) => signedInPage(b, undefined, { email: AGENT_EMAIL });
+  await withPage(browser, 'agent-read-only', asAgent, async (page) => {
+    await page.goto('/cards');
+    await page.getByTestId('card-row').first().waitFor();
+    await page.getByTestId('cards-read-only').waitFor();
+    assert.equal(await page.getByTestId('card-form').count(), 0);
+    assert.equal(await page.getByTestId('card-edit').count(), 0);
+
+    await page.goto('/segments');
+    await page.getByTestId('segment-count').waitFor();
+    await page.getByTestId('segments-read-only').waitFor();
+    assert.equal(await page.getByTestId('segment-save').count(), 0);
+
+    await page.goto('/settings');
+    await page.getByTestId('settings-api-keys').waitFor();
+    assert.equal(await page.getByTestId('api-key-form').count(), 0);
+    assert.match(await page.getByTestId('member-role').innerText(), /Agent/);
   });
 });

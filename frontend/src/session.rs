@@ -46,6 +46,15 @@ impl Auth {
         self.session.get_untracked()
     }
 
+    /// Whether the signed-in member may manage cards, segments and API keys (admins and
+    /// owners); the server enforces it, the dashboard only avoids offering what it refuses.
+    pub fn can_manage(&self) -> bool {
+        self.session.with(|s| {
+            s.as_ref()
+                .is_some_and(|s| s.member.role >= loyalcast_dto::Role::Admin)
+        })
+    }
+
     pub fn is_signed_in(&self) -> bool {
         self.session.with(Option::is_some)
     }

@@ -13,6 +13,7 @@ use crate::components::states::{Empty, FieldError, FormError, show_fetch};
 use crate::components::time::RelativeTime;
 use crate::fetch::fetch;
 use crate::format::thousands_u;
+use crate::session::use_auth;
 
 const PER_PAGE: u64 = 25;
 const DEFAULT_BACKGROUND: &str = "#1f2a44";
@@ -174,6 +175,7 @@ fn confirm(question: &str) -> bool {
 pub fn CardsPage() -> impl IntoView {
     crate::set_title("Cards");
     let api = use_api();
+    let can_manage = use_auth().can_manage();
     let page = RwSignal::new(1_u64);
     let cards = fetch(
         move || page.get(),
@@ -296,7 +298,7 @@ pub fn CardsPage() -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
-                        {items.into_iter().map(|card| view! { <CardRow card=card editing=editing deleting=deleting on_edit=edit on_delete=delete/> }).collect_view()}
+                        {items.into_iter().map(|card| view! { <CardRow card=card editing=editing deleting=deleting on_edit=edit on_delete=delete can_manage=can_manage/> }).collect_view()}
                     </tbody>
                 </table>
             </div>
@@ -323,16 +325,20 @@ pub fn CardsPage() -> impl IntoView {
                     <h1>"Cards"</h1>
                     <p class="muted">"The loyalty cards your customers keep in Apple Wallet and Google Wallet."</p>
                 </div>
+                {can_manage.then(|| view! {
                 <button type="button" class="btn btn-primary" data-testid="new-card" on:click=new_card>
                     <Icon kind=IconKind::Plus size=16/>
                     "New card"
                 </button>
+                })}
             </header>
             <div class="split split-wide-left">
                 <section class="panel panel-flush" aria-label="Cards" data-testid="cards">
                     <FormError error=list_err/>
                     {show_fetch(cards, "Loading cards…", list)}
                 </section>
+                {if can_manage {
+                    view! {
                 <section class="panel editor" id="card-editor" aria-labelledby="card-form-title">
                     <h2 id="card-form-title">{move || if editing.get().is_some() { "Edit card" } else { "New card" }}</h2>
                     <div class="editor-grid">
@@ -407,6 +413,14 @@ pub fn CardsPage() -> impl IntoView {
                     </form>
                     </div>
                 </section>
+                    }
+                    .into_any()
+                } else {
+                    view! {
+                        <p class="muted" data-testid="cards-read-only">"Only an owner or an admin can create and edit cards."</p>
+                    }
+                    .into_any()
+                }}
             </div>
         </div>
     }
@@ -503,6 +517,7 @@ fn CardRow(
     deleting: RwSignal<Option<Uuid>>,
     on_edit: Callback<Card>,
     on_delete: Callback<Card>,
+    can_manage: bool,
 ) -> impl IntoView {
     let id = card.id;
     let d = card.design.clone();
@@ -535,7 +550,7 @@ fn CardRow(
             </td>
             <td class="num" data-testid="card-row-installed">{thousands_u(card.installed_passes)}</td>
             <td class="hide-md nowrap"><RelativeTime at=card.updated_at/></td>
-            <td class="actions-cell"><div class="row-actions">
+            <td class="actions-cell"><div class="row-actions">{can_manage.then(|| view! {
                 <button type="button" class="btn btn-ghost btn-icon" data-testid="card-edit" on:click=move |_| on_edit.run(for_edit.clone())>
                     <Icon kind=IconKind::Edit label=format!("Edit {}", card.name)/>
                 </button>
@@ -544,7 +559,7 @@ fn CardRow(
                     on:click=move |_| on_delete.run(for_delete.clone())>
                     <Icon kind=IconKind::Trash label=format!("Delete {}", card.name)/>
                 </button>
-            </div></td>
+            })}</div></td>
         </tr>
     }
 }

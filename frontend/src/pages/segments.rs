@@ -18,6 +18,7 @@ use crate::rule_editor::{
     COMPARISONS, Condition, Group, Input, Item, Kind, MONTHS, comparison_key, comparison_label,
     describe, parse_comparison,
 };
+use crate::session::use_auth;
 
 /// How deep groups may nest below the top-level group.
 const MAX_DEPTH: u32 = 2;
@@ -60,6 +61,7 @@ enum CountState {
 pub fn SegmentsPage() -> impl IntoView {
     crate::set_title("Segments");
     let api = use_api();
+    let can_manage = use_auth().can_manage();
     let owner = Owner::current().unwrap_or_default();
 
     let page = RwSignal::new(1_u64);
@@ -233,7 +235,7 @@ pub fn SegmentsPage() -> impl IntoView {
         let (page_no, per_page, total) = (p.page, p.per_page, p.total);
         view! {
             <ul class="segment-list" data-testid="segment-list">
-                {items.into_iter().map(|s| view! { <SegmentRow segment=s editing=editing deleting=deleting on_edit=edit on_delete=delete/> }).collect_view()}
+                {items.into_iter().map(|s| view! { <SegmentRow segment=s editing=editing deleting=deleting on_edit=edit on_delete=delete can_manage=can_manage/> }).collect_view()}
             </ul>
             {(total > per_page).then(|| view! {
                 <crate::components::pagination::Pagination
@@ -305,9 +307,14 @@ pub fn SegmentsPage() -> impl IntoView {
                     <form on:submit=save novalidate=true data-testid="segment-form">
                         <div class="panel-head">
                             <h2 id="segment-editor-title">
-                                {move || if editing.get().is_some() { "Edit segment" } else { "New segment" }}
+                                {move || match (can_manage, editing.get().is_some()) {
+                                    (false, _) => "Count customers",
+                                    (true, true) => "Edit segment",
+                                    (true, false) => "New segment",
+                                }}
                             </h2>
                         </div>
+                        {can_manage.then(|| view! {
                         <div class="field">
                             <label for="segment-name">"Name"</label>
                             <input
@@ -322,6 +329,7 @@ pub fn SegmentsPage() -> impl IntoView {
                             />
                             <FieldError error=save_error_signal field="name" id="segment-name-error"/>
                         </div>
+                        })}
                         <fieldset class="rule-builder">
                             <legend>"Customers who match"</legend>
                             {move || {
@@ -337,6 +345,8 @@ pub fn SegmentsPage() -> impl IntoView {
                                 {note}
                             </p>
                         })}
+                        {if can_manage {
+                            view! {
                         <div class="form-actions">
                             <button
                                 type="submit"
@@ -352,6 +362,16 @@ pub fn SegmentsPage() -> impl IntoView {
                                 }}
                             </button>
                         </div>
+                            }
+                            .into_any()
+                        } else {
+                            view! {
+                                <p class="muted small" data-testid="segments-read-only">
+                                    "Only an owner or an admin can save segments; you can still count who matches."
+                                </p>
+                            }
+                            .into_any()
+                        }}
                     </form>
                 </section>
             </div>
@@ -407,38 +427,39 @@ fn SegmentRow(
     deleting: RwSignal<Option<Uuid>>,
     on_edit: Callback<Segment>,
     on_delete: Callback<Segment>,
+    can_manage: bool,
 ) -> impl IntoView {
     let id = segment.id;
     let summary = describe(&segment.rule);
     let for_edit = segment.clone();
     let for_delete = segment.clone();
     view! {
-        <li class="segment" class:selected=move || editing.get() == Some(id) data-testid="segment-row">
-            <div class="segment-main">
-                <p class="segment-name" data-testid="segment-row-name">{segment.name.clone()}</p>
-                <p class="segment-count" data-testid="segment-row-count">
-                    <strong>{thousands_u(segment.customers)}</strong>
-                    <span class="muted small">{if segment.customers == 1 { " customer" } else { " customers" }}</span>
-                </p>
-                <p class="muted small segment-rule" title=summary.clone()>{summary.clone()}</p>
-                <p class="muted small">"Updated " <RelativeTime at=segment.updated_at/></p>
-            </div>
-            <div class="row-actions">
-                <button type="button" class="btn btn-ghost btn-icon" data-testid="segment-edit" on:click=move |_| on_edit.run(for_edit.clone())>
-                    <Icon kind=IconKind::Edit label=format!("Edit {}", segment.name)/>
-                </button>
-                <button
-                    type="button"
-                    class="btn btn-ghost btn-icon btn-danger-text"
-                    data-testid="segment-delete"
-                    disabled=move || deleting.get() == Some(id)
-                    on:click=move |_| on_delete.run(for_delete.clone())
-                >
-                    <Icon kind=IconKind::Trash label=format!("Delete {}", segment.name)/>
-                </button>
-            </div>
-        </li>
-    }
+            <li class="segment" class:selected=move || editing.get() == Some(id) data-testid="segment-row">
+                <div class="segment-main">
+                    <p class="segment-name" data-testid="segment-row-name">{segment.name.clone()}</p>
+                    <p class="segment-count" data-testid="segment-row-count">
+                        <strong>{thousands_u(segment.customers)}</strong>
+                        <span class="muted small">{if segment.customers == 1 { " customer" } else { " customers" }}</span>
+                    </p>
+                    <p class="muted small segment-rule" title=summary.clone()>{summary.clone()}</p>
+                    <p class="muted small">"Updated " <RelativeTime at=segment.updated_at/></p>
+                </div>
+                <div class="row-actions">{can_manage.then(|| view! {
+                    <button type="button" class="btn btn-ghost btn-icon" data-testid="segment-edit" on:click=move |_| on_edit.run(for_edit.clone())>
+                        <Icon kind=IconKind::Edit label=format!("Edit {}", segment.name)/>
+                    </button>
+                    <button
+                        type="button"
+                        class="btn btn-ghost btn-icon btn-danger-text"
+                        data-testid="segment-delete"
+                        disabled=move || deleting.get() == Some(id)
+                        on:click=move |_| on_delete.run(for_delete.clone())
+                    >
+                        <Icon kind=IconKind::Trash label=format!("Delete {}", segment.name)/>
+                    </button>
+    })}            </div>
+            </li>
+        }
 }
 
 #[component]

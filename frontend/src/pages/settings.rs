@@ -278,6 +278,20 @@ fn initials(name: &str) -> String {
 
 #[component]
 fn ApiKeysSection() -> impl IntoView {
+    let auth = use_auth();
+    // Agents cannot manage keys: say so rather than show a form the server will refuse.
+    let can_manage = auth
+        .session_untracked()
+        .is_some_and(|s| s.member.role >= Role::Admin);
+    if !can_manage {
+        return view! {
+            <section class="panel settings-wide" aria-labelledby="api-keys-title" data-testid="settings-api-keys">
+                <h2 id="api-keys-title">"API keys"</h2>
+                <p class="muted">"Only an owner or an admin can see and create API keys."</p>
+            </section>
+        }
+        .into_any();
+    }
     let api = use_api();
     let keys = fetch(|| (), move |_| async move { api.api_keys().await });
 
@@ -450,6 +464,7 @@ fn ApiKeysSection() -> impl IntoView {
             {show_fetch(keys, "Loading API keys…", list)}
         </section>
     }
+    .into_any()
 }
 
 #[component]
