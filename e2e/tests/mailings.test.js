@@ -27,11 +27,16 @@ async function checkFigures(page, figures) {
   assert.equal((await value('figure-email')).trim(), thousands(figures.email_balance));
 }
 
-test('/ opens the inbox tab of Mailings', async () => {
+test('/ and /mailings open the inbox tab; an unknown address shows not found', async () => {
   await withPage(browser, 'root-redirect', signedInPage, async (page) => {
     await page.goto('/');
     await page.waitForURL((url) => url.pathname === '/mailings/inbox');
     await page.getByTestId('page-inbox').waitFor();
+    await page.goto('/mailings');
+    await page.waitForURL((url) => url.pathname === '/mailings/inbox');
+    // An unknown address says so, with a way back.
+    await page.goto('/no-such-page');
+    await page.getByTestId('not-found').waitFor();
   });
 });
 
