@@ -205,6 +205,23 @@ pub struct MailingEstimate {
     pub email_credits: i64,
     pub sms_balance: i64,
     pub email_balance: i64,
+    /// The SMS as the first customer of the audience would get it, with its length.
+    pub sms_preview: Option<SmsPreview>,
+}
+
+/// An SMS text as it will be sent, and what it costs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SmsPreview {
+    pub text: String,
+    /// `gsm7` or `ucs2`.
+    pub encoding: String,
+    /// SMS segments (credits) for this recipient.
+    pub segments: u32,
+    /// Characters used (GSM-7 septets or UCS-2 code units).
+    pub units_used: u32,
+    /// Characters left before the next segment starts.
+    pub units_remaining: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

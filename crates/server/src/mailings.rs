@@ -9,7 +9,7 @@ use loyalcast_delivery::template::TemplateValues;
 use loyalcast_domain::Fields;
 use loyalcast_dto::{
     Audience, Channel, ChannelReach, ChannelReport, DeliveryCounts, Mailing, MailingContent,
-    MailingEstimate, MailingStatus, MailingSummary, NewMailing, SegmentRule,
+    MailingEstimate, MailingStatus, MailingSummary, NewMailing, SegmentRule, SmsPreview,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -540,7 +540,41 @@ pub async fn estimate(
         reachable.push(ChannelReach { channel, customers });
     }
     let balances = balances::get(db, merchant_id).await?;
+    let sms_preview = match &prepared.sms {
+        Some(template) => {
+            let (address, consent) = segments::reachable(Channel::Sms);
+            let condition = segments::condition(rule, &ctx)
+                .add(address.is_not_null())
+                .add(consent.eq(true));
+            let first = customer::Entity::find()
+                .filter(condition)
+                .order_by_asc(customer::Column::Id)
+                .one(db)
+                .await?;
+            let values = match &first {
+                Some(c) => {
+                    let cards = values.card_names(db, &[c.id]).await?;
+                    values.for_customer(c, cards.get(&c.id))
+                }
+                None => values.base.clone(),
+            };
+            let text = template.render_text(&values);
+            let length = loyalcast_delivery::sms::sms_length(&text);
+            Some(SmsPreview {
+                encoding: match length.encoding {
+                    loyalcast_delivery::sms::SmsEncoding::Gsm7 => "gsm7".to_owned(),
+                    loyalcast_delivery::sms::SmsEncoding::Ucs2 => "ucs2".to_owned(),
+                },
+                segments: u32::try_from(length.segments).unwrap_or(u32::MAX),
+                units_used: u32::try_from(length.units_used).unwrap_or(u32::MAX),
+                units_remaining: u32::try_from(length.units_remaining).unwrap_or(u32::MAX),
+                text,
+            })
+        }
+        None => None,
+    };
     Ok(MailingEstimate {
+        sms_preview,
         audience,
         reachable,
         sms_credits,

@@ -245,6 +245,20 @@ async fn a_mailing_reaches_every_recipient_once_on_each_channel_and_spends_its_c
         (300, 258, 200, 100)
     );
     assert_eq!(estimate.sms_credits, 258);
+    let preview = estimate.sms_preview.unwrap();
+    assert_eq!(
+        preview.text,
+        "Hi Cust0, double points this week at Mailing Cafe!"
+    );
+    assert_eq!(
+        (
+            preview.encoding.as_str(),
+            preview.segments,
+            preview.units_used,
+            preview.units_remaining
+        ),
+        ("gsm7", 1, 50, 110)
+    );
 
     let created: Mailing = json(
         app.post(
