@@ -515,3 +515,119 @@ mod tests {
         assert_eq!(parse_order("sideways"), None);
     }
 }
+
+// --- mailings: estimate, create, report and actions ------------------------------------------
+
+/// What can be done to a mailing once it exists (besides sending a draft).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailingAction {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl MailingAction {
+    fn path(self) -> &'static str {
+        match self {
+            MailingAction::Pause => "pause",
+            MailingAction::Resume => "resume",
+            MailingAction::Cancel => "cancel",
+        }
+    }
+}
+
+impl Api {
+    /// Who would receive a mailing and what it would cost, without creating it.
+    pub async fn estimate_mailing(
+        &self,
+        request: &loyalcast_dto::MailingEstimateRequest,
+    ) -> ApiResult<loyalcast_dto::MailingEstimate> {
+        self.json_with(Request::post(&Self::url("/mailings/estimate")), request)
+            .await
+    }
+
+    /// Creates a mailing (sent now, scheduled, or saved as a draft). The same
+    /// `idempotency_key` for the same form submission makes a repeated request harmless.
+    pub async fn create_mailing(
+        &self,
+        input: &loyalcast_dto::NewMailing,
+        idempotency_key: &str,
+    ) -> ApiResult<loyalcast_dto::Mailing> {
+        self.json_with(
+            Request::post(&Self::url("/mailings")).header("Idempotency-Key", idempotency_key),
+            input,
+        )
+        .await
+    }
+
+    pub async fn mailing(&self, id: Uuid) -> ApiResult<loyalcast_dto::Mailing> {
+        self.json(Request::get(&Self::url(&format!("/mailings/{id}"))))
+            .await
+    }
+
+    /// Sends a draft, now or at `send_at`.
+    pub async fn send_mailing(
+        &self,
+        id: Uuid,
+        input: &loyalcast_dto::SendMailing,
+    ) -> ApiResult<loyalcast_dto::Mailing> {
+        self.json_with(
+            Request::post(&Self::url(&format!("/mailings/{id}/send"))),
+            input,
+        )
+        .await
+    }
+
+    pub async fn mailing_action(
+        &self,
+        id: Uuid,
+        action: MailingAction,
+    ) -> ApiResult<loyalcast_dto::Mailing> {
+        self.json(Request::post(&Self::url(&format!(
+            "/mailings/{id}/{}",
+            action.path()
+        ))))
+        .await
+    }
+
+    /// A new mailing to the recipients whose messages failed; returns the new mailing.
+    pub async fn resend_failed(
+        &self,
+        id: Uuid,
+        idempotency_key: &str,
+    ) -> ApiResult<loyalcast_dto::Mailing> {
+        self.json(
+            Request::post(&Self::url(&format!("/mailings/{id}/resend-failed")))
+                .header("Idempotency-Key", idempotency_key),
+        )
+        .await
+    }
+}
+
+/// A random version-4 UUID as text, for an `Idempotency-Key` (from the browser's
+/// `crypto.getRandomValues`, falling back to `Math.random` where it is unavailable).
+pub fn idempotency_key() -> String {
+    use wasm_bindgen::{JsCast, JsValue};
+    let mut bytes = [0_u8; 16];
+    let filled = web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("crypto")).ok())
+        .and_then(|crypto| {
+            let get = js_sys::Reflect::get(&crypto, &JsValue::from_str("getRandomValues"))
+                .ok()?
+                .dyn_into::<js_sys::Function>()
+                .ok()?;
+            let array = js_sys::Uint8Array::new_with_length(16);
+            get.call1(&crypto, &array).ok()?;
+            array.copy_to(&mut bytes);
+            Some(())
+        })
+        .is_some();
+    if !filled {
+        for b in bytes.iter_mut() {
+            *b = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}

@@ -53,9 +53,11 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=|| view! { <Redirect path="/mailings/inbox"/> }/>
                         <Route path=path!("/inbox") view=InboxPage/>
                         <Route path=path!("/history") view=HistoryPage/>
+                        <Route path=path!("/new") view=crate::pages::mailing_new::NewMailingPage/>
                         <Route path=path!("/send-push") view=SendPushPage/>
                         <Route path=path!("/automation") view=AutomationPage/>
                         <Route path=path!("/auto-push") view=AutoPushPage/>
+                        <Route path=path!("/:id") view=crate::pages::mailing_detail::MailingDetailPage/>
                     </ParentRoute>
                     <Route path=path!("/customers") view=CustomersPage/>
                     <Route path=path!("/segments") view=SegmentsPage/>

@@ -233,7 +233,9 @@ pub fn HistoryPage() -> impl IntoView {
                             let failed = (m.counts.failed > 0).then(|| format!("{} failed", thousands_u(m.counts.failed)));
                             view! {
                                 <tr data-testid="mailing-row">
-                                    <td class="strong" data-testid="mailing-name">{m.name.clone()}</td>
+                                    <td class="strong" data-testid="mailing-name">
+                                        <A href=format!("/mailings/{}", m.id) attr:class="row-link" attr:data-testid="mailing-link">{m.name.clone()}</A>
+                                    </td>
                                     <td class="nowrap"><RelativeTime at=m.created_at/></td>
                                     <td class="num">{thousands_u(m.recipients)}</td>
                                     <td>
@@ -283,7 +285,10 @@ pub fn HistoryPage() -> impl IntoView {
                         on:input=move |ev| search.set(event_target_value(&ev))
                     />
                 </label>
-                <span class="muted small">"Creating a mailing from the dashboard comes next."</span>
+                <A href="/mailings/new" attr:class="btn btn-primary btn-sm" attr:data-testid="create-mailing">
+                    <Icon kind=IconKind::Plus size=16/>
+                    "Create a mailing"
+                </A>
             </div>
             {show_fetch(mailings, "Loading mailings…", table)}
         </section>

@@ -1,5 +1,7 @@
 pub mod cards;
 pub mod customers;
+pub mod mailing_detail;
+pub mod mailing_new;
 pub mod mailings;
 pub mod not_found;
 pub mod segments;

@@ -1,0 +1,1080 @@
+//! Create a mailing: one page, top to bottom. Name, audience, channels, content per channel
+//! with a live preview, the cost, and when to send.
+//!
+//! As the form changes, the server estimates (400 ms after the last change) who the mailing
+//! reaches on every channel and what it costs; the SMS counter and preview come from the same
+//! answer, so they match exactly what will be sent and charged.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use leptos::html;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::components::A;
+use leptos_router::hooks::use_navigate;
+use loyalcast_dto::{
+    Audience, Channel, EmailContent, MailingContent, MailingEstimate, MailingEstimateRequest,
+    NewMailing, SmsContent, SmsPreview, TextContent,
+};
+use uuid::Uuid;
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::api::{ApiError, ApiResult, idempotency_key, use_api};
+use crate::components::icons::{ChannelIcon, Icon, IconKind};
+use crate::components::states::{FieldError, FormError};
+use crate::components::time::merchant_time_zone;
+use crate::fetch::{debounced, fetch};
+use crate::format::{thousands, thousands_u};
+
+/// The variables a text may hold; the server fills them in per customer.
+pub const VARIABLES: [&str; 7] = [
+    "first_name",
+    "last_name",
+    "card_name",
+    "points",
+    "visits",
+    "merchant_name",
+    "unsubscribe_url",
+];
+
+/// Sent to the estimate in place of a text not written yet, so that reach and cost are known
+/// before every text is.
+const PLACEHOLDER: &str = ".";
+
+/// The fields the page shows errors next to; anything else goes in the error box.
+const KNOWN_FIELDS: &[&str] = &[
+    "name",
+    "audience",
+    "channels",
+    "content.sms",
+    "content.email.subject",
+    "content.email.body",
+    "content.email",
+    "content.telegram",
+    "content.messenger",
+    "send_at",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AudienceKind {
+    All,
+    Segment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum When {
+    Now,
+    Schedule,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Submitting {
+    Send,
+    Draft,
+}
+
+/// The texts of every channel, chosen or not (switching a channel off keeps its text).
+#[derive(Clone, Copy)]
+struct Texts {
+    sms: RwSignal<String>,
+    email_subject: RwSignal<String>,
+    email_body: RwSignal<String>,
+    telegram: RwSignal<String>,
+    messenger: RwSignal<String>,
+}
+
+impl Texts {
+    fn new() -> Self {
+        Texts {
+            sms: RwSignal::new(String::new()),
+            email_subject: RwSignal::new(String::new()),
+            email_body: RwSignal::new(String::new()),
+            telegram: RwSignal::new(String::new()),
+            messenger: RwSignal::new(String::new()),
+        }
+    }
+
+    /// The content of the chosen channels, as it will be sent (tracked).
+    fn content(&self, channels: &[Channel]) -> MailingContent {
+        let has = |c: Channel| channels.contains(&c);
+        MailingContent {
+            sms: has(Channel::Sms).then(|| SmsContent {
+                body: self.sms.get(),
+            }),
+            email: has(Channel::Email).then(|| EmailContent {
+                subject: self.email_subject.get(),
+                body: self.email_body.get(),
+            }),
+            telegram: has(Channel::Telegram).then(|| TextContent {
+                text: self.telegram.get(),
+            }),
+            messenger: has(Channel::Messenger).then(|| TextContent {
+                text: self.messenger.get(),
+            }),
+        }
+    }
+
+    /// The content for the estimate: every channel, with a placeholder where a channel is
+    /// off or its text is not written yet (tracked).
+    fn estimate_content(&self, channels: &[Channel]) -> MailingContent {
+        let text = |c: Channel, s: RwSignal<String>| {
+            let value = s.get();
+            if channels.contains(&c) && !value.trim().is_empty() {
+                value
+            } else {
+                PLACEHOLDER.to_owned()
+            }
+        };
+        MailingContent {
+            sms: Some(SmsContent {
+                body: text(Channel::Sms, self.sms),
+            }),
+            email: Some(EmailContent {
+                subject: text(Channel::Email, self.email_subject),
+                body: text(Channel::Email, self.email_body),
+            }),
+            telegram: Some(TextContent {
+                text: text(Channel::Telegram, self.telegram),
+            }),
+            messenger: Some(TextContent {
+                text: text(Channel::Messenger, self.messenger),
+            }),
+        }
+    }
+}
+
+/// What the estimate depends on.
+#[derive(Debug, Clone, PartialEq)]
+struct EstimateInput {
+    audience: Audience,
+    content: MailingContent,
+}
+
+#[component]
+pub fn NewMailingPage() -> impl IntoView {
+    crate::set_title("Create a mailing");
+    let api = use_api();
+    let navigate = use_navigate();
+    let time_zone = merchant_time_zone();
+
+    let name = RwSignal::new(String::new());
+    let audience_kind = RwSignal::new(AudienceKind::All);
+    let segment_id = RwSignal::new(None::<Uuid>);
+    let channels = RwSignal::new(vec![Channel::Sms]);
+    let texts = Texts::new();
+    let when = RwSignal::new(When::Now);
+    let (default_date, default_time) = default_schedule(&time_zone);
+    let date = RwSignal::new(default_date);
+    let time = RwSignal::new(default_time);
+    let submitting = RwSignal::new(None::<Submitting>);
+    let error = RwSignal::new(None::<ApiError>);
+    let error_signal: Signal<Option<ApiError>> = error.into();
+
+    let segments = fetch(|| (), move |_| async move { api.segments(1, 100).await });
+    let balances = fetch(|| (), move |_| async move { api.balances().await });
+
+    let audience = Memo::new(move |_| match audience_kind.get() {
+        AudienceKind::All => Some(Audience::All),
+        AudienceKind::Segment => segment_id
+            .get()
+            .map(|segment_id| Audience::Segment { segment_id }),
+    });
+    let chosen = move |c: Channel| channels.with(|cs| cs.contains(&c));
+
+    // The estimate, 400 ms after the last change.
+    let estimate_input = Memo::new(move |_| {
+        let chosen_channels = channels.get();
+        audience.get().map(|audience| EstimateInput {
+            audience,
+            content: texts.estimate_content(&chosen_channels),
+        })
+    });
+    let settled: ReadSignal<Option<EstimateInput>> =
+        debounced(estimate_input.into(), Duration::from_millis(400));
+    let estimate = RwSignal::new(None::<ApiResult<MailingEstimate>>);
+    let last_good = RwSignal::new(None::<MailingEstimate>);
+    let estimating = RwSignal::new(false);
+    let latest = StoredValue::new(0_u64);
+    Effect::new(move |_| {
+        let Some(input) = settled.get() else {
+            estimate.set(None);
+            estimating.set(false);
+            return;
+        };
+        let id = latest.get_value().wrapping_add(1);
+        latest.set_value(id);
+        estimating.set(true);
+        spawn_local(async move {
+            let request = MailingEstimateRequest {
+                audience: input.audience,
+                channels: Channel::ALL.to_vec(),
+                content: input.content,
+            };
+            let result = api.estimate_mailing(&request).await;
+            if latest.try_get_value() == Some(id) {
+                if let Ok(e) = &result {
+                    last_good.try_set(Some(e.clone()));
+                }
+                estimate.try_set(Some(result));
+                estimating.try_set(false);
+            }
+        });
+    });
+    let stale = Signal::derive(move || {
+        estimating.get() || estimate_input.with(|i| settled.with(|s| i != s))
+    });
+    // Whether the estimate was made for the current audience (the counts may be shown).
+    let estimate_error = Signal::derive(move || {
+        estimate.with(|e| match e {
+            Some(Err(e)) => Some(e.clone()),
+            _ => None,
+        })
+    });
+    let current = Signal::derive(move || {
+        estimate.with(|e| match e {
+            Some(Ok(e)) => Some(e.clone()),
+            _ => None,
+        })
+    });
+
+    // A field's error: from the last submission, else from the live estimate when the field
+    // has text (an empty field is only an error once the mailing is submitted).
+    let field_error = move |field: &'static str, value: Option<RwSignal<String>>| {
+        Signal::derive(move || {
+            if let Some(message) = error.with(|e| e.as_ref().and_then(|e| e.field(field))) {
+                return Some(message);
+            }
+            let typed = value.is_none_or(|v| v.with(|s| !s.trim().is_empty()));
+            if !typed || stale.get() {
+                return None;
+            }
+            estimate_error.with(|e| e.as_ref().and_then(|e| e.field(field)))
+        })
+    };
+
+    let reach = move |c: Channel| -> Option<u64> {
+        last_good.with(|e| {
+            e.as_ref().and_then(|e| {
+                e.reachable
+                    .iter()
+                    .find(|r| r.channel == c)
+                    .map(|r| r.customers)
+            })
+        })
+    };
+
+    let toggle = move |c: Channel| {
+        channels.update(|cs| {
+            if cs.contains(&c) {
+                cs.retain(|x| *x != c);
+            } else {
+                cs.push(c);
+                cs.sort_by_key(|x| Channel::ALL.iter().position(|a| a == x));
+            }
+        });
+    };
+
+    let submit = {
+        let time_zone = time_zone.clone();
+        move |kind: Submitting| {
+            if submitting.get_untracked().is_some() {
+                return;
+            }
+            let trimmed = name.get_untracked().trim().to_owned();
+            if trimmed.is_empty() {
+                error.set(Some(local_problem("name", "Give the mailing a name.")));
+                focus("mailing-name");
+                return;
+            }
+            let Some(audience) = audience.get_untracked() else {
+                error.set(Some(local_problem("audience", "Choose a segment.")));
+                focus("mailing-segment");
+                return;
+            };
+            let chosen_channels = channels.get_untracked();
+            if chosen_channels.is_empty() {
+                error.set(Some(local_problem(
+                    "channels",
+                    "Choose at least one channel.",
+                )));
+                return;
+            }
+            let send_at = match when.get_untracked() {
+                When::Now => None,
+                When::Schedule => {
+                    match local_to_utc(&date.get_untracked(), &time.get_untracked(), &time_zone) {
+                        Some(at) if at > Utc::now() => Some(at),
+                        Some(_) => {
+                            error.set(Some(local_problem(
+                                "send_at",
+                                "Choose a time in the future.",
+                            )));
+                            return;
+                        }
+                        None => {
+                            error.set(Some(local_problem("send_at", "Enter a date and a time.")));
+                            return;
+                        }
+                    }
+                }
+            };
+            let content = untrack(|| texts.content(&chosen_channels));
+            let input = NewMailing {
+                name: trimmed,
+                audience,
+                channels: chosen_channels,
+                content,
+                send_at,
+                draft: kind == Submitting::Draft,
+            };
+            submitting.set(Some(kind));
+            error.set(None);
+            let key = idempotency_key();
+            let navigate = navigate.clone();
+            spawn_local(async move {
+                match api.create_mailing(&input, &key).await {
+                    Ok(mailing) => {
+                        submitting.try_set(None);
+                        navigate(&format!("/mailings/{}", mailing.id), Default::default());
+                    }
+                    Err(e) => {
+                        error.try_set(Some(e));
+                        submitting.try_set(None);
+                    }
+                }
+            });
+        }
+    };
+    let on_submit = {
+        let submit = submit.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            submit(Submitting::Send);
+        }
+    };
+    let save_draft = move |_| submit(Submitting::Draft);
+
+    // --- audience ---------------------------------------------------------------------------
+
+    let segment_picker = move || {
+        segments.data.with(|d| match d {
+            None => view! { <p class="muted small">"Loading segments…"</p> }.into_any(),
+            Some(Err(e)) => view! {
+                <p class="field-error" role="alert">{format!("Segments could not be loaded: {}", e.message())}</p>
+            }
+            .into_any(),
+            Some(Ok(page)) if page.items.is_empty() => view! {
+                <p class="muted small" data-testid="no-segments">
+                    "You have no segments yet. " <A href="/segments">"Create one"</A> " first."
+                </p>
+            }
+            .into_any(),
+            Some(Ok(page)) => {
+                let options = page.items.clone();
+                view! {
+                    <select
+                        id="mailing-segment"
+                        data-testid="mailing-segment"
+                        aria-describedby="mailing-audience-error"
+                        on:change=move |ev| segment_id.set(Uuid::parse_str(&event_target_value(&ev)).ok())
+                        prop:value=move || segment_id.get().map(|id| id.to_string()).unwrap_or_default()
+                    >
+                        <option value="">"Choose a segment…"</option>
+                        {options.into_iter().map(|s| {
+                            let label = format!("{} ({})", s.name, customers_phrase(s.customers));
+                            view! { <option value=s.id.to_string()>{label}</option> }
+                        }).collect_view()}
+                    </select>
+                }
+                .into_any()
+            }
+        })
+    };
+
+    let audience_count = move || {
+        if audience.with(Option::is_none) {
+            return view! {
+                <p class="count count-invalid" data-testid="audience-count-none">"Choose a segment to see who receives this."</p>
+            }
+            .into_any();
+        }
+        match (current.get(), stale.get()) {
+            (Some(e), false) => view! {
+                <p class="count" data-testid="audience-count" data-count=e.audience.to_string()>
+                    <strong>{thousands_u(e.audience)}</strong>
+                    {if e.audience == 1 { " customer will receive this" } else { " customers will receive this" }}
+                    <span class="muted small">" (on each chosen channel they can be reached on)"</span>
+                </p>
+            }
+            .into_any(),
+            (None, false) if estimate_error.with(|e| e.as_ref().is_some_and(|e| e.status() != Some(422))) => view! {
+                <p class="count count-error" role="alert">
+                    <Icon kind=IconKind::Alert size=16/>
+                    {estimate_error.get().map(|e| format!("Could not count: {}", e.message()))}
+                </p>
+            }
+            .into_any(),
+            _ => view! {
+                <p class="count count-loading" data-testid="audience-count-loading">
+                    <span class="spinner" aria-hidden="true"></span>
+                    "Counting…"
+                </p>
+            }
+            .into_any(),
+        }
+    };
+
+    // --- cost ---------------------------------------------------------------------------------
+
+    let cost = move || {
+        let chosen_channels = channels.get();
+        let e = last_good.get();
+        let balances = balances.ok();
+        let mut lines = Vec::new();
+        let Some(e) = e else {
+            return view! { <p class="muted" data-testid="cost-pending">"The cost appears once the audience is counted."</p> }.into_any();
+        };
+        let sms_balance = balances.map(|b| b.sms.available).unwrap_or(e.sms_balance);
+        let email_balance = balances
+            .map(|b| b.email.available)
+            .unwrap_or(e.email_balance);
+        if chosen_channels.contains(&Channel::Sms) {
+            let recipients = reach(Channel::Sms).unwrap_or(0);
+            let line = if texts.sms.with(|s| s.trim().is_empty()) {
+                ("Write the SMS to see what it costs.".to_owned(), false)
+            } else {
+                let segments = current
+                    .get()
+                    .and_then(|c| c.sms_preview)
+                    .or(e.sms_preview.clone())
+                    .map(|p| p.segments)
+                    .unwrap_or(1);
+                let per = if e.sms_credits as u64 == u64::from(segments) * recipients {
+                    format!(
+                        "{} × {} = ",
+                        plural(u64::from(segments), "SMS segment", "SMS segments"),
+                        plural(recipients, "recipient", "recipients")
+                    )
+                } else {
+                    format!(
+                        "{} by SMS (segments vary with each name) = ",
+                        plural(recipients, "recipient", "recipients")
+                    )
+                };
+                (
+                    format!(
+                        "{per}{} credits; balance {}",
+                        thousands(e.sms_credits),
+                        thousands(sms_balance)
+                    ),
+                    e.sms_credits > sms_balance,
+                )
+            };
+            lines.push((Channel::Sms, line.0, line.1));
+        }
+        if chosen_channels.contains(&Channel::Email) {
+            let recipients = reach(Channel::Email).unwrap_or(0);
+            lines.push((
+                Channel::Email,
+                format!(
+                    "{} × 1 = {} credits; balance {}",
+                    plural(recipients, "email", "emails"),
+                    thousands(e.email_credits),
+                    thousands(email_balance)
+                ),
+                e.email_credits > email_balance,
+            ));
+        }
+        for c in [Channel::Telegram, Channel::Messenger] {
+            if chosen_channels.contains(&c) {
+                lines.push((
+                    c,
+                    format!(
+                        "{}: free",
+                        plural(reach(c).unwrap_or(0), "message", "messages")
+                    ),
+                    false,
+                ));
+            }
+        }
+        if lines.is_empty() {
+            return view! { <p class="muted" data-testid="cost-pending">"Choose a channel to see the cost."</p> }.into_any();
+        }
+        view! {
+            <ul class="cost-lines">
+                {lines.into_iter().map(|(c, text, short)| view! {
+                    <li class:cost-short=short data-testid=format!("cost-{}", c.as_str())>
+                        <ChannelIcon channel=c/>
+                        <span>{text}</span>
+                        {short.then(|| view! {
+                            <strong class="text-danger" data-testid="cost-insufficient">
+                                <Icon kind=IconKind::Alert size=14/>
+                                " Not enough credits: top up or shrink the audience."
+                            </strong>
+                        })}
+                    </li>
+                }).collect_view()}
+            </ul>
+        }
+        .into_any()
+    };
+    let payment_error = move || {
+        error
+            .with(|e| {
+                e.as_ref()
+                    .filter(|e| e.status() == Some(402))
+                    .map(ApiError::message)
+            })
+            .map(|m| {
+                view! {
+                    <p class="form-error" role="alert" data-testid="cost-error">
+                        <Icon kind=IconKind::Alert size=16/>
+                        <span>{m} " " <A href="/settings#balances">"Top up"</A></span>
+                    </p>
+                }
+            })
+    };
+    let other_error = Signal::derive(move || error.get().filter(|e| e.status() != Some(402)));
+
+    // --- view ---------------------------------------------------------------------------------
+
+    let tz_label = time_zone.clone();
+    view! {
+        <section class="panel mailing-new" data-testid="page-mailing-new" aria-labelledby="mailing-new-title">
+            <div class="panel-head">
+                <h2 id="mailing-new-title">"Create a mailing"</h2>
+                <A href="/mailings/history" attr:class="btn btn-ghost btn-sm">"Back to history"</A>
+            </div>
+            <form class="mailing-form" on:submit=on_submit novalidate=true data-testid="mailing-form">
+                <div class="field">
+                    <label for="mailing-name">"Name"</label>
+                    <input
+                        id="mailing-name"
+                        type="text"
+                        maxlength="200"
+                        placeholder="e.g. Spring double points"
+                        data-testid="mailing-name"
+                        aria-describedby="mailing-name-error"
+                        aria-invalid=move || error.with(|e| e.as_ref().and_then(|e| e.field("name")).is_some()).to_string()
+                        prop:value=name
+                        on:input=move |ev| name.set(event_target_value(&ev))
+                    />
+                    <p class="muted small">"Only your team sees it."</p>
+                    <FieldError error=error_signal field="name" id="mailing-name-error"/>
+                </div>
+
+                <fieldset class="form-section">
+                    <legend>"Audience"</legend>
+                    <div class="choice-row" role="radiogroup" aria-label="Audience">
+                        <label class="choice">
+                            <input
+                                type="radio"
+                                name="audience"
+                                data-testid="audience-all"
+                                prop:checked=move || audience_kind.get() == AudienceKind::All
+                                on:change=move |_| audience_kind.set(AudienceKind::All)
+                            />
+                            "All customers"
+                        </label>
+                        <label class="choice">
+                            <input
+                                type="radio"
+                                name="audience"
+                                data-testid="audience-segment"
+                                prop:checked=move || audience_kind.get() == AudienceKind::Segment
+                                on:change=move |_| audience_kind.set(AudienceKind::Segment)
+                            />
+                            "A segment"
+                        </label>
+                    </div>
+                    {move || (audience_kind.get() == AudienceKind::Segment).then(|| view! {
+                        <div class="field">
+                            <label for="mailing-segment">"Segment"</label>
+                            {segment_picker}
+                        </div>
+                    })}
+                    <FieldError error=error_signal field="audience" id="mailing-audience-error"/>
+                    <div class="count-bar" aria-live="polite">{audience_count}</div>
+                </fieldset>
+
+                <fieldset class="form-section">
+                    <legend>"Channels"</legend>
+                    <div class="channel-toggles">
+                        {Channel::ALL.into_iter().map(|c| view! {
+                            <label class=format!("channel-toggle channel-toggle-{}", c.as_str()) class:on=move || chosen(c)>
+                                <input
+                                    type="checkbox"
+                                    data-testid=format!("channel-{}", c.as_str())
+                                    prop:checked=move || chosen(c)
+                                    on:change=move |_| toggle(c)
+                                />
+                                <ChannelIcon channel=c/>
+                                <span class="channel-toggle-name">{c.label()}</span>
+                                <span class="channel-toggle-reach muted small" data-testid=format!("reach-{}", c.as_str())>
+                                    {move || match reach(c) {
+                                        Some(n) => format!("reaches {}", thousands_u(n)),
+                                        None => "counting…".to_owned(),
+                                    }}
+                                </span>
+                            </label>
+                        }).collect_view()}
+                    </div>
+                    <p class="muted small">"A customer gets the mailing on every chosen channel they have contact details and consent for."</p>
+                    <FieldError error=error_signal field="channels" id="mailing-channels-error"/>
+                </fieldset>
+
+                {move || chosen(Channel::Sms).then(|| view! {
+                    <ChannelEditor channel=Channel::Sms>
+                        <div class="editor-fields">
+                            <TemplateField
+                                id="mailing-sms-body"
+                                label="SMS text"
+                                value=texts.sms
+                                rows=4
+                                maxlength=1600
+                                error=field_error("content.sms", Some(texts.sms))
+                            />
+                            <SmsCounter
+                                preview=Signal::derive(move || current.get().and_then(|e| e.sms_preview).or_else(|| last_good.get().and_then(|e| e.sms_preview)))
+                                empty=Signal::derive(move || texts.sms.with(|s| s.trim().is_empty()))
+                                stale=stale
+                            />
+                        </div>
+                        <div class="preview-pane" aria-label="SMS preview">
+                            <p class="preview-caption muted small">"As the first customer gets it"</p>
+                            <div class="bubble bubble-sms" data-testid="preview-sms">
+                                {move || {
+                                    let typed = texts.sms.get();
+                                    if typed.trim().is_empty() {
+                                        return view! { <span class="preview-placeholder">"Your SMS appears here."</span> }.into_any();
+                                    }
+                                    let rendered = current.get().and_then(|e| e.sms_preview).map(|p| p.text);
+                                    rendered.filter(|_| !stale.get()).unwrap_or(typed).into_any()
+                                }}
+                            </div>
+                        </div>
+                    </ChannelEditor>
+                })}
+
+                {move || chosen(Channel::Email).then(|| view! {
+                    <ChannelEditor channel=Channel::Email>
+                        <div class="editor-fields">
+                            <div class="field">
+                                <label for="mailing-email-subject">"Subject"</label>
+                                <input
+                                    id="mailing-email-subject"
+                                    type="text"
+                                    maxlength="200"
+                                    data-testid="mailing-email-subject"
+                                    aria-describedby="mailing-email-subject-error"
+                                    prop:value=texts.email_subject
+                                    on:input=move |ev| texts.email_subject.set(event_target_value(&ev))
+                                />
+                                {move || field_error("content.email.subject", Some(texts.email_subject)).get().map(|m| view! {
+                                    <p class="field-error" id="mailing-email-subject-error">{m}</p>
+                                })}
+                            </div>
+                            <TemplateField
+                                id="mailing-email-body"
+                                label="Message"
+                                value=texts.email_body
+                                rows=8
+                                maxlength=50000
+                                error=Signal::derive(move || {
+                                    field_error("content.email.body", Some(texts.email_body)).get()
+                                        .or_else(|| error.with(|e| e.as_ref().and_then(|e| e.field("content.email")).filter(|_| texts.email_subject.with(|s| !s.trim().is_empty()))))
+                                })
+                            />
+                            <p class="muted small">"Plain text: paragraphs and links become the HTML email."</p>
+                        </div>
+                        <div class="preview-pane" aria-label="Email preview">
+                            <p class="preview-caption muted small">"Variables are filled in for each customer"</p>
+                            <article class="email-card" data-testid="preview-email">
+                                <p class="email-card-subject">
+                                    {move || non_empty(texts.email_subject.get()).unwrap_or_else(|| "(no subject)".to_owned())}
+                                </p>
+                                <div class="email-card-body">
+                                    {move || match non_empty(texts.email_body.get()) {
+                                        Some(body) => body.split("\n\n").map(|p| view! { <p>{p.to_owned()}</p> }).collect_view().into_any(),
+                                        None => view! { <p class="preview-placeholder">"Your message appears here."</p> }.into_any(),
+                                    }}
+                                </div>
+                            </article>
+                        </div>
+                    </ChannelEditor>
+                })}
+
+                {move || chosen(Channel::Telegram).then(|| view! {
+                    <ChannelEditor channel=Channel::Telegram>
+                        <div class="editor-fields">
+                            <TemplateField
+                                id="mailing-telegram-text"
+                                label="Telegram message"
+                                value=texts.telegram
+                                rows=4
+                                maxlength=4096
+                                error=field_error("content.telegram", Some(texts.telegram))
+                            />
+                        </div>
+                        <div class="preview-pane" aria-label="Telegram preview">
+                            <p class="preview-caption muted small">"Variables are filled in for each customer"</p>
+                            <div class="bubble bubble-telegram" data-testid="preview-telegram">
+                                {move || non_empty(texts.telegram.get()).unwrap_or_else(|| "Your message appears here.".to_owned())}
+                            </div>
+                        </div>
+                    </ChannelEditor>
+                })}
+
+                {move || chosen(Channel::Messenger).then(|| view! {
+                    <ChannelEditor channel=Channel::Messenger>
+                        <div class="editor-fields">
+                            <TemplateField
+                                id="mailing-messenger-text"
+                                label="Messenger message"
+                                value=texts.messenger
+                                rows=4
+                                maxlength=2000
+                                error=field_error("content.messenger", Some(texts.messenger))
+                            />
+                        </div>
+                        <div class="preview-pane" aria-label="Facebook Messenger preview">
+                            <p class="preview-caption muted small">"Variables are filled in for each customer"</p>
+                            <div class="bubble bubble-messenger" data-testid="preview-messenger">
+                                {move || non_empty(texts.messenger.get()).unwrap_or_else(|| "Your message appears here.".to_owned())}
+                            </div>
+                        </div>
+                    </ChannelEditor>
+                })}
+
+                <section class="form-section cost" aria-labelledby="mailing-cost-title" aria-live="polite" data-testid="mailing-cost" class:stale=move || stale.get()>
+                    <h3 id="mailing-cost-title">"Cost"</h3>
+                    {cost}
+                    {payment_error}
+                </section>
+
+                <fieldset class="form-section">
+                    <legend>"When"</legend>
+                    <div class="choice-row" role="radiogroup" aria-label="When to send">
+                        <label class="choice">
+                            <input
+                                type="radio"
+                                name="when"
+                                data-testid="when-now"
+                                prop:checked=move || when.get() == When::Now
+                                on:change=move |_| when.set(When::Now)
+                            />
+                            "Send now"
+                        </label>
+                        <label class="choice">
+                            <input
+                                type="radio"
+                                name="when"
+                                data-testid="when-schedule"
+                                prop:checked=move || when.get() == When::Schedule
+                                on:change=move |_| when.set(When::Schedule)
+                            />
+                            "Schedule"
+                        </label>
+                    </div>
+                    {move || {
+                        let tz = tz_label.clone();
+                        (when.get() == When::Schedule).then(|| view! {
+                            <div class="schedule-row">
+                                <div class="field">
+                                    <label for="mailing-date">"Date"</label>
+                                    <input id="mailing-date" type="date" data-testid="mailing-date"
+                                        aria-describedby="mailing-send-at-error"
+                                        prop:value=date on:input=move |ev| date.set(event_target_value(&ev))/>
+                                </div>
+                                <div class="field">
+                                    <label for="mailing-time">"Time"</label>
+                                    <input id="mailing-time" type="time" data-testid="mailing-time"
+                                        aria-describedby="mailing-send-at-error"
+                                        prop:value=time on:input=move |ev| time.set(event_target_value(&ev))/>
+                                </div>
+                                <p class="schedule-zone muted small" data-testid="mailing-time-zone">
+                                    "Time zone: " <strong>{tz}</strong>
+                                </p>
+                            </div>
+                        })
+                    }}
+                    <FieldError error=error_signal field="send_at" id="mailing-send-at-error"/>
+                </fieldset>
+
+                <FormError error=other_error known_fields=KNOWN_FIELDS/>
+
+                <div class="form-actions">
+                    <button
+                        type="button"
+                        class="btn btn-secondary"
+                        data-testid="mailing-save-draft"
+                        disabled=move || submitting.get().is_some()
+                        aria-busy=move || (submitting.get() == Some(Submitting::Draft)).to_string()
+                        on:click=save_draft
+                    >
+                        {move || if submitting.get() == Some(Submitting::Draft) { "Saving…" } else { "Save draft" }}
+                    </button>
+                    <button
+                        type="submit"
+                        class="btn btn-primary"
+                        data-testid="mailing-send"
+                        disabled=move || submitting.get().is_some()
+                        aria-busy=move || (submitting.get() == Some(Submitting::Send)).to_string()
+                    >
+                        {move || match (submitting.get() == Some(Submitting::Send), when.get()) {
+                            (true, When::Now) => "Sending…",
+                            (true, When::Schedule) => "Scheduling…",
+                            (false, When::Now) => "Send now",
+                            (false, When::Schedule) => "Schedule",
+                        }}
+                    </button>
+                </div>
+            </form>
+        </section>
+    }
+}
+
+/// One channel's editor and preview, side by side.
+#[component]
+fn ChannelEditor(channel: Channel, children: Children) -> impl IntoView {
+    view! {
+        <section class=format!("form-section channel-editor channel-editor-{}", channel.as_str())
+            data-testid=format!("editor-{}", channel.as_str())
+            aria-label=format!("{} content", channel.label())>
+            <h3 class="channel-editor-title">
+                <ChannelIcon channel=channel/>
+                {channel.label()}
+            </h3>
+            <div class="channel-editor-body">{children()}</div>
+        </section>
+    }
+}
+
+/// A text with variables: a textarea and chips that insert a variable at the cursor.
+#[component]
+fn TemplateField(
+    id: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    rows: u32,
+    maxlength: u32,
+    #[prop(into)] error: Signal<Option<String>>,
+) -> impl IntoView {
+    let area = NodeRef::<html::Textarea>::new();
+    let error_id = format!("{id}-error");
+    let insert = move |variable: &'static str| {
+        let token = format!("{{{variable}}}");
+        let current = value.get_untracked();
+        let Some(el) = area.get_untracked() else {
+            value.set(format!("{current}{token}"));
+            return;
+        };
+        // The selection is in UTF-16 code units; the string is UTF-8.
+        let start = el.selection_start().ok().flatten();
+        let end = el.selection_end().ok().flatten();
+        let (start, end) = match (start, end) {
+            (Some(s), Some(e)) => (utf16_to_byte(&current, s), utf16_to_byte(&current, e)),
+            _ => (current.len(), current.len()),
+        };
+        let (start, end) = (start.min(end), start.max(end));
+        let next = format!("{}{token}{}", &current[..start], &current[end..]);
+        let caret = current[..start].encode_utf16().count() + token.encode_utf16().count();
+        el.set_value(&next);
+        value.set(next);
+        let _ = el.focus();
+        let caret = u32::try_from(caret).unwrap_or(u32::MAX);
+        let _ = el.set_selection_range(caret, caret);
+    };
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <textarea
+                id=id
+                node_ref=area
+                rows=rows
+                maxlength=maxlength
+                data-testid=id
+                aria-describedby=error_id.clone()
+                aria-invalid=move || error.with(Option::is_some).to_string()
+                prop:value=value
+                on:input=move |ev| value.set(event_target_value(&ev))
+            ></textarea>
+            <div class="variable-chips" role="group" aria-label=format!("Insert a variable into {label}")>
+                {VARIABLES.into_iter().map(|v| view! {
+                    <button
+                        type="button"
+                        class="chip"
+                        data-testid=format!("{id}-var-{v}")
+                        title=format!("Insert {{{v}}}")
+                        on:click=move |_| insert(v)
+                    >
+                        {format!("{{{v}}}")}
+                    </button>
+                }).collect_view()}
+            </div>
+            {move || error.get().map(|m| view! { <p class="field-error" id=error_id.clone() data-testid=format!("{id}-error")>{m}</p> })}
+        </div>
+    }
+}
+
+/// "2 SMS segments · 38 characters left · GSM-7", from the server's rendering of the text.
+#[component]
+fn SmsCounter(
+    preview: Signal<Option<SmsPreview>>,
+    empty: Signal<bool>,
+    stale: Signal<bool>,
+) -> impl IntoView {
+    move || {
+        if empty.get() {
+            return view! { <p class="sms-counter muted small" data-testid="sms-counter">"0 SMS segments"</p> }.into_any();
+        }
+        match preview.get() {
+            Some(p) => {
+                let encoding = if p.encoding == "gsm7" { "GSM-7" } else { "Unicode (UCS-2)" };
+                let text = format!(
+                    "{} · {} left · {encoding}",
+                    plural(u64::from(p.segments), "SMS segment", "SMS segments"),
+                    plural(u64::from(p.units_remaining), "character", "characters"),
+                );
+                view! {
+                    <p class="sms-counter small" class:stale=move || stale.get() data-testid="sms-counter"
+                        data-segments=p.segments.to_string() title="Counted for the first customer; names change the length">
+                        {text}
+                        {(p.encoding != "gsm7").then(|| view! {
+                            <span class="muted">" — a character outside GSM-7 makes every segment shorter (70)"</span>
+                        })}
+                    </p>
+                }
+                .into_any()
+            }
+            None => view! { <p class="sms-counter muted small" data-testid="sms-counter">"Counting…"</p> }.into_any(),
+        }
+    }
+}
+
+fn utf16_to_byte(s: &str, units: u32) -> usize {
+    let mut count = 0_u32;
+    for (i, ch) in s.char_indices() {
+        if count >= units {
+            return i;
+        }
+        count += ch.len_utf16() as u32;
+    }
+    s.len()
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.trim().is_empty()).then_some(s)
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{} {many}", thousands_u(n))
+    }
+}
+
+fn customers_phrase(n: u64) -> String {
+    plural(n, "customer", "customers")
+}
+
+/// A problem found before sending, shown the same way as one from the server.
+fn local_problem(field: &str, message: &str) -> ApiError {
+    ApiError::Problem(loyalcast_dto::Problem {
+        kind: "about:blank".to_owned(),
+        title: "Check the highlighted fields.".to_owned(),
+        status: 0,
+        detail: Some("Check the highlighted fields.".to_owned()),
+        errors: vec![loyalcast_dto::FieldError {
+            field: field.to_owned(),
+            code: "required".to_owned(),
+            message: message.to_owned(),
+        }],
+    })
+}
+
+fn focus(id: &str) {
+    if let Some(el) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id(id))
+        .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = el.focus();
+    }
+}
+
+/// The wall-clock date and time of `at` in `time_zone`, through the browser's Intl API.
+fn wall_clock(at: DateTime<Utc>, time_zone: &str) -> Option<NaiveDateTime> {
+    let date = js_sys::Date::new(&JsValue::from_f64(at.timestamp_millis() as f64));
+    let options = js_sys::Object::new();
+    for (key, value) in [
+        ("timeZone", time_zone),
+        ("hourCycle", "h23"),
+        ("year", "numeric"),
+        ("month", "2-digit"),
+        ("day", "2-digit"),
+        ("hour", "2-digit"),
+        ("minute", "2-digit"),
+        ("second", "2-digit"),
+    ] {
+        js_sys::Reflect::set(&options, &JsValue::from_str(key), &JsValue::from_str(value)).ok()?;
+    }
+    // Called through Reflect so that an unknown zone (a RangeError) comes back as None.
+    let f = js_sys::Reflect::get(&date, &JsValue::from_str("toLocaleString"))
+        .ok()?
+        .dyn_into::<js_sys::Function>()
+        .ok()?;
+    // Swedish formats as ISO: "2026-11-29 04:15:00".
+    let args = js_sys::Array::of2(&JsValue::from_str("sv-SE"), &options);
+    let text = js_sys::Reflect::apply(&f, &date, &args).ok()?.as_string()?;
+    NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S").ok()
+}
+
+/// The instant when the clocks in `time_zone` show `date` (YYYY-MM-DD) and `time` (HH:MM).
+/// Around a daylight-saving change, a time that does not exist resolves to the hour after.
+fn local_to_utc(date: &str, time: &str, time_zone: &str) -> Option<DateTime<Utc>> {
+    let date = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").ok()?;
+    let time = NaiveTime::parse_from_str(time.trim(), "%H:%M").ok()?;
+    let wanted = NaiveDateTime::new(date, time);
+    let as_utc = wanted.and_utc();
+    // The zone's offset at the guess, then at the corrected instant (twice covers DST edges).
+    let mut at = as_utc;
+    for _ in 0..2 {
+        let shown = wall_clock(at, time_zone)?;
+        let offset = shown - at.naive_utc();
+        at = as_utc - offset;
+    }
+    Some(at)
+}
+
+/// An hour from now, on the hour, in the merchant's time zone: ("2026-11-29", "05:00").
+fn default_schedule(time_zone: &str) -> (String, String) {
+    let soon = Utc::now() + chrono::Duration::hours(2);
+    let local = wall_clock(soon, time_zone).unwrap_or_else(|| soon.naive_utc());
+    (
+        local.format("%Y-%m-%d").to_string(),
+        local.format("%H:00").to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_positions_map_to_byte_offsets() {
+        assert_eq!(utf16_to_byte("abc", 0), 0);
+        assert_eq!(utf16_to_byte("abc", 2), 2);
+        assert_eq!(utf16_to_byte("abc", 9), 3);
+        assert_eq!(utf16_to_byte("é😀x", 1), 2);
+        assert_eq!(utf16_to_byte("é😀x", 3), 6);
+    }
+
+    #[test]
+    fn plurals_read_naturally() {
+        assert_eq!(plural(1, "SMS segment", "SMS segments"), "1 SMS segment");
+        assert_eq!(plural(1204, "recipient", "recipients"), "1,204 recipients");
+    }
+}
