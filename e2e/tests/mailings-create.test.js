@@ -1,0 +1,165 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, launch, pathOf, screenshot, signedInPage, thousands, withPage } from '../lib/harness.js';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+const number = (text) => Number(String(text).replace(/[^0-9]/g, ''));
+
+/** The smallest seeded segment that reaches someone by both SMS and email, with its estimate. */
+async function smallSegment(session) {
+  const segments = (await api(session, '/segments?page=1&per_page=100')).items;
+  const candidates = segments.filter((s) => s.customers > 0).sort((a, b) => a.customers - b.customers);
+  for (const segment of candidates) {
+    const estimate = await api(session, '/mailings/estimate', {
+      method: 'POST',
+      body: JSON.stringify({
+        audience: { type: 'segment', segment_id: segment.id },
+        channels: ['sms', 'email'],
+        content: { sms: { body: 'Hi' }, email: { subject: 'Hi', body: 'Hi' } },
+      }),
+    });
+    const reach = Object.fromEntries(estimate.reachable.map((r) => [r.channel, r.customers]));
+    if (reach.sms > 0 && reach.email > 0) return { segment, estimate, reach };
+  }
+  throw new Error('the demo data should have a segment reachable by SMS and email');
+}
+
+test('create a mailing to a segment by SMS and email, watch it complete, find it in the history', async () => {
+  await withPage(browser, 'mailing-create', signedInPage, async (page, session) => {
+    const { segment, reach } = await smallSegment(session);
+    const name = `E2E spring mailing ${Date.now()}`;
+
+    await page.goto('/mailings/history');
+    await page.getByTestId('create-mailing').click();
+    await page.waitForURL((url) => url.pathname === '/mailings/new');
+    await page.getByTestId('page-mailing-new').waitFor();
+
+    await page.getByTestId('mailing-name').fill(name);
+    await page.getByTestId('audience-segment').check();
+    await page.getByTestId('mailing-segment').selectOption(segment.id);
+    // The recipient count comes from the estimate.
+    const count = page.getByTestId('audience-count');
+    await count.waitFor();
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="audience-count"]')?.getAttribute('data-count') === String(n),
+      segment.customers,
+    );
+    assert.match((await count.textContent()).replace(/\s+/g, ' '), new RegExp(`${thousands(segment.customers)} customers? will receive this`));
+
+    // SMS is on by default; add email.
+    assert.equal(await page.getByTestId('channel-sms').isChecked(), true);
+    await page.getByTestId('channel-email').check();
+    await page.getByTestId('editor-email').waitFor();
+
+    // A variable chip inserts at the cursor.
+    await page.getByTestId('mailing-sms-body').fill('Hello , double points this week!');
+    await page.getByTestId('mailing-sms-body').evaluate((el) => el.setSelectionRange(6, 6));
+    await page.getByTestId('mailing-sms-body-var-first_name').click();
+    assert.equal(await page.getByTestId('mailing-sms-body').inputValue(), 'Hello {first_name}, double points this week!');
+
+    await page.getByTestId('mailing-email-subject').fill('Double points, {first_name}');
+    await page.getByTestId('mailing-email-body').fill('Hello {first_name},\n\nDouble points all week at {merchant_name}.');
+
+    // The preview shows the SMS as the first customer gets it (the variable filled in).
+    await page.waitForFunction(() => {
+      const t = document.querySelector('[data-testid="preview-sms"]')?.innerText || '';
+      return t.includes('double points') && !t.includes('{first_name}');
+    });
+    await page.waitForFunction(() => /SMS segments? · .* left · (GSM-7|Unicode)/.test(document.querySelector('[data-testid="sms-counter"]')?.innerText || ''));
+    // The cost line: segments × recipients = credits; balance.
+    const smsCost = page.getByTestId('cost-sms');
+    await page.waitForFunction(
+      () => /= [0-9,]+ credits; balance [0-9,]+/.test(document.querySelector('[data-testid="cost-sms"]')?.innerText || ''),
+    );
+    const smsCostText = await smsCost.innerText();
+    assert.match(smsCostText, new RegExp(`${thousands(reach.sms)} recipients?`));
+    assert.match(await page.getByTestId('cost-email').innerText(), new RegExp(`${thousands(reach.email)} emails? × 1 = ${thousands(reach.email)} credits`));
+    assert.equal(await page.getByTestId('cost-insufficient').count(), 0);
+    await screenshot(page, 'mailing-create-form');
+
+    // Send; the button shows progress, then the mailing's page opens.
+    await page.getByTestId('mailing-send').click();
+    await page.waitForURL((url) => /^\/mailings\/[0-9a-f-]{36}$/.test(url.pathname));
+    const id = pathOf(page).split('/').pop();
+    await page.getByTestId('page-mailing').waitFor();
+    assert.equal((await page.getByTestId('mailing-title').innerText()).trim(), name);
+
+    // Progress reaches 100% and the status becomes Completed, without reloading the page.
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="mailing-status"]')?.getAttribute('data-status') === 'completed',
+      null,
+      { timeout: 60_000 },
+    );
+    assert.equal((await page.getByTestId('mailing-status').innerText()).trim(), 'Completed');
+    assert.equal(await page.getByTestId('mailing-progress').getAttribute('data-percent'), '100');
+    assert.equal(await page.getByTestId('mailing-progress').getAttribute('aria-valuenow'), '100');
+
+    // The per-channel report has both channels, with messages that went out.
+    for (const channel of ['sms', 'email']) {
+      const row = page.getByTestId(`report-${channel}`);
+      await row.waitFor();
+      const out =
+        number(await row.getByTestId('report-sent').innerText()) +
+        number(await row.getByTestId('report-delivered').innerText()) +
+        number(await row.getByTestId('report-opened').innerText());
+      assert.ok(out > 0, `${channel}: messages sent`);
+      assert.equal(number(await row.getByTestId('report-queued').innerText()), 0);
+    }
+    // The demo merchant's providers are sandboxes, and the page says so.
+    assert.ok((await page.getByTestId('sandbox').count()) >= 1);
+    // The content sent, read-only.
+    assert.match(await page.getByTestId('content-sms').innerText(), /Hello \{first_name\}, double points/);
+    assert.match(await page.getByTestId('content-email').innerText(), /Double points, \{first_name\}/);
+    await screenshot(page, 'mailing-detail-completed');
+
+    // The server agrees.
+    const mailing = await api(session, `/mailings/${id}`);
+    assert.equal(mailing.status, 'completed');
+    assert.deepEqual(mailing.channels, ['sms', 'email']);
+    assert.deepEqual(mailing.audience, { type: 'segment', segment_id: segment.id });
+
+    // Back in the history, it is listed and links to its page.
+    await page.getByTestId('back-to-history').click();
+    await page.waitForURL((url) => url.pathname === '/mailings/history');
+    const row = page.getByTestId('mailing-row').filter({ hasText: name });
+    await row.waitFor();
+    assert.equal((await row.getByTestId('mailing-status').innerText()).trim(), 'Completed');
+    await row.getByTestId('mailing-link').click();
+    await page.waitForURL((url) => url.pathname === `/mailings/${id}`);
+    await page.getByTestId('mailing-title').waitFor();
+    assert.deepEqual(page.consoleErrors.filter((e) => !e.includes('favicon')), []);
+  });
+});
+
+test('an unknown variable shows a field error next to the SMS text, and nothing is created', async () => {
+  await withPage(browser, 'mailing-unknown-variable', signedInPage, async (page, session) => {
+    const name = `E2E typo ${Date.now()}`;
+    await page.goto('/mailings/new');
+    await page.getByTestId('page-mailing-new').waitFor();
+    await page.getByTestId('mailing-name').fill(name);
+    await page.getByTestId('mailing-sms-body').fill('Hi {firstname}, see you soon');
+
+    // The live estimate already flags it next to the editor.
+    const fieldError = page.getByTestId('mailing-sms-body-error');
+    await fieldError.waitFor();
+    assert.match(await fieldError.innerText(), /firstname/i);
+    assert.equal(await page.getByTestId('mailing-sms-body').getAttribute('aria-invalid'), 'true');
+
+    // Sending is refused by the server with the same field error; the page stays.
+    await page.getByTestId('mailing-send').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="mailing-send"]')?.getAttribute('aria-busy') === 'false');
+    await fieldError.waitFor();
+    assert.equal(pathOf(page), '/mailings/new');
+    await screenshot(page, 'mailing-unknown-variable');
+
+    const found = await api(session, `/mailings?q=${encodeURIComponent(name)}`);
+    assert.equal(found.total, 0, 'no mailing was created');
+  });
+});
