@@ -57,7 +57,7 @@ server:
 	$(CARGO) build -p loyalcast
 
 frontend: tool-wasm tool-trunk tool-wasm-bindgen tool-npm
-	cd frontend && PATH="$(FRONTEND_PATH)" trunk build --release
+	cd frontend && PATH="$(FRONTEND_PATH)" TRUNK_TOOLS_WASM_BINDGEN=$(WASM_BINDGEN_VERSION) TRUNK_SKIP_VERSION_CHECK=true trunk build --release
 
 build: server frontend
 

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod import;
 pub mod mailings;
 pub mod merchants;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod secrets;

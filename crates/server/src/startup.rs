@@ -37,6 +37,7 @@ pub fn api_app() -> UtoipaApp<
         .openapi(ApiDoc::openapi())
         .service(health::healthz)
         .service(health::readyz)
+        .service(crate::metrics::metrics)
         .service(routes::links::unsubscribe_page)
         .service(routes::links::unsubscribe)
         .service(routes::links::open_pixel)
@@ -81,10 +82,12 @@ impl Application {
                     web::QueryConfig::default().error_handler(|err, _| query_error(err).into()),
                 )
                 .app_data(web::PathConfig::default().error_handler(|err, _| path_error(err).into()))
+                .wrap(actix_web::middleware::Compress::default())
+                .wrap(actix_web::middleware::from_fn(count_responses))
                 .wrap(TracingLogger::default())
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
                 .service(web::scope("/api").default_service(web::to(not_found)))
-                .service(spa(spa_dir.clone()))
+                .service(spa(spa_dir.clone()).wrap(actix_web::middleware::from_fn(cache_headers)))
         })
         .listen(listener)?
         .shutdown_timeout(30)
@@ -99,6 +102,15 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+async fn count_responses(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let response = next.call(req).await?;
+    crate::metrics::record_response(response.status().as_u16());
+    Ok(response)
 }
 
 fn json_error(err: JsonPayloadError) -> ApiError {
@@ -152,6 +164,38 @@ fn spa(dir: PathBuf) -> actix_web::Scope {
     }
 }
 
+/// Trunk names built assets with a content hash (`app-1a2b3c….wasm`): those never change and
+/// may be cached for a year; everything else (index.html above all) is revalidated.
+async fn cache_headers(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let hashed = is_hashed_asset(req.path());
+    let mut response = next.call(req).await?;
+    let value = if hashed && response.status().is_success() {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    response.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static(value),
+    );
+    Ok(response)
+}
+
+fn is_hashed_asset(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or("");
+    let Some((stem, ext)) = name.rsplit_once('.') else {
+        return false;
+    };
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    let hash = stem.rsplit_once('-').map(|(_, h)| h).unwrap_or("");
+    matches!(ext, "wasm" | "js" | "css" | "svg" | "png")
+        && hash.len() >= 12
+        && hash.chars().all(|c| c.is_ascii_hexdigit())
+}
+
 fn frontend_missing(_: &HttpRequest) -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .content_type("text/html; charset=utf-8")
@@ -160,4 +204,23 @@ fn frontend_missing(_: &HttpRequest) -> HttpResponse {
              Run <code>make run</code>, or set <code>LOYALCAST_SPA_DIR</code> to a built \
              <code>frontend/dist</code>. The API is at <a href=\"/api/docs/\">/api/docs/</a>.</p>",
         )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_content_hashed_assets_are_immutable() {
+        assert!(super::is_hashed_asset(
+            "/loyalcast-frontend-3f2a9c1d8e7b6a5f_bg.wasm"
+        ));
+        assert!(super::is_hashed_asset("/favicon-9ed6e50e5148a85.svg"));
+        assert!(!super::is_hashed_asset("/loyalcast-frontend-notahash.js"));
+        assert!(super::is_hashed_asset(
+            "/loyalcast-frontend-3f2a9c1d8e7b6a5f.js"
+        ));
+        assert!(super::is_hashed_asset("/style-0123456789abcdef.css"));
+        assert!(!super::is_hashed_asset("/index.html"));
+        assert!(!super::is_hashed_asset("/mailings/history"));
+        assert!(!super::is_hashed_asset("/favicon.svg"));
+    }
 }

@@ -389,7 +389,14 @@ impl Worker {
             .map(|(id, attempts, message)| {
                 let router = router.clone();
                 async move {
-                    let outcome = match router.send(&message).await {
+                    let started = std::time::Instant::now();
+                    let result = router.send(&message).await;
+                    crate::metrics::record_send(
+                        super::channel_code(message.channel()),
+                        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                        result.is_ok(),
+                    );
+                    let outcome = match result {
                         Ok(receipt) => Outcome::Sent(receipt.provider_message_id),
                         Err(error) => outcome_of_error(&retry, attempts, &error),
                     };

@@ -1,0 +1,158 @@
+//! Prometheus metrics at `/metrics`: HTTP responses by status class, the delivery queue by
+//! channel and state, mailings by state, and provider send latency, in the text exposition
+//! format. Queue figures are read from the database when scraped, so every process reports
+//! the shared queue; counters are per process.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix_web::{HttpResponse, get, web};
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::engine::channel_of;
+use crate::error::Result;
+use crate::state::AppState;
+
+/// HTTP responses by status class (1xx … 5xx).
+pub static RESPONSES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+/// Provider sends by channel code: count, failures and total seconds (as microseconds).
+pub static SENDS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+pub static SEND_FAILURES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+pub static SEND_MICROS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+
+pub fn record_response(status: u16) {
+    let class = usize::from(status / 100).clamp(1, 5) - 1;
+    RESPONSES[class].fetch_add(1, Ordering::Relaxed);
+}
+
+pub fn record_send(channel: i16, micros: u64, ok: bool) {
+    let Ok(i) = usize::try_from(channel) else {
+        return;
+    };
+    if i < 4 {
+        SENDS[i].fetch_add(1, Ordering::Relaxed);
+        SEND_MICROS[i].fetch_add(micros, Ordering::Relaxed);
+        if !ok {
+            SEND_FAILURES[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+const STATES: [&str; 9] = [
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "opened",
+    "failed",
+    "unsubscribed",
+    "cancelled",
+    "held",
+];
+
+/// Metrics in Prometheus' text format.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse> {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP loyalcast_http_responses_total HTTP responses by status class."
+    );
+    let _ = writeln!(out, "# TYPE loyalcast_http_responses_total counter");
+    for (i, counter) in RESPONSES.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "loyalcast_http_responses_total{{class=\"{}xx\"}} {}",
+            i + 1,
+            counter.load(Ordering::Relaxed)
+        );
+    }
+
+    let backend = state.db.get_database_backend();
+    let rows = state
+        .db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT channel, status, COUNT(*) AS n FROM deliveries GROUP BY channel, status ORDER BY channel, status",
+        ))
+        .await?;
+    let _ = writeln!(
+        out,
+        "# HELP loyalcast_deliveries Deliveries by channel and state (queue depth is state=\"queued\")."
+    );
+    let _ = writeln!(out, "# TYPE loyalcast_deliveries gauge");
+    for row in rows {
+        let channel: i16 = row.try_get("", "channel")?;
+        let status: i16 = row.try_get("", "status")?;
+        let n: i64 = row.try_get("", "n")?;
+        let (Some(channel), Some(state)) = (
+            channel_of(channel),
+            usize::try_from(status).ok().and_then(|s| STATES.get(s)),
+        ) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "loyalcast_deliveries{{channel=\"{}\",state=\"{state}\"}} {n}",
+            channel.as_str()
+        );
+    }
+
+    let rows = state
+        .db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT status, COUNT(*) AS n FROM mailings GROUP BY status ORDER BY status",
+        ))
+        .await?;
+    let _ = writeln!(out, "# HELP loyalcast_mailings Mailings by state.");
+    let _ = writeln!(out, "# TYPE loyalcast_mailings gauge");
+    for row in rows {
+        let status: String = row.try_get("", "status")?;
+        let n: i64 = row.try_get("", "n")?;
+        let _ = writeln!(out, "loyalcast_mailings{{state=\"{status}\"}} {n}");
+    }
+
+    let _ = writeln!(
+        out,
+        "# HELP loyalcast_provider_sends_total Provider send attempts by channel and outcome (this process)."
+    );
+    let _ = writeln!(out, "# TYPE loyalcast_provider_sends_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP loyalcast_provider_send_seconds Time spent in provider sends (this process)."
+    );
+    let _ = writeln!(out, "# TYPE loyalcast_provider_send_seconds summary");
+    for code in 0..4i16 {
+        let Some(channel) = channel_of(code) else {
+            continue;
+        };
+        let i = code as usize;
+        let total = SENDS[i].load(Ordering::Relaxed);
+        let failed = SEND_FAILURES[i].load(Ordering::Relaxed);
+        let name = channel.as_str();
+        let _ = writeln!(
+            out,
+            "loyalcast_provider_sends_total{{channel=\"{name}\",outcome=\"ok\"}} {}",
+            total - failed.min(total)
+        );
+        let _ = writeln!(
+            out,
+            "loyalcast_provider_sends_total{{channel=\"{name}\",outcome=\"error\"}} {failed}"
+        );
+        let _ = writeln!(
+            out,
+            "loyalcast_provider_send_seconds_sum{{channel=\"{name}\"}} {:.6}",
+            SEND_MICROS[i].load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "loyalcast_provider_send_seconds_count{{channel=\"{name}\"}} {total}"
+        );
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(out))
+}
