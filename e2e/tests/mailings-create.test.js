@@ -151,6 +151,9 @@ test('an unknown variable shows a field error next to the SMS text, and nothing 
     await fieldError.waitFor();
     assert.match(await fieldError.innerText(), /firstname/i);
     assert.equal(await page.getByTestId('mailing-sms-body').getAttribute('aria-invalid'), 'true');
+    // The audience is still counted, and the cost says why it is not known.
+    await page.getByTestId('audience-count').waitFor();
+    assert.match(await page.getByTestId('cost-sms').innerText(), /Correct the SMS text/);
 
     // Sending is refused by the server with the same field error; the page stays.
     await page.getByTestId('mailing-send').click();
@@ -161,5 +164,49 @@ test('an unknown variable shows a field error next to the SMS text, and nothing 
 
     const found = await api(session, `/mailings?q=${encodeURIComponent(name)}`);
     assert.equal(found.total, 0, 'no mailing was created');
+  });
+});
+
+/** The UTC instant when the clocks in `timeZone` show `date` `time` (as the dashboard computes it). */
+function zonedToUtc(date, time, timeZone) {
+  const [y, mo, d] = date.split('-').map(Number);
+  const [h, mi] = time.split(':').map(Number);
+  const wanted = Date.UTC(y, mo - 1, d, h, mi);
+  let at = wanted;
+  for (let i = 0; i < 2; i++) {
+    const shown = new Date(at).toLocaleString('sv-SE', { timeZone, hourCycle: 'h23' });
+    const offset = new Date(shown.replace(' ', 'T') + 'Z').getTime() - at;
+    at = wanted - offset;
+  }
+  return new Date(at);
+}
+
+test('a scheduled mailing is sent at the time typed in the merchant time zone, and can be cancelled', async () => {
+  await withPage(browser, 'mailing-schedule', signedInPage, async (page, session) => {
+    const me = await api(session, '/me');
+    const zone = me.merchant.time_zone;
+    const name = `E2E scheduled ${Date.now()}`;
+    await page.goto('/mailings/new');
+    await page.getByTestId('mailing-name').fill(name);
+    await page.getByTestId('mailing-sms-body').fill('See you tomorrow, {first_name}!');
+    await page.getByTestId('when-schedule').check();
+    assert.equal((await page.getByTestId('mailing-time-zone').innerText()).includes(zone), true);
+    const tomorrow = new Date(Date.now() + 2 * 86_400_000).toLocaleDateString('sv-SE', { timeZone: zone });
+    await page.getByTestId('mailing-date').fill(tomorrow);
+    await page.getByTestId('mailing-time').fill('09:30');
+    await page.getByTestId('mailing-send').click();
+    await page.waitForURL((url) => /^\/mailings\/[0-9a-f-]{36}$/.test(url.pathname));
+    const id = pathOf(page).split('/').pop();
+    await page.waitForFunction(() => document.querySelector('[data-testid="mailing-status"]')?.getAttribute('data-status') === 'scheduled');
+
+    const mailing = await api(session, `/mailings/${id}`);
+    assert.equal(new Date(mailing.scheduled_at).toISOString(), zonedToUtc(tomorrow, '09:30', zone).toISOString());
+
+    // Cancel, after confirming.
+    page.once('dialog', (dialog) => dialog.accept());
+    await page.getByTestId('action-cancel').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="mailing-status"]')?.getAttribute('data-status') === 'cancelled');
+    assert.equal(await page.getByTestId('action-cancel').count(), 0);
+    assert.equal((await api(session, `/mailings/${id}`)).status, 'cancelled');
   });
 });

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::api::{ApiError, MailingAction, idempotency_key, use_api};
 use crate::components::icons::{ChannelIcon, Icon, IconKind};
 use crate::components::states::{ErrorState, FormError, Loading};
-use crate::components::time::RelativeTime;
+use crate::components::time::{Clock, RelativeTime};
 use crate::fetch::fetch;
 use crate::format::{thousands, thousands_u};
 
@@ -115,6 +115,11 @@ pub fn MailingDetailPage() -> impl IntoView {
     Effect::new(move |_| {
         if let Some(name) = mailing.ok().map(|m| m.name) {
             crate::set_title(&name);
+            // The shared clock ticks every 30 s; bring it up to date so that times the
+            // server just set read "just now", not "in a moment".
+            if let Some(Clock(now)) = use_context::<Clock>() {
+                now.try_set(chrono::Utc::now());
+            }
         }
     });
 
@@ -350,12 +355,15 @@ fn ChannelTable(reports: Vec<ChannelReport>) -> impl IntoView {
                         view! {
                             <tr data-testid=format!("report-{}", r.channel.as_str())>
                                 <th scope="row">
-                                    <ChannelIcon channel=r.channel with_label=true/>
-                                    {r.sandbox.then(|| view! {
-                                        <span class="badge badge-warning sandbox-badge" data-testid="sandbox" title="This channel's provider is a sandbox">
-                                            "Sandbox: nothing was really sent on this channel"
-                                        </span>
-                                    })}
+                                    <div class="report-channel">
+                                        <ChannelIcon channel=r.channel with_label=true/>
+                                        {r.sandbox.then(|| view! {
+                                            <span class="sandbox-note" data-testid="sandbox" title="This channel's provider is a sandbox">
+                                                <Icon kind=IconKind::Alert size=14/>
+                                                "Sandbox: nothing was really sent on this channel"
+                                            </span>
+                                        })}
+                                    </div>
                                 </th>
                                 {cell(c.queued, "queued")}
                                 {cell(c.sent, "sent")}

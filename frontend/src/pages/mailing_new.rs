@@ -115,6 +115,25 @@ impl Texts {
         }
     }
 
+    /// Every channel with a placeholder text: what the estimate needs to count reach.
+    fn placeholder_content() -> MailingContent {
+        MailingContent {
+            sms: Some(SmsContent {
+                body: PLACEHOLDER.to_owned(),
+            }),
+            email: Some(EmailContent {
+                subject: PLACEHOLDER.to_owned(),
+                body: PLACEHOLDER.to_owned(),
+            }),
+            telegram: Some(TextContent {
+                text: PLACEHOLDER.to_owned(),
+            }),
+            messenger: Some(TextContent {
+                text: PLACEHOLDER.to_owned(),
+            }),
+        }
+    }
+
     /// The content for the estimate: every channel, with a placeholder where a channel is
     /// off or its text is not written yet (tracked).
     fn estimate_content(&self, channels: &[Channel]) -> MailingContent {
@@ -211,10 +230,25 @@ pub fn NewMailingPage() -> impl IntoView {
                 channels: Channel::ALL.to_vec(),
                 content: input.content,
             };
+            let audience = request.audience.clone();
             let result = api.estimate_mailing(&request).await;
+            // A text the server refuses (e.g. an unknown variable) must not hide who the
+            // mailing reaches: count again without the texts.
+            let counts = match &result {
+                Ok(e) => Some(e.clone()),
+                Err(e) if e.status() == Some(422) && e.field("content").is_some() => {
+                    let fallback = MailingEstimateRequest {
+                        audience,
+                        channels: Channel::ALL.to_vec(),
+                        content: Texts::placeholder_content(),
+                    };
+                    api.estimate_mailing(&fallback).await.ok()
+                }
+                Err(_) => None,
+            };
             if latest.try_get_value() == Some(id) {
-                if let Ok(e) = &result {
-                    last_good.try_set(Some(e.clone()));
+                if let Some(counts) = counts {
+                    last_good.try_set(Some(counts));
                 }
                 estimate.try_set(Some(result));
                 estimating.try_set(false);
@@ -399,12 +433,13 @@ pub fn NewMailingPage() -> impl IntoView {
             }
             .into_any();
         }
-        match (current.get(), stale.get()) {
+        let failed = estimate_error.with(|e| e.as_ref().is_some_and(|e| e.status() != Some(422)));
+        match (last_good.get().filter(|_| !failed), stale.get()) {
             (Some(e), false) => view! {
                 <p class="count" data-testid="audience-count" data-count=e.audience.to_string()>
                     <strong>{thousands_u(e.audience)}</strong>
                     {if e.audience == 1 { " customer will receive this" } else { " customers will receive this" }}
-                    <span class="muted small">" (on each chosen channel they can be reached on)"</span>
+                    <span class="muted small">" (on the chosen channels each can be reached on)"</span>
                 </p>
             }
             .into_any(),
@@ -441,8 +476,15 @@ pub fn NewMailingPage() -> impl IntoView {
             .unwrap_or(e.email_balance);
         if chosen_channels.contains(&Channel::Sms) {
             let recipients = reach(Channel::Sms).unwrap_or(0);
+            let sms_invalid = estimate_error
+                .with(|e| e.as_ref().is_some_and(|e| e.field("content.sms").is_some()));
             let line = if texts.sms.with(|s| s.trim().is_empty()) {
                 ("Write the SMS to see what it costs.".to_owned(), false)
+            } else if sms_invalid {
+                (
+                    "Correct the SMS text to see what it costs.".to_owned(),
+                    false,
+                )
             } else {
                 let segments = current
                     .get()
@@ -535,7 +577,19 @@ pub fn NewMailingPage() -> impl IntoView {
                 }
             })
     };
-    let other_error = Signal::derive(move || error.get().filter(|e| e.status() != Some(402)));
+    // Errors shown next to their fields are not repeated in the box; it only says to look.
+    let other_error = Signal::derive(move || {
+        error
+            .get()
+            .filter(|e| e.status() != Some(402))
+            .map(|e| match e {
+                ApiError::Problem(mut p) if !p.errors.is_empty() && e_others_empty(&p) => {
+                    p.detail = Some("Check the fields marked above.".to_owned());
+                    ApiError::Problem(p)
+                }
+                other => other,
+            })
+    });
 
     // --- view ---------------------------------------------------------------------------------
 
@@ -951,6 +1005,13 @@ fn SmsCounter(
             None => view! { <p class="sms-counter muted small" data-testid="sms-counter">"Counting…"</p> }.into_any(),
         }
     }
+}
+
+/// Whether every field error of the problem is shown next to its field.
+fn e_others_empty(p: &loyalcast_dto::Problem) -> bool {
+    ApiError::Problem(p.clone())
+        .other_field_errors(KNOWN_FIELDS)
+        .is_empty()
 }
 
 fn utf16_to_byte(s: &str, units: u32) -> usize {
