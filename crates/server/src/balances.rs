@@ -91,11 +91,29 @@ pub async fn reserve(
             Kind::Email => available.email.available,
         };
         return Err(ApiError::InsufficientCredits(format!(
-            "This needs {amount} {} credits; {have} are available. Top up or narrow the audience.",
-            kind.as_str().to_uppercase().replace("EMAIL", "email")
+            "This needs {} {} credits; {} are available. Top up or narrow the audience.",
+            thousands(amount),
+            match kind {
+                Kind::Sms => "SMS",
+                Kind::Email => "email",
+            },
+            thousands(have)
         )));
     }
     record(db, merchant_id, kind, "reserve", amount, reference).await
+}
+
+/// 12480 → "12,480".
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
 }
 
 /// Spends reserved credits (`used`) and gives back the rest (`released`).
@@ -183,4 +201,15 @@ async fn record(
     .insert(db)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers_get_thousands_separators() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(11_808), "11,808");
+        assert_eq!(super::thousands(1_000_000), "1,000,000");
+    }
 }
