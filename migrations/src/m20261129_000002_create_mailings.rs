@@ -108,12 +108,9 @@ impl MigrationTrait for Migration {
                     .col(string_null(Deliveries::ProviderId))
                     .col(string_null(Deliveries::Error))
                     .col(timestamp_with_time_zone(Deliveries::UpdatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(Deliveries::Table, Deliveries::MailingId)
-                            .to(Mailings::Table, Mailings::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    // No foreign keys here: a key check is a trigger per inserted row, and a
+                    // fan-out inserts a million. The rows are only ever written by the engine
+                    // for mailings it has just created.
                     .to_owned(),
             )
             .await?;

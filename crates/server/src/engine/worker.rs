@@ -625,10 +625,14 @@ async fn settle_in(
             values.push((*id).into());
             values.push(provider_id.clone().into());
         }
+        // The explicit id list lets PostgreSQL find the rows by primary key instead of
+        // hashing the VALUES list against the whole table.
+        let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
         let sql = format!(
             "UPDATE deliveries SET status = 2, lease_until = NULL, error = NULL, updated_at = $1, provider_id = v.column2 \
-             FROM (VALUES {}) AS v WHERE deliveries.id = v.column1",
-            tuples.join(", ")
+             FROM (VALUES {}) AS v WHERE deliveries.id = v.column1 AND deliveries.id IN ({})",
+            tuples.join(", "),
+            ids.join(", ")
         );
         txn.execute_raw(Statement::from_sql_and_values(backend, &sql, values))
             .await?;
@@ -645,10 +649,12 @@ async fn settle_in(
                 values.push((*id).into());
                 values.push(truncate(error).into());
             }
+            let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
             let sql = format!(
                 "UPDATE deliveries SET status = $2, lease_until = NULL, updated_at = $1, error = v.column2 \
-                 FROM (VALUES {}) AS v WHERE deliveries.id = v.column1",
-                tuples.join(", ")
+                 FROM (VALUES {}) AS v WHERE deliveries.id = v.column1 AND deliveries.id IN ({})",
+                tuples.join(", "),
+                ids.join(", ")
             );
             txn.execute_raw(Statement::from_sql_and_values(backend, &sql, values))
                 .await?;
