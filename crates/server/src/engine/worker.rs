@@ -81,6 +81,11 @@ pub struct Worker {
     public_url: String,
     config: WorkerConfig,
     mailings: Mutex<HashMap<Uuid, Arc<MailingInfo>>>,
+    /// Where the last full claim ended: the next claim starts after it, so it does not walk
+    /// again over index entries of rows already claimed (dead until vacuum). A short claim
+    /// (the end of the queue) resets it, so retries and reclaimed rows with lower ids are
+    /// found on the next round.
+    claim_from: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +122,7 @@ impl Worker {
             public_url: public_url.trim_end_matches('/').to_owned(),
             config,
             mailings: Mutex::new(HashMap::new()),
+            claim_from: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
@@ -236,11 +242,12 @@ impl Worker {
         // whole table on PostgreSQL.
         let sql = format!(
             "UPDATE deliveries SET status = 1, lease_until = $1, attempts = attempts + 1, updated_at = $2 \
-             WHERE id IN (SELECT id FROM deliveries WHERE status = 0 AND next_attempt_at <= $2 \
+             WHERE id IN (SELECT id FROM deliveries WHERE status = 0 AND next_attempt_at <= $2 AND id > $3 \
              ORDER BY id LIMIT {} {lock}) \
              RETURNING id, mailing_id, customer_id, channel, attempts, credits",
             self.config.batch
         );
+        let from = self.claim_from.load(std::sync::atomic::Ordering::Relaxed);
         let now = Utc::now();
         let lease_until = now
             + chrono::Duration::from_std(self.config.lease)
@@ -250,7 +257,7 @@ impl Worker {
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
                 &sql,
-                [lease_until.into(), now.into()],
+                [lease_until.into(), now.into(), from.into()],
             ))
             .await?;
         let mut claimed = Vec::with_capacity(rows.len());
@@ -269,6 +276,12 @@ impl Worker {
             });
         }
         claimed.sort_by_key(|c| c.id);
+        let next = match claimed.last() {
+            Some(last) if claimed.len() as u64 >= self.config.batch => last.id,
+            _ => 0,
+        };
+        self.claim_from
+            .store(next, std::sync::atomic::Ordering::Relaxed);
         Ok(claimed)
     }
 
