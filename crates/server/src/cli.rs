@@ -51,6 +51,34 @@ enum Command {
         #[command(subcommand)]
         command: MerchantCommand,
     },
+    /// SMS and email credits.
+    Balance {
+        #[command(subcommand)]
+        command: BalanceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BalanceCommand {
+    /// Add credits to a merchant's balance (recorded in its ledger).
+    TopUp {
+        /// The merchant's id.
+        #[arg(long)]
+        merchant: uuid::Uuid,
+        /// `sms` or `email`.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        amount: i64,
+        /// A note for the ledger, e.g. an invoice number.
+        #[arg(long, default_value = "top-up (command line)")]
+        reference: String,
+    },
+    /// Show a merchant's balances.
+    Show {
+        #[arg(long)]
+        merchant: uuid::Uuid,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +173,47 @@ pub async fn run() -> anyhow::Result<()> {
                 // Printed once, to the operator's terminal; never logged.
                 println!("Password: {password}");
             }
+            Ok(())
+        }
+        Command::Balance { command } => {
+            let merchant_id = match &command {
+                BalanceCommand::TopUp { merchant, .. } | BalanceCommand::Show { merchant } => {
+                    *merchant
+                }
+            };
+            merchants::find(&database, merchant_id)
+                .await
+                .map_err(|_| anyhow::anyhow!("no merchant {merchant_id}"))?;
+            if let BalanceCommand::TopUp {
+                kind,
+                amount,
+                reference,
+                ..
+            } = command
+            {
+                let kind = match kind.as_str() {
+                    "sms" => crate::balances::Kind::Sms,
+                    "email" => crate::balances::Kind::Email,
+                    other => anyhow::bail!("--kind is sms or email, not {other}"),
+                };
+                anyhow::ensure!(
+                    (1..=10_000_000).contains(&amount),
+                    "--amount is 1 to 10,000,000"
+                );
+                crate::balances::top_up(&database, merchant_id, kind, amount, &reference)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            let b = crate::balances::get(&database, merchant_id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "SMS: {} available, {} reserved\nEmail: {} available, {} reserved",
+                crate::balances::thousands(b.sms.available),
+                crate::balances::thousands(b.sms.reserved),
+                crate::balances::thousands(b.email.available),
+                crate::balances::thousands(b.email.reserved)
+            );
             Ok(())
         }
         Command::Serve { seed_demo } => {

@@ -702,3 +702,50 @@ async fn an_unknown_template_variable_is_a_field_error(app: &TestApp) {
         p.errors[0].message
     );
 }
+
+#[tokio::test]
+async fn the_command_line_tops_up_a_balance() {
+    let app = crate::helpers::spawn(crate::helpers::Backend::Sqlite)
+        .await
+        .unwrap();
+    let t = app.tenant("Cli Cafe").await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_loyalcast"))
+            .args(args)
+            .env("LOYALCAST_DATABASE_URL", &app.config.database_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let merchant = t.session.merchant.id.to_string();
+    let out = run(&[
+        "balance",
+        "top-up",
+        "--merchant",
+        &merchant,
+        "--kind",
+        "sms",
+        "--amount",
+        "12480",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SMS: 12,480 available"));
+    assert_eq!(balances(&app, &t).await.sms.available, 12_480);
+    let bad = run(&[
+        "balance",
+        "top-up",
+        "--merchant",
+        &merchant,
+        "--kind",
+        "fax",
+        "--amount",
+        "1",
+    ]);
+    assert!(!bad.status.success());
+    assert_eq!(balances(&app, &t).await.sms.available, 12_480);
+    app.cleanup().await;
+}
