@@ -502,34 +502,17 @@ pub async fn estimate(
         match channel {
             Channel::Sms if prepared.sms_is_personal() => {
                 // Render for each recipient, a page at a time, as the fan-out will.
-                let mut after: Option<Uuid> = None;
-                loop {
-                    let mut q = customer::Entity::find().filter(condition.clone());
-                    if let Some(last) = after {
-                        q = q.filter(customer::Column::Id.gt(last));
-                    }
-                    let page = q
-                        .order_by_asc(customer::Column::Id)
-                        .limit(2_000)
-                        .all(db)
-                        .await?;
-                    let Some(last) = page.last() else { break };
-                    after = Some(last.id);
-                    let cards = values
-                        .card_names(db, &page.iter().map(|c| c.id).collect::<Vec<_>>())
-                        .await?;
-                    sms_credits += page
-                        .iter()
-                        .map(|c| {
-                            i64::from(
-                                prepared.sms_segments(&values.for_customer(c, cards.get(&c.id))),
-                            )
-                        })
-                        .sum::<i64>();
-                    if page.len() < 2_000 {
-                        break;
-                    }
-                }
+                fanout::personal_sms_pages(
+                    db,
+                    condition.clone(),
+                    prepared,
+                    &values,
+                    async |page: Vec<(Uuid, i32)>| {
+                        sms_credits += page.iter().map(|(_, c)| i64::from(*c)).sum::<i64>();
+                        Ok(())
+                    },
+                )
+                .await?;
             }
             Channel::Sms => {
                 sms_credits += i64::from(prepared.sms_segments(&values.base)) * customers as i64

@@ -182,8 +182,54 @@ async fn expand_personal_sms(
     initial: i16,
     now: DateTime<Utc>,
 ) -> Result<ChannelFanout> {
-    let mut after: Option<Uuid> = None;
     let mut total = ChannelFanout::default();
+    personal_sms_pages(
+        db,
+        condition,
+        prepared,
+        values,
+        async |page: Vec<(Uuid, i32)>| {
+            let rows: Vec<delivery::ActiveModel> = page
+                .iter()
+                .map(|(customer_id, credits)| delivery::ActiveModel {
+                    mailing_id: Set(mailing_id),
+                    customer_id: Set(*customer_id),
+                    channel: Set(channel_code(Channel::Sms)),
+                    status: Set(initial),
+                    attempts: Set(0),
+                    next_attempt_at: Set(now),
+                    lease_until: Set(None),
+                    credits: Set(*credits),
+                    provider_id: Set(None),
+                    error: Set(None),
+                    updated_at: Set(now),
+                    ..Default::default()
+                })
+                .collect();
+            total.deliveries += rows.len() as i64;
+            total.credits += page.iter().map(|(_, c)| i64::from(*c)).sum::<i64>();
+            for chunk in rows.chunks(500) {
+                delivery::Entity::insert_many(chunk.to_vec())
+                    .exec_without_returning(db)
+                    .await?;
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(total)
+}
+
+/// Walks the customers `condition` matches in keyset-ordered pages (memory stays flat) and
+/// gives each page's (customer, SMS segments of their message) to `visit`.
+pub async fn personal_sms_pages(
+    db: &impl ConnectionTrait,
+    condition: Condition,
+    prepared: &Prepared,
+    values: &RecipientValues,
+    mut visit: impl AsyncFnMut(Vec<(Uuid, i32)>) -> Result<()>,
+) -> Result<()> {
+    let mut after: Option<Uuid> = None;
     loop {
         let mut query = customer::Entity::find().filter(condition.clone());
         if let Some(last) = after {
@@ -199,38 +245,21 @@ async fn expand_personal_sms(
         let card_names = values
             .card_names(db, &page.iter().map(|c| c.id).collect::<Vec<_>>())
             .await?;
-        let rows: Vec<delivery::ActiveModel> = page
+        let credits = page
             .iter()
             .map(|c| {
-                let credits = prepared.sms_segments(&values.for_customer(c, card_names.get(&c.id)));
-                total.credits += i64::from(credits);
-                delivery::ActiveModel {
-                    mailing_id: Set(mailing_id),
-                    customer_id: Set(c.id),
-                    channel: Set(channel_code(Channel::Sms)),
-                    status: Set(initial),
-                    attempts: Set(0),
-                    next_attempt_at: Set(now),
-                    lease_until: Set(None),
-                    credits: Set(credits),
-                    provider_id: Set(None),
-                    error: Set(None),
-                    updated_at: Set(now),
-                    ..Default::default()
-                }
+                (
+                    c.id,
+                    prepared.sms_segments(&values.for_customer(c, card_names.get(&c.id))),
+                )
             })
             .collect();
-        total.deliveries += rows.len() as i64;
-        for chunk in rows.chunks(500) {
-            delivery::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(db)
-                .await?;
-        }
+        visit(credits).await?;
         if (page.len() as u64) < PAGE {
             break;
         }
     }
-    Ok(total)
+    Ok(())
 }
 
 /// The per-recipient values of a merchant's messages.
