@@ -318,8 +318,6 @@ pub async fn resend_failed(
 }
 
 /// What a mailing would reach and cost: recipients per channel and the credits it reserves.
-///
-/// Unfinished or invalid texts do not make it fail: it counts what it can.
 #[utoipa::path(
     tag = "mailings",
     request_body = MailingEstimateRequest,
@@ -333,11 +331,8 @@ pub async fn estimate(
     body: web::Json<MailingEstimateRequest>,
 ) -> Result<web::Json<MailingEstimate>> {
     let input = body.into_inner();
-    // Counts are useful while the texts are still being written: content problems do not
-    // block an estimate (a channel whose text does not parse yet simply costs nothing here);
-    // creating the mailing reports them.
-    let prepared = content::prepare(&input.channels, &input.content, &mut Fields::new());
     let mut fields = Fields::new();
+    let prepared = content::prepare(&input.channels, &input.content, &mut fields);
     let rule =
         mailings::audience_rule(&state.db, auth.merchant_id, &input.audience, &mut fields).await?;
     fields.finish()?;
