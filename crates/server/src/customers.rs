@@ -458,8 +458,9 @@ fn search_terms(search: &str) -> Vec<String> {
         .collect()
 }
 
-fn escape_like(term: &str) -> String {
-    // Both databases treat `%` and `_` as wildcards; a search for them should find them.
+/// A search term made safe for `LIKE`: both databases treat `%` and `_` as wildcards (and
+/// `\` as an escape on some), so they are dropped rather than let a search match everything.
+pub fn escape_like(term: &str) -> String {
     term.chars()
         .filter(|c| !matches!(c, '%' | '_' | '\\'))
         .collect()

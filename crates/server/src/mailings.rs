@@ -328,11 +328,7 @@ pub async fn list(
 ) -> Result<(Vec<MailingSummary>, u64)> {
     let mut query = mailing::Entity::find().filter(mailing::Column::MerchantId.eq(merchant_id));
     if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
-        let pattern: String = search
-            .to_lowercase()
-            .chars()
-            .filter(|c| !matches!(c, '%' | '_' | '\\'))
-            .collect();
+        let pattern = crate::customers::escape_like(&search.to_lowercase());
         query = query.filter(
             Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
                 mailing::Column::Name,
