@@ -21,6 +21,25 @@ pub static SENDS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 pub static SEND_FAILURES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 pub static SEND_MICROS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 
+/// Worker step phases (upkeep, claim, prepare, send, settle): total microseconds.
+pub static PHASE_MICROS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+const PHASES: [&str; 5] = ["upkeep", "claim", "prepare", "send", "settle"];
+
+pub fn record_phases(phases: &crate::engine::worker::Phases) {
+    for (counter, spent) in PHASE_MICROS.iter().zip([
+        phases.upkeep,
+        phases.claim,
+        phases.prepare,
+        phases.send,
+        phases.settle,
+    ]) {
+        counter.fetch_add(
+            u64::try_from(spent.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
 pub fn record_response(status: u16) {
     let class = usize::from(status / 100).clamp(1, 5) - 1;
     RESPONSES[class].fetch_add(1, Ordering::Relaxed);
@@ -150,6 +169,18 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse> {
         let _ = writeln!(
             out,
             "loyalcast_provider_send_seconds_count{{channel=\"{name}\"}} {total}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP loyalcast_worker_phase_seconds_total Time the delivery workers spent per phase of a step (this process)."
+    );
+    let _ = writeln!(out, "# TYPE loyalcast_worker_phase_seconds_total counter");
+    for (name, counter) in PHASES.iter().zip(PHASE_MICROS.iter()) {
+        let _ = writeln!(
+            out,
+            "loyalcast_worker_phase_seconds_total{{phase=\"{name}\"}} {:.6}",
+            counter.load(Ordering::Relaxed) as f64 / 1e6
         );
     }
     Ok(HttpResponse::Ok()

@@ -16,7 +16,7 @@ use anyhow::Context;
 use chrono::{Duration as Days, Utc};
 use clap::Parser;
 use loyalcast::engine::links::LinkSigner;
-use loyalcast::engine::worker::{Worker, WorkerConfig};
+use loyalcast::engine::worker::{Phases, Worker, WorkerConfig};
 use loyalcast::entity::customer;
 use loyalcast::merchants::{self, NewMerchant};
 use loyalcast::{balances, customers, db, mailings, segments};
@@ -49,6 +49,9 @@ struct Args {
     workers: usize,
     #[arg(long, default_value_t = 2_000)]
     batch: u64,
+    /// Keep the PostgreSQL database afterwards (to look at plans); its name is printed.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[tokio::main]
@@ -80,7 +83,9 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let result = run(&args, &url).await;
-    if let Some((admin, name)) = cleanup {
+    if let Some((_, name)) = cleanup.as_ref().filter(|_| args.keep) {
+        println!("kept database {name}");
+    } else if let Some((admin, name)) = cleanup {
         admin
             .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .await?;
@@ -206,6 +211,24 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     let signer = LinkSigner::new(&SecretString::from("bench secret of some length"));
     let sent = Arc::new(AtomicU64::new(0));
     let t = Instant::now();
+    let progress = {
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            let mut last = 0;
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let now = sent.load(Ordering::Relaxed);
+                println!(
+                    "  {:>5.0} s: {now} sent, {:.0}/s over the last 10 s",
+                    t.elapsed().as_secs_f64(),
+                    (now - last) as f64 / 10.0
+                );
+                last = now;
+            }
+        })
+    };
     let mut tasks = Vec::new();
     for _ in 0..args.workers.max(1) {
         // Each worker has its own pool, as separate processes would.
@@ -228,10 +251,14 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         );
         let sent = sent.clone();
         tasks.push(tokio::spawn(async move {
+            let mut phases = Phases::default();
             loop {
                 match worker.step().await {
-                    Ok(r) if r.claimed == 0 => break,
                     Ok(r) => {
+                        phases.add(&r.phases);
+                        if r.claimed == 0 {
+                            break;
+                        }
                         sent.fetch_add(r.sent, Ordering::Relaxed);
                     }
                     Err(e) => {
@@ -240,11 +267,14 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
                     }
                 }
             }
+            phases
         }));
     }
+    let mut phases = Phases::default();
     for task in tasks {
-        task.await?;
+        phases.add(&task.await?);
     }
+    progress.abort();
     let drain = t.elapsed();
     let sent = sent.load(Ordering::Relaxed);
     println!(
@@ -254,6 +284,21 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         args.batch,
         drain.as_secs_f64(),
         sent as f64 / drain.as_secs_f64()
+    );
+    let all = phases.upkeep + phases.claim + phases.prepare + phases.send + phases.settle;
+    let share = |d: Duration| 100.0 * d.as_secs_f64() / all.as_secs_f64().max(1e-9);
+    println!(
+        "worker time (summed over workers): upkeep {:.1} s ({:.0}%), claim {:.1} s ({:.0}%), prepare {:.1} s ({:.0}%), send {:.1} s ({:.0}%), settle {:.1} s ({:.0}%)",
+        phases.upkeep.as_secs_f64(),
+        share(phases.upkeep),
+        phases.claim.as_secs_f64(),
+        share(phases.claim),
+        phases.prepare.as_secs_f64(),
+        share(phases.prepare),
+        phases.send.as_secs_f64(),
+        share(phases.send),
+        phases.settle.as_secs_f64(),
+        share(phases.settle),
     );
     println!(
         "end to end (accept + dispatch): {:.2} s; peak RSS {} MB",
