@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_foundation;
 mod m20261129_000002_create_mailings;
+mod m20261129_000003_covering_last_visit_index;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_create_foundation::Migration),
             Box::new(m20261129_000002_create_mailings::Migration),
+            Box::new(m20261129_000003_covering_last_visit_index::Migration),
         ]
     }
 }

@@ -23,6 +23,9 @@ use crate::entity::{idempotency_key, revoked_token};
 
 static SANDBOX: OnceLock<[bool; 4]> = OnceLock::new();
 
+/// How often sandbox messages are confirmed (see [`crate::engine::events::confirm_sandbox`]).
+const SANDBOX_CONFIRM_EVERY: Duration = Duration::from_secs(2);
+
 /// Whether a channel is served by a sandbox provider (nothing is sent for real).
 pub fn is_sandbox(channel: Channel) -> bool {
     let flags = SANDBOX.get_or_init(|| sandbox_flags(&DeliveryConfig::default()));
@@ -86,6 +89,30 @@ pub fn start(
     let mut tasks = Vec::new();
     let delivery_stop = stopped.clone();
     tasks.push(tokio::spawn(async move { worker.run(delivery_stop).await }));
+    if Channel::ALL.into_iter().any(is_sandbox) {
+        let db = db.clone();
+        let mut sandbox_stop = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SANDBOX_CONFIRM_EVERY);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let now = Utc::now();
+                        let confirm = crate::engine::events::confirm_sandbox(
+                            &db,
+                            now - chrono::Duration::seconds(2),
+                            now - chrono::Duration::hours(1),
+                            2_000,
+                        );
+                        if let Err(err) = confirm.await {
+                            tracing::warn!(error = %err, "sandbox confirmations failed; will retry");
+                        }
+                    }
+                    _ = sandbox_stop.changed() => break,
+                }
+            }
+        }));
+    }
     let mut housekeeping_stop = stopped;
     tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));

@@ -1,7 +1,8 @@
-//! Prometheus metrics at `/metrics`: HTTP responses by status class, the delivery queue by
-//! channel and state, mailings by state, and provider send latency, in the text exposition
-//! format. Queue figures are read from the database when scraped, so every process reports
-//! the shared queue; counters are per process.
+//! Prometheus metrics at `/metrics`: HTTP responses by status class, messages by channel and
+//! state, mailings by state, provider send latency and where the workers' time goes, in the
+//! text exposition format. Message and mailing figures are read from the database when
+//! scraped (from the report counters, not the deliveries table), so every process reports the
+//! shared queue; the other counters are per process.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,18 +59,6 @@ pub fn record_send(channel: i16, micros: u64, ok: bool) {
     }
 }
 
-const STATES: [&str; 9] = [
-    "queued",
-    "sending",
-    "sent",
-    "delivered",
-    "opened",
-    "failed",
-    "unsubscribed",
-    "cancelled",
-    "held",
-];
-
 /// Metrics in Prometheus' text format.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 #[get("/metrics")]
@@ -89,34 +78,69 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse> {
         );
     }
 
+    // From the per-mailing report counters the engine keeps in the same transactions as the
+    // deliveries: a scrape reads one row per mailing and channel, never the deliveries table.
     let backend = state.db.get_database_backend();
+    let sums = [
+        "total",
+        "sent",
+        "delivered",
+        "opened",
+        "failed",
+        "unsubscribed",
+        "opted_out_after",
+        "cancelled",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, c)| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS s{i}"))
+    .collect::<Vec<_>>()
+    .join(", ");
     let rows = state
         .db
         .query_all_raw(Statement::from_string(
             backend,
-            "SELECT channel, status, COUNT(*) AS n FROM deliveries GROUP BY channel, status ORDER BY channel, status",
+            format!("SELECT channel, {sums} FROM mailing_stats GROUP BY channel ORDER BY channel"),
         ))
         .await?;
     let _ = writeln!(
         out,
-        "# HELP loyalcast_deliveries Deliveries by channel and state (queue depth is state=\"queued\")."
+        "# HELP loyalcast_deliveries Messages of all mailings by channel and state, as in the mailing reports (queue depth is state=\"queued\"; sent counts delivered and opened ones too)."
     );
     let _ = writeln!(out, "# TYPE loyalcast_deliveries gauge");
     for row in rows {
-        let channel: i16 = row.try_get("", "channel")?;
-        let status: i16 = row.try_get("", "status")?;
-        let n: i64 = row.try_get("", "n")?;
-        let (Some(channel), Some(state)) = (
-            channel_of(channel),
-            usize::try_from(status).ok().and_then(|s| STATES.get(s)),
-        ) else {
-            continue;
-        };
-        let _ = writeln!(
-            out,
-            "loyalcast_deliveries{{channel=\"{}\",state=\"{state}\"}} {n}",
-            channel.as_str()
-        );
+        let channel: String = row.try_get("", "channel")?;
+        let mut v = [0i64; 8];
+        for (i, slot) in v.iter_mut().enumerate() {
+            *slot = row.try_get("", &format!("s{i}"))?;
+        }
+        let [
+            total,
+            sent,
+            delivered,
+            opened,
+            failed,
+            unsubscribed,
+            opted_out_after,
+            cancelled,
+        ] = v;
+        let queued = total - sent - failed - unsubscribed - cancelled;
+        let unsubscribed = unsubscribed + opted_out_after;
+        for (state, n) in [
+            ("queued", queued),
+            ("sent", sent),
+            ("delivered", delivered),
+            ("opened", opened),
+            ("failed", failed),
+            ("unsubscribed", unsubscribed),
+            ("cancelled", cancelled),
+        ] {
+            let _ = writeln!(
+                out,
+                "loyalcast_deliveries{{channel=\"{channel}\",state=\"{state}\"}} {}",
+                n.max(0)
+            );
+        }
     }
 
     let rows = state

@@ -49,7 +49,7 @@ struct Args {
     workers: usize,
     #[arg(long, default_value_t = 2_000)]
     batch: u64,
-    /// Keep the PostgreSQL database afterwards (to look at plans); its name is printed.
+    /// Keep the database afterwards (to look at plans); its name or file is printed.
     #[arg(long)]
     keep: bool,
 }
@@ -57,14 +57,14 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let mut sqlite_dir = None;
     let (url, cleanup) = match args.db.as_str() {
         "sqlite" => {
             let dir = std::env::temp_dir().join(format!("loyalcast-bench-{}", std::process::id()));
             std::fs::create_dir_all(&dir)?;
-            (
-                format!("sqlite://{}/bench.db?mode=rwc", dir.display()),
-                None,
-            )
+            let url = format!("sqlite://{}/bench.db?mode=rwc", dir.display());
+            sqlite_dir = Some(dir);
+            (url, None)
         }
         _ => {
             let admin = Database::connect(&args.postgres)
@@ -83,6 +83,13 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let result = run(&args, &url).await;
+    if let Some(dir) = sqlite_dir {
+        if args.keep {
+            println!("kept database {}", dir.join("bench.db").display());
+        } else {
+            std::fs::remove_dir_all(&dir)?;
+        }
+    }
     if let Some((_, name)) = cleanup.as_ref().filter(|_| args.keep) {
         println!("kept database {name}");
     } else if let Some((admin, name)) = cleanup {

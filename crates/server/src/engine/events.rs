@@ -134,3 +134,75 @@ pub async fn sms_consent_for_phone(
         .await?;
     Ok(changed.rows_affected)
 }
+
+/// Sandbox providers send nothing, so no provider would ever confirm their messages and the
+/// report of a `make run` mailing would stop at "sent". This plays the provider's part for
+/// messages a sandbox accepted (provider ids `sandbox-...`) at least `settled_before`: each
+/// is marked delivered, and every third email (by id) also opened, as if its tracking pixel
+/// had loaded. Only mailings active since `active_since` are looked at, so the scan stays
+/// within recent deliveries. Returns how many deliveries moved.
+pub async fn confirm_sandbox(
+    db: &impl TransactionTrait,
+    settled_before: chrono::DateTime<chrono::Utc>,
+    active_since: chrono::DateTime<chrono::Utc>,
+    limit: u64,
+) -> Result<u64> {
+    let txn = db.begin().await?;
+    let backend = txn.get_database_backend();
+    // The outer `status = SENT` is checked again on the locked row, so two processes doing
+    // this at once count each delivery once.
+    let sql = format!(
+        "UPDATE deliveries SET status = CASE WHEN channel = {email} AND id % 3 = 0 THEN {opened} ELSE {delivered} END, \
+         updated_at = $1 \
+         WHERE status = {sent} AND id IN (SELECT id FROM deliveries WHERE status = {sent} AND provider_id LIKE 'sandbox-%' \
+         AND updated_at <= $2 AND mailing_id IN (SELECT id FROM mailings WHERE updated_at >= $3) ORDER BY id LIMIT {limit}) \
+         RETURNING mailing_id, channel, status",
+        email = super::channel_code(Channel::Email),
+        opened = status::OPENED,
+        delivered = status::DELIVERED,
+        sent = status::SENT,
+    );
+    let rows = txn
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                chrono::Utc::now().into(),
+                settled_before.into(),
+                active_since.into(),
+            ],
+        ))
+        .await?;
+    let mut moved: std::collections::BTreeMap<(uuid::Uuid, i16), (i64, i64)> =
+        std::collections::BTreeMap::new();
+    for row in &rows {
+        let mailing_id: uuid::Uuid = row.try_get("", "mailing_id")?;
+        let channel: i16 = row.try_get("", "channel")?;
+        let state: i16 = row.try_get("", "status")?;
+        let entry = moved.entry((mailing_id, channel)).or_default();
+        entry.0 += 1;
+        if state == status::OPENED {
+            entry.1 += 1;
+        }
+    }
+    for ((mailing_id, code), (delivered, opened)) in moved {
+        let Some(channel) = channel_of(code) else {
+            continue;
+        };
+        mailing_stat::Entity::update_many()
+            .col_expr(
+                mailing_stat::Column::Delivered,
+                Expr::col(mailing_stat::Column::Delivered).add(delivered),
+            )
+            .col_expr(
+                mailing_stat::Column::Opened,
+                Expr::col(mailing_stat::Column::Opened).add(opened),
+            )
+            .filter(mailing_stat::Column::MailingId.eq(mailing_id))
+            .filter(mailing_stat::Column::Channel.eq(channel.as_str()))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(rows.len() as u64)
+}

@@ -10,7 +10,10 @@ use serde_json::json;
 use crate::helpers::{Backend, JWT_SECRET, TestApp, json, problem, spawn_with};
 use crate::mailings::{Senders, customers, drain, top_up, worker};
 
-crate::db_tests!(unsubscribe_links_and_the_open_pixel_update_consent_and_the_report);
+crate::db_tests!(
+    unsubscribe_links_and_the_open_pixel_update_consent_and_the_report,
+    sandbox_messages_are_confirmed_as_a_provider_would
+);
 
 async fn unsubscribe_links_and_the_open_pixel_update_consent_and_the_report(app: &TestApp) {
     let t = app.tenant("Links Cafe").await;
@@ -203,4 +206,129 @@ async fn twilio_webhooks_check_the_signature_and_apply_stop_and_delivery_reports
     .await;
     assert_eq!((done.counts.sent, done.counts.delivered), (1, 1));
     app.cleanup().await;
+}
+
+/// The sandbox plays the provider's part: what it accepted is confirmed delivered (and every
+/// third email opened) once, and messages of real providers are left alone.
+async fn sandbox_messages_are_confirmed_as_a_provider_would(app: &TestApp) {
+    use loyalcast::engine::events::confirm_sandbox;
+    use loyalcast_delivery::sandbox::SandboxSender;
+    use loyalcast_delivery::{ChannelRouter, retry::RetryPolicy};
+    use std::sync::Arc;
+
+    let t = app.tenant("Sandbox Cafe").await;
+    top_up(app, &t, "email", 100).await;
+    top_up(app, &t, "sms", 100).await;
+    customers(app, &t, 30).await; // 20 with email, 26 with SMS consent, 10 on Telegram
+    let body = json!({
+        "name": "Sandboxed", "audience": {"type": "all"}, "channels": ["sms", "email", "telegram"],
+        "content": {"sms": {"body": "Hi"}, "email": {"subject": "Hi", "body": "Hello"}, "telegram": {"text": "Hi"}}
+    });
+    let m: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let mut router = ChannelRouter::new();
+    for sender in SandboxSender::for_every_channel() {
+        router = router.with(Arc::new(sender));
+    }
+    let sandbox = loyalcast::engine::worker::Worker::new(
+        app.db.clone(),
+        Arc::new(router),
+        RetryPolicy::default(),
+        LinkSigner::new(&SecretString::from(JWT_SECRET)),
+        "http://127.0.0.1:9".into(),
+        WorkerConfig::default(),
+    );
+    drain(&sandbox).await;
+    // A second mailing through a real (recording) provider is not the sandbox's to confirm.
+    let real: Mailing = json(
+        app.post(
+            "/api/v1/mailings",
+            &t.token,
+            &json!({
+                "name": "Real", "audience": {"type": "all"}, "channels": ["telegram"],
+                "content": {"telegram": {"text": "Hi"}}
+            }),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    drain(&worker(app, &Senders::new(None), WorkerConfig::default())).await;
+
+    let now = chrono::Utc::now();
+    let hour_ago = now - chrono::Duration::hours(1);
+    // Messages are confirmed only once they have been out for a moment.
+    let too_soon = confirm_sandbox(
+        &app.db,
+        now - chrono::Duration::seconds(60),
+        hour_ago,
+        1_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(too_soon, 0);
+    let later = now + chrono::Duration::seconds(1);
+    let moved = confirm_sandbox(&app.db, later, hour_ago, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(moved, 26 + 20 + 10);
+    assert_eq!(
+        confirm_sandbox(&app.db, later, hour_ago, 1_000)
+            .await
+            .unwrap(),
+        0
+    );
+
+    let done: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let report = |channel: Channel| {
+        done.per_channel
+            .iter()
+            .find(|r| r.channel == channel)
+            .map(|r| (r.counts.sent, r.counts.delivered, r.counts.opened))
+            .unwrap()
+    };
+    assert_eq!(report(Channel::Sms), (26, 26, 0));
+    assert_eq!(report(Channel::Telegram), (10, 10, 0));
+    let (sent, delivered, opened) = report(Channel::Email);
+    assert_eq!((sent, delivered), (20, 20));
+    assert!((5..=8).contains(&opened), "about a third opened: {opened}");
+    let untouched: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", real.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!((untouched.counts.sent, untouched.counts.delivered), (10, 0));
+
+    // Operations see the same figures, summed over mailings.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge = |channel: &str, state: &str| -> u64 {
+        let key = format!("loyalcast_deliveries{{channel=\"{channel}\",state=\"{state}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .unwrap_or_else(|| panic!("{key} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(gauge("email", "opened"), opened);
+    assert_eq!(gauge("telegram", "sent"), 20);
+    assert_eq!(gauge("telegram", "delivered"), 10);
+    assert_eq!(gauge("sms", "queued"), 0);
 }

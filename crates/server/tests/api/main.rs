@@ -14,5 +14,9 @@ mod openapi;
 mod providers;
 mod seed;
 mod segments;
+/// The delivery crate's SMTP server for tests: a real SMTP conversation on 127.0.0.1.
+#[allow(dead_code)]
+#[path = "../../../delivery/tests/adapters/smtp_sink.rs"]
+mod smtp_sink;
 mod tenancy;
 mod validation;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use loyalcast::engine::worker::WorkerConfig;
+use loyalcast_delivery::email::{SmtpConfig, SmtpSender, SmtpTls};
 use loyalcast_delivery::messenger::{MessengerConfig, MessengerSender};
 use loyalcast_delivery::telegram::{TelegramConfig, TelegramSender};
 use loyalcast_delivery::twilio::{TwilioConfig, TwilioSmsSender};
@@ -99,7 +100,7 @@ fn answer(
     HttpResponse::NotFound().finish()
 }
 
-fn router(base: &str) -> Arc<ChannelRouter> {
+fn router(base: &str, smtp: std::net::SocketAddr) -> Arc<ChannelRouter> {
     let twilio: TwilioConfig = serde_json::from_value(json!({
         "base_url": base, "account_sid": "AC0000", "auth_token": "token", "sender": {"from": "+15005550006"}
     }))
@@ -110,8 +111,18 @@ fn router(base: &str) -> Arc<ChannelRouter> {
         json!({"base_url": base, "page_id": "42", "page_access_token": "page-token"}),
     )
     .unwrap();
+    let email = SmtpSender::new(SmtpConfig {
+        host: smtp.ip().to_string(),
+        port: smtp.port(),
+        tls: SmtpTls::None,
+        credentials: None,
+        from_address: "mailings@loyalcast.test".to_owned(),
+        timeout_ms: 10_000,
+    })
+    .unwrap();
     Arc::new(
         ChannelRouter::new()
+            .with(Arc::new(email))
             .with(Arc::new(TwilioSmsSender::new(twilio).unwrap()))
             .with(Arc::new(TelegramSender::new(telegram).unwrap()))
             .with(Arc::new(MessengerSender::new(messenger).unwrap())),
@@ -119,13 +130,19 @@ fn router(base: &str) -> Arc<ChannelRouter> {
 }
 
 /// `n` customers: all with a phone (every seventh opted out of SMS), a third on Telegram, a
-/// quarter on Messenger.
+/// quarter on Messenger, a fifth with an email address.
 async fn import(app: &TestApp, t: &Tenant, n: usize) {
-    let mut csv = String::from("first_name,phone,telegram_chat_id,messenger_psid,sms_opt_in\n");
+    let mut csv =
+        String::from("first_name,phone,email,telegram_chat_id,messenger_psid,sms_opt_in\n");
     for i in 0..n {
         csv.push_str(&format!(
-            "P{i},+1415{:07},{},{},{}\n",
+            "P{i},+1415{:07},{},{},{},{}\n",
             3_000_000 + i,
+            if i % 5 == 0 {
+                format!("p{i}@example.com")
+            } else {
+                String::new()
+            },
             if i % 3 == 0 {
                 (700_000 + i).to_string()
             } else {
@@ -154,8 +171,13 @@ async fn import(app: &TestApp, t: &Tenant, n: usize) {
 
 fn body() -> serde_json::Value {
     json!({
-        "name": "Everyone", "audience": {"type": "all"}, "channels": ["sms", "telegram", "messenger"],
-        "content": {"sms": {"body": "Hi {first_name}!"}, "telegram": {"text": "Hi {first_name}!"}, "messenger": {"text": "Hi!"}}
+        "name": "Everyone", "audience": {"type": "all"}, "channels": ["sms", "email", "telegram", "messenger"],
+        "content": {
+            "sms": {"body": "Hi {first_name}!"},
+            "email": {"subject": "News for {first_name}", "body": "Hello {first_name},\n\nDouble points this week."},
+            "telegram": {"text": "Hi {first_name}!"},
+            "messenger": {"text": "Hi!"}
+        }
     })
 }
 
@@ -164,19 +186,21 @@ async fn ten_thousand_recipients_across_channels_through_local_providers_get_one
 ) {
     let fake = FakeProviders::default();
     let base = fake.start().await;
+    let smtp = crate::smtp_sink::SmtpSink::start().await;
     let t = app.tenant("Big Cafe").await;
     top_up(app, &t, "sms", 20_000).await;
+    top_up(app, &t, "email", 2_000).await;
     import(app, &t, 10_000).await;
     let m: Mailing = json(
         app.post("/api/v1/mailings", &t.token, &body()).await,
         StatusCode::CREATED,
     )
     .await;
-    let (sms, telegram, messenger) = (10_000 - 1_428, 3_334, 2_500);
-    assert_eq!(m.counts.total, (sms + telegram + messenger) as u64);
+    let (sms, email, telegram, messenger) = (10_000 - 1_428, 2_000, 3_334, 2_500);
+    assert_eq!(m.counts.total, (sms + email + telegram + messenger) as u64);
     let worker = loyalcast::engine::worker::Worker::new(
         app.db.clone(),
-        router(&base),
+        router(&base, smtp.addr),
         loyalcast_delivery::retry::RetryPolicy::default(),
         loyalcast::engine::links::LinkSigner::new(&secrecy::SecretString::from(JWT_SECRET)),
         "http://127.0.0.1:9".into(),
@@ -196,6 +220,41 @@ async fn ten_thousand_recipients_across_channels_through_local_providers_get_one
         assert_eq!(counts.len(), expected, "{channel}: every recipient");
         assert!(counts.values().all(|n| *n == 1), "{channel}: once each");
     }
+    let mails = smtp.received();
+    let mut per_address: HashMap<String, usize> = HashMap::new();
+    for mail in &mails {
+        for to in &mail.rcpt_to {
+            *per_address.entry(to.clone()).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(per_address.len(), email, "email: every recipient");
+    assert!(per_address.values().all(|n| *n == 1), "email: once each");
+    let first = mails
+        .iter()
+        .find(|m| m.rcpt_to == ["p0@example.com"])
+        .map(|m| crate::smtp_sink::parse_mail(&m.data))
+        .expect("the first customer's email");
+    assert!(
+        first.header("subject").unwrap().contains("News for P0"),
+        "personal subject"
+    );
+    assert!(first.part("text/plain").unwrap().contains("Hello P0,"));
+    let unsubscribe = first.header("list-unsubscribe").unwrap();
+    assert!(
+        unsubscribe.contains("http://127.0.0.1:9/u/"),
+        "{unsubscribe}"
+    );
+    assert_eq!(
+        first.header("list-unsubscribe-post"),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert!(
+        first
+            .part("text/html")
+            .unwrap()
+            .contains("http://127.0.0.1:9/o/"),
+        "open-tracking pixel"
+    );
     let done: Mailing = json(
         app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
             .await,
