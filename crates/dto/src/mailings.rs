@@ -123,9 +123,10 @@ pub struct DeliveryCounts {
     pub total: u64,
     /// Not sent yet (waiting, being sent, or waiting for a retry).
     pub queued: u64,
-    /// Accepted by the provider.
+    /// Accepted by the provider (those delivered and opened since included).
     pub sent: u64,
-    /// The provider confirmed delivery.
+    /// Known to have arrived: the provider confirmed it, or it was opened (opened ones
+    /// included).
     pub delivered: u64,
     /// The recipient opened it (email).
     pub opened: u64,

@@ -358,9 +358,10 @@ fn ChannelTable(reports: Vec<ChannelReport>) -> impl IntoView {
                                     <div class="report-channel">
                                         <ChannelIcon channel=r.channel with_label=true/>
                                         {r.sandbox.then(|| view! {
-                                            <span class="sandbox-note" data-testid="sandbox" title="This channel's provider is a sandbox">
+                                            <span class="sandbox-note" data-testid="sandbox" title="Sandbox: nothing was really sent on this channel">
                                                 <Icon kind=IconKind::Alert size=14/>
-                                                "Sandbox: nothing was really sent on this channel"
+                                                "Sandbox"
+                                                <span class="sr-only">": nothing was really sent on this channel"</span>
                                             </span>
                                         })}
                                     </div>
@@ -380,8 +381,8 @@ fn ChannelTable(reports: Vec<ChannelReport>) -> impl IntoView {
             </table>
         </div>
         <ul class="breakdown-legend" aria-hidden="true">
-            <li><span class="swatch bar-delivered"></span>"Delivered / opened"</li>
-            <li><span class="swatch bar-sent"></span>"Sent"</li>
+            <li><span class="swatch bar-delivered"></span>"Delivered (opened included)"</li>
+            <li><span class="swatch bar-sent"></span>"Sent, not confirmed yet"</li>
             <li><span class="swatch bar-queued"></span>"Queued"</li>
             <li><span class="swatch bar-failed"></span>"Failed"</li>
             <li><span class="swatch bar-unsubscribed"></span>"Unsubscribed / cancelled"</li>
@@ -392,13 +393,12 @@ fn ChannelTable(reports: Vec<ChannelReport>) -> impl IntoView {
 /// One channel's messages as a stacked bar, each state's width in proportion to its count.
 #[component]
 fn Breakdown(counts: DeliveryCounts) -> impl IntoView {
+    // The figures nest (sent ⊇ delivered ⊇ opened): the bar shows what is known to have
+    // arrived, then what was sent without a confirmation yet.
+    let arrived = counts.delivered.max(counts.opened).min(counts.sent);
     let parts = [
-        (
-            "bar-delivered",
-            counts.delivered + counts.opened,
-            "delivered or opened",
-        ),
-        ("bar-sent", counts.sent, "sent"),
+        ("bar-delivered", arrived, "delivered"),
+        ("bar-sent", counts.sent - arrived, "sent, not confirmed yet"),
         ("bar-queued", counts.queued, "queued"),
         ("bar-failed", counts.failed, "failed"),
         (

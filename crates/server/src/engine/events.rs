@@ -82,10 +82,19 @@ pub async fn failed_after_send(db: &impl TransactionTrait, id: i64, reason: &str
     Ok(moved.is_some())
 }
 
-/// The recipient opened the message (the email's tracking pixel loaded).
+/// The recipient opened the message (the email's tracking pixel loaded). An opened message
+/// was delivered, so one no provider had confirmed counts as delivered too: the report's
+/// figures nest (sent ⊇ delivered ⊇ opened).
 pub async fn opened(db: &impl TransactionTrait, id: i64) -> Result<bool> {
     let txn = db.begin().await?;
-    let moved = advance(&txn, id, &[status::SENT, status::DELIVERED], status::OPENED).await?;
+    let unconfirmed = advance(&txn, id, &[status::SENT], status::OPENED).await?;
+    let moved = match unconfirmed {
+        Some(d) => {
+            bump(&txn, &d, mailing_stat::Column::Delivered, 1).await?;
+            Some(d)
+        }
+        None => advance(&txn, id, &[status::DELIVERED], status::OPENED).await?,
+    };
     if let Some(d) = &moved {
         bump(&txn, d, mailing_stat::Column::Opened, 1).await?;
     }

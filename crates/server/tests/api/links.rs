@@ -110,6 +110,8 @@ async fn unsubscribe_links_and_the_open_pixel_update_consent_and_the_report(app:
     )
     .await;
     assert_eq!(opened.counts.opened, 1, "an open counts once");
+    // An open is also a delivery, as far as the report goes (sent ⊇ delivered ⊇ opened).
+    assert_eq!((opened.counts.sent, opened.counts.delivered), (2, 1));
 }
 
 #[tokio::test]
