@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_create_foundation;
 mod m20261129_000002_create_mailings;
 mod m20261129_000003_covering_last_visit_index;
+mod m20261129_000004_create_worker_processes;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_create_foundation::Migration),
             Box::new(m20261129_000002_create_mailings::Migration),
             Box::new(m20261129_000003_covering_last_visit_index::Migration),
+            Box::new(m20261129_000004_create_worker_processes::Migration),
         ]
     }
 }

@@ -96,7 +96,13 @@ impl DeliveryConfig {
     /// (the sandbox is not limited). Call once per process, inside a Tokio runtime, and
     /// share the router between workers.
     pub fn build_router(self) -> Result<ChannelRouter, BuildError> {
-        let registry = RateLimiterRegistry::new(self.rate_limits);
+        Ok(self.build()?.router)
+    }
+
+    /// [`DeliveryConfig::build_router`], keeping a handle on the rate limiters so that the
+    /// process can take its share of each account's rate when others send too.
+    pub fn build(self) -> Result<Delivery, BuildError> {
+        let registry = Arc::new(RateLimiterRegistry::new(self.rate_limits));
         let limited = |sender: Box<dyn ChannelSender>| -> Arc<dyn ChannelSender> {
             let limiter = registry.limiter(sender.channel(), sender.account());
             Arc::new(RateLimitedSender::new(sender, limiter))
@@ -121,12 +127,23 @@ impl DeliveryConfig {
                 limited(Box::new(MessengerSender::new(config)?))
             }
         };
-        Ok(ChannelRouter::new()
+        let router = ChannelRouter::new()
             .with(sms)
             .with(email)
             .with(telegram)
-            .with(messenger))
+            .with(messenger);
+        Ok(Delivery {
+            router,
+            limits: registry,
+        })
     }
+}
+
+/// The senders of every channel, and the rate limiters behind them.
+#[derive(Debug)]
+pub struct Delivery {
+    pub router: ChannelRouter,
+    pub limits: Arc<RateLimiterRegistry>,
 }
 
 #[cfg(test)]

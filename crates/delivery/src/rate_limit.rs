@@ -3,13 +3,14 @@
 //! Each provider account (a Telegram bot, a Messenger page, a Twilio sender) gets an
 //! [`AccountRateLimiter`]: a token bucket (governor's GCRA) for the account as a whole and,
 //! optionally, one per recipient (Telegram allows about one message a second per chat). The
-//! limiter lives in the process; with several worker processes, give each a share of the
-//! provider's rate (`rate / processes`).
+//! limiter lives in the process; with several worker processes, each takes an equal share of
+//! the account's rate: [`RateLimiterRegistry::share_with`] is told how many processes are
+//! sending (the server counts them through the database) and divides every account's rate.
 
 use std::collections::HashMap;
 use std::num::{NonZeroU32, NonZeroU64};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock, ReasonablyRealtime};
@@ -37,6 +38,26 @@ impl Rate {
         Rate {
             count,
             period_ms: NonZeroU64::MIN.saturating_add(999),
+        }
+    }
+
+    /// This rate split evenly between `processes`: each gets `count / processes` (at least
+    /// one) as its burst, over a period stretched so that the shares add up to this rate.
+    pub fn shared_by(self, processes: NonZeroU32) -> Rate {
+        let n = u64::from(processes.get());
+        if n == 1 {
+            return self;
+        }
+        let count = (self.count.get() / processes.get()).max(1);
+        let period_ms = self
+            .period_ms
+            .get()
+            .saturating_mul(u64::from(count))
+            .saturating_mul(n)
+            / u64::from(self.count.get());
+        Rate {
+            count: NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN),
+            period_ms: NonZeroU64::new(period_ms).unwrap_or(NonZeroU64::MIN),
         }
     }
 
@@ -126,7 +147,12 @@ const SWEEP_EVERY: u64 = 10_000;
 /// Generic over governor's clock so that tests can drive a
 /// [`governor::clock::FakeRelativeClock`]; production uses the default monotonic clock.
 pub struct AccountRateLimiter<C: Clock = DefaultClock> {
-    overall: Option<Direct<C>>,
+    config: RateLimitConfig,
+    /// The account limit for this process's share; replaced when the share changes.
+    overall: RwLock<Option<Arc<Direct<C>>>>,
+    /// How many processes the account's rate is split between.
+    processes: AtomicU32,
+    /// Per recipient, per process: a recipient rarely gets messages from two processes at once.
     per_recipient: Option<Keyed<C>>,
     clock: C,
     checks: AtomicU64,
@@ -142,9 +168,9 @@ impl<C: Clock + Clone> AccountRateLimiter<C> {
     /// A limiter reading time from `clock`.
     pub fn with_clock(config: RateLimitConfig, clock: C) -> Self {
         AccountRateLimiter {
-            overall: config
-                .overall
-                .map(|r| RateLimiter::direct_with_clock(r.quota(), clock.clone())),
+            config,
+            overall: RwLock::new(Self::overall_for(config, NonZeroU32::MIN, &clock)),
+            processes: AtomicU32::new(1),
             per_recipient: config
                 .per_recipient
                 .map(|r| RateLimiter::dashmap_with_clock(r.quota(), clock.clone())),
@@ -153,13 +179,53 @@ impl<C: Clock + Clone> AccountRateLimiter<C> {
         }
     }
 
+    fn overall_for(
+        config: RateLimitConfig,
+        processes: NonZeroU32,
+        clock: &C,
+    ) -> Option<Arc<Direct<C>>> {
+        config.overall.map(|r| {
+            Arc::new(RateLimiter::direct_with_clock(
+                r.shared_by(processes).quota(),
+                clock.clone(),
+            ))
+        })
+    }
+
+    /// Takes this process's share of the account rate when `processes` send for it. A change
+    /// starts a fresh bucket at the new rate; the same share again changes nothing.
+    pub fn share_with(&self, processes: NonZeroU32) {
+        if self.processes.swap(processes.get(), Ordering::Relaxed) == processes.get() {
+            return;
+        }
+        let fresh = Self::overall_for(self.config, processes, &self.clock);
+        *self
+            .overall
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+    }
+
+    /// The account rate this process keeps to now, if it has one.
+    pub fn current_rate(&self) -> Option<Rate> {
+        let processes =
+            NonZeroU32::new(self.processes.load(Ordering::Relaxed)).unwrap_or(NonZeroU32::MIN);
+        self.config.overall.map(|r| r.shared_by(processes))
+    }
+
+    fn overall(&self) -> Option<Arc<Direct<C>>> {
+        self.overall
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// Takes a send for `recipient` now if both limits allow it, or says how long to wait.
     ///
     /// The account limit is checked first, so a refusal there leaves the recipient's budget
     /// untouched; when the account allows but the recipient does not, the account's token is
     /// spent unused, which errs on the slow side, never the fast one.
     pub fn check(&self, recipient: &str) -> Result<(), Duration> {
-        if let Some(overall) = &self.overall {
+        if let Some(overall) = self.overall() {
             overall
                 .check()
                 .map_err(|not_until| not_until.wait_time_from(self.clock.now()))?;
@@ -197,7 +263,7 @@ impl<C: ReasonablyRealtime + Clone> AccountRateLimiter<C> {
     /// the recipient's token, so two sends to one recipient are never closer than its rate,
     /// even while many tasks queue for the account.
     pub async fn until_ready(&self, recipient: &str) {
-        if let Some(overall) = &self.overall {
+        if let Some(overall) = self.overall() {
             overall.until_ready().await;
         }
         if let Some(per_recipient) = &self.per_recipient {
@@ -210,7 +276,7 @@ impl<C: ReasonablyRealtime + Clone> AccountRateLimiter<C> {
 impl<C: Clock + Clone> std::fmt::Debug for AccountRateLimiter<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccountRateLimiter")
-            .field("overall", &self.overall.is_some())
+            .field("overall", &self.current_rate())
             .field("per_recipient", &self.per_recipient.is_some())
             .field("tracked_recipients", &self.tracked_recipients())
             .finish()
@@ -223,6 +289,7 @@ impl<C: Clock + Clone> std::fmt::Debug for AccountRateLimiter<C> {
 pub struct RateLimiterRegistry {
     configs: HashMap<Channel, RateLimitConfig>,
     limiters: Mutex<HashMap<(Channel, String), Arc<AccountRateLimiter>>>,
+    processes: AtomicU32,
 }
 
 impl RateLimiterRegistry {
@@ -232,17 +299,33 @@ impl RateLimiterRegistry {
         RateLimiterRegistry {
             configs,
             limiters: Mutex::new(HashMap::new()),
+            processes: AtomicU32::new(1),
         }
+    }
+
+    /// Splits every account's rate between `processes` sending processes, for the limiters
+    /// made so far and those made later.
+    pub fn share_with(&self, processes: NonZeroU32) {
+        self.processes.store(processes.get(), Ordering::Relaxed);
+        for limiter in self.lock().values() {
+            limiter.share_with(processes);
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(Channel, String), Arc<AccountRateLimiter>>> {
+        // A poisoned lock only means another thread panicked mid-insert; the map is intact.
+        self.limiters
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The limiter of one provider account (see [`crate::ChannelSender::account`]).
     pub fn limiter(&self, channel: Channel, account: &str) -> Arc<AccountRateLimiter> {
-        // A poisoned lock only means another thread panicked mid-insert; the map is intact.
-        let mut limiters = self
-            .limiters
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        limiters
+        let processes =
+            NonZeroU32::new(self.processes.load(Ordering::Relaxed)).unwrap_or(NonZeroU32::MIN);
+        self.lock()
             .entry((channel, account.to_owned()))
             .or_insert_with(|| {
                 let config = self
@@ -250,7 +333,9 @@ impl RateLimiterRegistry {
                     .get(&channel)
                     .copied()
                     .unwrap_or_else(|| RateLimitConfig::default_for(channel));
-                Arc::new(AccountRateLimiter::new(config))
+                let limiter = AccountRateLimiter::new(config);
+                limiter.share_with(processes);
+                Arc::new(limiter)
             })
             .clone()
     }
@@ -410,6 +495,58 @@ mod tests {
             Some(Rate::per_second(NonZeroU32::new(30).unwrap()))
         );
         assert!(serde_json::from_str::<Rate>(r#"{"count": 0, "period_ms": 1000}"#).is_err());
+    }
+
+    #[test]
+    fn a_rate_shared_by_processes_adds_up_to_the_rate() {
+        let nz32 = |n| NonZeroU32::new(n).unwrap();
+        let telegram = Rate::per_second(nz32(30));
+        assert_eq!(telegram.shared_by(nz32(1)), telegram);
+        let half = telegram.shared_by(nz32(2));
+        assert_eq!((half.count.get(), half.period_ms.get()), (15, 1_000));
+        // A long code's one message a second, between two processes: one every two seconds each.
+        let one = Rate::per_second(nz32(1)).shared_by(nz32(2));
+        assert_eq!((one.count.get(), one.period_ms.get()), (1, 2_000));
+        // 250/s between three: 83 per 996 ms each, 250.0/s together (to the millisecond).
+        let third = Rate::per_second(nz32(250)).shared_by(nz32(3));
+        assert_eq!((third.count.get(), third.period_ms.get()), (83, 996));
+    }
+
+    #[test]
+    fn sharing_the_account_with_another_process_halves_its_pace() {
+        let (limiter, clock) = limiter(RateLimitConfig::telegram());
+        limiter.share_with(NonZeroU32::new(2).unwrap());
+        let distinct = |from: usize| (from..from + 100).map(|i| format!("chat-{i}"));
+        assert_eq!(allowed_now(&limiter, distinct(0)), 15);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(allowed_now(&limiter, distinct(1_000)), 15);
+        // Alone again: the whole rate.
+        limiter.share_with(NonZeroU32::MIN);
+        assert_eq!(allowed_now(&limiter, distinct(2_000)), 30);
+        assert_eq!(
+            limiter.current_rate(),
+            Some(Rate::per_second(NonZeroU32::new(30).unwrap()))
+        );
+    }
+
+    #[test]
+    fn the_registry_applies_the_share_to_old_and_new_limiters() {
+        let registry = RateLimiterRegistry::new(HashMap::new());
+        let before = registry.limiter(Channel::Telegram, "bot-1");
+        registry.share_with(NonZeroU32::new(3).unwrap());
+        let after = registry.limiter(Channel::Messenger, "page-1");
+        assert_eq!(
+            before.current_rate(),
+            Some(
+                Rate::per_second(NonZeroU32::new(30).unwrap())
+                    .shared_by(NonZeroU32::new(3).unwrap())
+            )
+        );
+        assert_eq!(
+            after.current_rate().map(|r| r.count.get()),
+            Some(83),
+            "250/s between three"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! (expired revoked tokens, day-old idempotency records). Everything here coordinates only
 //! through the database, so any number of processes may run it against one PostgreSQL.
 
+use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -11,7 +12,9 @@ use loyalcast_delivery::config::{
 };
 use loyalcast_delivery::retry::RetryPolicy;
 use loyalcast_dto::Channel;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement,
+};
 use secrecy::SecretString;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -71,7 +74,9 @@ pub fn start(
             );
         }
     }
-    let router = Arc::new(config.delivery.clone().build_router()?);
+    let delivery = config.delivery.clone().build()?;
+    let router = Arc::new(delivery.router);
+    let limits = delivery.limits;
     let worker = Arc::new(Worker::new(
         db.clone(),
         router,
@@ -113,6 +118,37 @@ pub fn start(
             }
         }));
     }
+    {
+        // Each sending process says it is alive; all of them split every provider account's
+        // rate evenly, so that together they keep to it.
+        let db = db.clone();
+        let mut heartbeat_stop = stopped.clone();
+        let id = uuid::Uuid::now_v7();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+            let mut sharing = 1;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => match heartbeat(&db, id, Utc::now()).await {
+                        Ok(processes) => {
+                            if processes.get() != sharing {
+                                sharing = processes.get();
+                                tracing::info!(processes = sharing, "sending processes share the providers' rate limits");
+                            }
+                            limits.share_with(processes);
+                        }
+                        Err(err) => tracing::warn!(error = %err, "worker heartbeat failed; will retry"),
+                    },
+                    _ = heartbeat_stop.changed() => {
+                        if let Err(err) = leave(&db, id).await {
+                            tracing::warn!(error = %err, "could not remove the worker heartbeat");
+                        }
+                        break;
+                    }
+                }
+            }
+        }));
+    }
     let mut housekeeping_stop = stopped;
     tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -128,6 +164,68 @@ pub fn start(
         }
     }));
     Ok(Background { stop, tasks })
+}
+
+/// How often a sending process says it is alive.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// A process not seen for this long no longer counts (it stopped or died).
+const HEARTBEAT_STALE_SECONDS: i64 = 20;
+
+/// Records that process `id` is sending at `now`, forgets processes long gone, and returns how
+/// many processes send now, this one included.
+pub async fn heartbeat(
+    db: &DatabaseConnection,
+    id: uuid::Uuid,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<NonZeroU32> {
+    let backend = db.get_database_backend();
+    let seen = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE worker_processes SET seen_at = $1 WHERE id = $2",
+            [now.into(), id.into()],
+        ))
+        .await?;
+    if seen.rows_affected() == 0 {
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO worker_processes (id, started_at, seen_at) VALUES ($1, $2, $2)",
+            [id.into(), now.into()],
+        ))
+        .await?;
+    }
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "DELETE FROM worker_processes WHERE seen_at < $1",
+        [(now - chrono::Duration::hours(1)).into()],
+    ))
+    .await?;
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT COUNT(*) AS n FROM worker_processes WHERE seen_at >= $1",
+            [(now - chrono::Duration::seconds(HEARTBEAT_STALE_SECONDS)).into()],
+        ))
+        .await?;
+    let n: i64 = match row {
+        Some(row) => row.try_get("", "n")?,
+        None => 1,
+    };
+    Ok(u32::try_from(n)
+        .ok()
+        .and_then(NonZeroU32::new)
+        .unwrap_or(NonZeroU32::MIN))
+}
+
+/// A process that stops says so, and the others take its share at their next heartbeat.
+pub async fn leave(db: &DatabaseConnection, id: uuid::Uuid) -> anyhow::Result<()> {
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "DELETE FROM worker_processes WHERE id = $1",
+        [id.into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 pub async fn housekeeping(db: &DatabaseConnection) -> anyhow::Result<()> {

@@ -28,6 +28,7 @@ crate::db_tests!(
     permanent_failures_are_not_retried_and_can_be_resent,
     cancel_releases_credits_and_pause_holds_sending,
     an_unknown_template_variable_is_a_field_error,
+    sending_processes_are_counted_to_share_rate_limits,
 );
 
 /// Records what it is asked to send; can be told to fail.
@@ -748,4 +749,22 @@ async fn the_command_line_tops_up_a_balance() {
     assert!(!bad.status.success());
     assert_eq!(balances(&app, &t).await.sms.available, 12_480);
     app.cleanup().await;
+}
+
+/// Every sending process takes 1/N of each provider account's rate, N counted from the
+/// processes' heartbeats: a silent process stops counting, a stopping one at once.
+async fn sending_processes_are_counted_to_share_rate_limits(app: &TestApp) {
+    use loyalcast::background::{heartbeat, leave};
+    let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let now = chrono::Utc::now();
+    let at = |seconds: i64| now + chrono::Duration::seconds(seconds);
+    assert_eq!(heartbeat(&app.db, a, at(0)).await.unwrap().get(), 1);
+    assert_eq!(heartbeat(&app.db, b, at(1)).await.unwrap().get(), 2);
+    assert_eq!(heartbeat(&app.db, a, at(5)).await.unwrap().get(), 2);
+    // b went silent (killed): after 20 s it no longer counts.
+    assert_eq!(heartbeat(&app.db, a, at(30)).await.unwrap().get(), 1);
+    // b comes back, then stops cleanly: a has the whole rate again at its next beat.
+    assert_eq!(heartbeat(&app.db, b, at(31)).await.unwrap().get(), 2);
+    leave(&app.db, b).await.unwrap();
+    assert_eq!(heartbeat(&app.db, a, at(32)).await.unwrap().get(), 1);
 }
