@@ -219,7 +219,7 @@ pub fn HistoryPage() -> impl IntoView {
                     <thead>
                         <tr>
                             <th scope="col">"Name"</th>
-                            <th scope="col">"Created"</th>
+                            <th scope="col" class="hide-sm">"Created"</th>
                             <th scope="col" class="num">"Recipients"</th>
                             <th scope="col">"Mailing type"</th>
                             <th scope="col">"Status"</th>
@@ -229,14 +229,14 @@ pub fn HistoryPage() -> impl IntoView {
                         {rows.into_iter().map(|m| {
                             let (label, class) = status_label(m.status);
                             let progress = (m.counts.total > 0 && matches!(m.status, MailingStatus::Sending | MailingStatus::Paused))
-                                .then(|| format!("{} of {} sent", thousands_u(m.counts.sent + m.counts.delivered + m.counts.opened), thousands_u(m.counts.total)));
+                                .then(|| format!("{} of {} sent", thousands_u(m.counts.sent), thousands_u(m.counts.total)));
                             let failed = (m.counts.failed > 0).then(|| format!("{} failed", thousands_u(m.counts.failed)));
                             view! {
                                 <tr data-testid="mailing-row">
                                     <td class="strong" data-testid="mailing-name">
                                         <A href=format!("/mailings/{}", m.id) attr:class="row-link" attr:data-testid="mailing-link">{m.name.clone()}</A>
                                     </td>
-                                    <td class="nowrap"><RelativeTime at=m.created_at/></td>
+                                    <td class="nowrap hide-sm"><RelativeTime at=m.created_at/></td>
                                     <td class="num">{thousands_u(m.recipients)}</td>
                                     <td>
                                         <span class="channel-set">
