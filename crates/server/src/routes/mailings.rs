@@ -135,11 +135,11 @@ pub async fn get(
     ))
 }
 
-/// Send a draft now, or schedule it.
+/// Send a draft now, or schedule it. An empty body sends it now.
 #[utoipa::path(
     tag = "mailings",
     params(("id" = Uuid, Path)),
-    request_body = SendMailing,
+    request_body(content = Option<SendMailing>, description = "`send_at` to schedule; an empty body (or `{}`) sends now", content_type = "application/json"),
     responses(
         (status = 200, body = Mailing),
         (status = 402, body = Problem, content_type = "application/problem+json"),
@@ -153,9 +153,16 @@ pub async fn send(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<Uuid>,
-    body: web::Json<SendMailing>,
+    body: web::Bytes,
 ) -> Result<web::Json<Mailing>> {
     auth.require(Role::Admin)?;
+    let body: SendMailing = if body.iter().all(u8::is_ascii_whitespace) {
+        SendMailing::default()
+    } else {
+        serde_json::from_slice::<Option<SendMailing>>(&body)
+            .map_err(|e| ApiError::BadRequest(format!("The JSON body does not fit: {e}")))?
+            .unwrap_or_default()
+    };
     let m = mailings::find(&state.db, auth.merchant_id, id.into_inner()).await?;
     if m.status != MailingStatus::Draft.as_str() {
         return Err(ApiError::Conflict(

@@ -29,6 +29,7 @@ crate::db_tests!(
     cancel_releases_credits_and_pause_holds_sending,
     an_unknown_template_variable_is_a_field_error,
     sending_processes_are_counted_to_share_rate_limits,
+    a_draft_is_sent_later_now_or_at_a_time,
 );
 
 /// Records what it is asked to send; can be told to fail.
@@ -767,4 +768,88 @@ async fn sending_processes_are_counted_to_share_rate_limits(app: &TestApp) {
     assert_eq!(heartbeat(&app.db, b, at(31)).await.unwrap().get(), 2);
     leave(&app.db, b).await.unwrap();
     assert_eq!(heartbeat(&app.db, a, at(32)).await.unwrap().get(), 1);
+}
+
+/// A draft reserves nothing; `send` launches it with an empty body (now) or a time; a body
+/// that cannot be read changes nothing; a mailing that is no longer a draft is a conflict.
+async fn a_draft_is_sent_later_now_or_at_a_time(app: &TestApp) {
+    let t = app.tenant("Drafty Cafe").await;
+    top_up(app, &t, "email", 100).await;
+    customers(app, &t, 30).await; // 20 with email
+    let mut body = mailing_body(&["email"]);
+    body["draft"] = json!(true);
+    let draft: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(draft.status, MailingStatus::Draft);
+    assert_eq!(balances(app, &t).await.email.reserved, 0);
+    let send = |id: uuid::Uuid| app.url(&format!("/api/v1/mailings/{id}/send"));
+
+    let garbled = app
+        .client
+        .post(send(draft.id))
+        .bearer_auth(&t.token)
+        .header("content-type", "application/json")
+        .body("{\"send_at\": \"tomorrow\"}")
+        .send()
+        .await
+        .unwrap();
+    problem(garbled, StatusCode::BAD_REQUEST).await;
+    let still: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", draft.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(still.status, MailingStatus::Draft);
+
+    // No body at all: now.
+    let sent = app
+        .client
+        .post(send(draft.id))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    let sending: Mailing = json(sent, StatusCode::OK).await;
+    assert_eq!(sending.status, MailingStatus::Sending);
+    assert_eq!(balances(app, &t).await.email.reserved, 20);
+    let again = app
+        .client
+        .post(send(draft.id))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    problem(again, StatusCode::CONFLICT).await;
+    let senders = Senders::new(None);
+    assert_eq!(
+        drain(&worker(app, &senders, WorkerConfig::default())).await,
+        20
+    );
+
+    // Another draft, scheduled through `send_at`.
+    let later: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let at = chrono::Utc::now() + chrono::Duration::hours(3);
+    let scheduled: Mailing = json(
+        app.post(
+            &format!("/api/v1/mailings/{}/send", later.id),
+            &t.token,
+            &json!({"send_at": at.to_rfc3339()}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(scheduled.status, MailingStatus::Scheduled);
+    assert_eq!(
+        scheduled.scheduled_at.map(|s| s.timestamp()),
+        Some(at.timestamp())
+    );
 }
