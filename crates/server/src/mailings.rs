@@ -235,7 +235,8 @@ fn counts_of(stats: &[mailing_stat::Model]) -> DeliveryCounts {
     total
 }
 
-fn counts(s: &mailing_stat::Model) -> DeliveryCounts {
+/// A channel's report figures from its counters (also summed over mailings, for `/metrics`).
+pub(crate) fn counts(s: &mailing_stat::Model) -> DeliveryCounts {
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
     let finished = s.sent + s.failed + s.unsubscribed + s.cancelled;
     DeliveryCounts {

@@ -11,6 +11,8 @@ use actix_web::{HttpResponse, get, web};
 use sea_orm::{ConnectionTrait, Statement};
 
 use crate::engine::channel_of;
+use crate::engine::worker::Phases;
+use crate::entity::mailing_stat;
 use crate::error::Result;
 use crate::state::AppState;
 
@@ -22,18 +24,11 @@ pub static SENDS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 pub static SEND_FAILURES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 pub static SEND_MICROS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 
-/// Worker step phases (upkeep, claim, prepare, send, settle): total microseconds.
+/// Worker step phases ([`Phases::NAMES`]): total microseconds.
 pub static PHASE_MICROS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
-const PHASES: [&str; 5] = ["upkeep", "claim", "prepare", "send", "settle"];
 
-pub fn record_phases(phases: &crate::engine::worker::Phases) {
-    for (counter, spent) in PHASE_MICROS.iter().zip([
-        phases.upkeep,
-        phases.claim,
-        phases.prepare,
-        phases.send,
-        phases.settle,
-    ]) {
+pub fn record_phases(phases: &Phases) {
+    for (counter, spent) in PHASE_MICROS.iter().zip(phases.durations()) {
         counter.fetch_add(
             u64::try_from(spent.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
@@ -91,10 +86,7 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse> {
         "opted_out_after",
         "cancelled",
     ]
-    .iter()
-    .enumerate()
-    .map(|(i, c)| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS s{i}"))
-    .collect::<Vec<_>>()
+    .map(|c| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}"))
     .join(", ");
     let rows = state
         .db
@@ -109,36 +101,36 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse> {
     );
     let _ = writeln!(out, "# TYPE loyalcast_deliveries gauge");
     for row in rows {
-        let channel: String = row.try_get("", "channel")?;
-        let mut v = [0i64; 8];
-        for (i, slot) in v.iter_mut().enumerate() {
-            *slot = row.try_get("", &format!("s{i}"))?;
-        }
-        let [
-            total,
-            sent,
-            delivered,
-            opened,
-            failed,
-            unsubscribed,
-            opted_out_after,
-            cancelled,
-        ] = v;
-        let queued = total - sent - failed - unsubscribed - cancelled;
-        let unsubscribed = unsubscribed + opted_out_after;
+        // The sums over all mailings, read as one channel's counters, give the figures the
+        // mailing reports show.
+        let summed = mailing_stat::Model {
+            mailing_id: uuid::Uuid::nil(),
+            channel: row.try_get("", "channel")?,
+            total: row.try_get("", "total")?,
+            sent: row.try_get("", "sent")?,
+            delivered: row.try_get("", "delivered")?,
+            opened: row.try_get("", "opened")?,
+            failed: row.try_get("", "failed")?,
+            unsubscribed: row.try_get("", "unsubscribed")?,
+            opted_out_after: row.try_get("", "opted_out_after")?,
+            cancelled: row.try_get("", "cancelled")?,
+            credits_reserved: 0,
+            credits_used: 0,
+        };
+        let c = crate::mailings::counts(&summed);
         for (state, n) in [
-            ("queued", queued),
-            ("sent", sent),
-            ("delivered", delivered),
-            ("opened", opened),
-            ("failed", failed),
-            ("unsubscribed", unsubscribed),
-            ("cancelled", cancelled),
+            ("queued", c.queued),
+            ("sent", c.sent),
+            ("delivered", c.delivered),
+            ("opened", c.opened),
+            ("failed", c.failed),
+            ("unsubscribed", c.unsubscribed),
+            ("cancelled", c.cancelled),
         ] {
             let _ = writeln!(
                 out,
-                "loyalcast_deliveries{{channel=\"{channel}\",state=\"{state}\"}} {}",
-                n.max(0)
+                "loyalcast_deliveries{{channel=\"{}\",state=\"{state}\"}} {n}",
+                summed.channel
             );
         }
     }
@@ -200,7 +192,7 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse> {
         "# HELP loyalcast_worker_phase_seconds_total Time the delivery workers spent per phase of a step (this process)."
     );
     let _ = writeln!(out, "# TYPE loyalcast_worker_phase_seconds_total counter");
-    for (name, counter) in PHASES.iter().zip(PHASE_MICROS.iter()) {
+    for (name, counter) in Phases::NAMES.iter().zip(PHASE_MICROS.iter()) {
         let _ = writeln!(
             out,
             "loyalcast_worker_phase_seconds_total{{phase=\"{name}\"}} {:.6}",

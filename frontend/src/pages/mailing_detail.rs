@@ -17,6 +17,7 @@ use loyalcast_dto::{
 };
 use uuid::Uuid;
 
+use super::mailings::status_label;
 use crate::api::{ApiError, MailingAction, idempotency_key, use_api};
 use crate::components::icons::{ChannelIcon, Icon, IconKind};
 use crate::components::states::{ErrorState, FormError, Loading};
@@ -26,18 +27,6 @@ use crate::format::{thousands, thousands_u};
 
 /// How often a mailing that is scheduled or sending is asked for again.
 const POLL: Duration = Duration::from_secs(1);
-
-fn status_label(status: MailingStatus) -> (&'static str, &'static str) {
-    match status {
-        MailingStatus::Draft => ("Draft", "badge-neutral"),
-        MailingStatus::Scheduled => ("Scheduled", "badge-info"),
-        MailingStatus::Sending => ("Sending", "badge-info"),
-        MailingStatus::Paused => ("Paused", "badge-warning"),
-        MailingStatus::Completed => ("Completed", "badge-success"),
-        MailingStatus::Cancelled => ("Cancelled", "badge-neutral"),
-        MailingStatus::Failed => ("Failed", "badge-danger"),
-    }
-}
 
 fn is_active(status: MailingStatus) -> bool {
     matches!(status, MailingStatus::Sending | MailingStatus::Scheduled)

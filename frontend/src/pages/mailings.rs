@@ -120,7 +120,8 @@ fn history_url(q: &str, page: u64) -> String {
     }
 }
 
-fn status_label(status: MailingStatus) -> (&'static str, &'static str) {
+/// A mailing state's label and badge class (history rows and the mailing page).
+pub(crate) fn status_label(status: MailingStatus) -> (&'static str, &'static str) {
     match status {
         MailingStatus::Draft => ("Draft", "badge-neutral"),
         MailingStatus::Scheduled => ("Scheduled", "badge-info"),

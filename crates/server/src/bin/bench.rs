@@ -292,21 +292,20 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         drain.as_secs_f64(),
         sent as f64 / drain.as_secs_f64()
     );
-    let all = phases.upkeep + phases.claim + phases.prepare + phases.send + phases.settle;
-    let share = |d: Duration| 100.0 * d.as_secs_f64() / all.as_secs_f64().max(1e-9);
-    println!(
-        "worker time (summed over workers): upkeep {:.1} s ({:.0}%), claim {:.1} s ({:.0}%), prepare {:.1} s ({:.0}%), send {:.1} s ({:.0}%), settle {:.1} s ({:.0}%)",
-        phases.upkeep.as_secs_f64(),
-        share(phases.upkeep),
-        phases.claim.as_secs_f64(),
-        share(phases.claim),
-        phases.prepare.as_secs_f64(),
-        share(phases.prepare),
-        phases.send.as_secs_f64(),
-        share(phases.send),
-        phases.settle.as_secs_f64(),
-        share(phases.settle),
-    );
+    let all: Duration = phases.durations().iter().sum();
+    let breakdown = Phases::NAMES
+        .iter()
+        .zip(phases.durations())
+        .map(|(name, spent)| {
+            format!(
+                "{name} {:.1} s ({:.0}%)",
+                spent.as_secs_f64(),
+                100.0 * spent.as_secs_f64() / all.as_secs_f64().max(1e-9)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!("worker time (summed over workers): {breakdown}");
     println!(
         "end to end (accept + dispatch): {:.2} s; peak RSS {} MB",
         (fanout + drain).as_secs_f64(),

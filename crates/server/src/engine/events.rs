@@ -33,18 +33,22 @@ async fn advance(
     Ok(delivery::Entity::find_by_id(id).one(db).await?)
 }
 
+/// Adds to a mailing's report counters for one channel (by its code), in one statement.
 async fn bump(
     db: &impl ConnectionTrait,
-    d: &delivery::Model,
-    column: mailing_stat::Column,
-    by: i64,
+    mailing_id: uuid::Uuid,
+    channel: i16,
+    changes: &[(mailing_stat::Column, i64)],
 ) -> Result<()> {
-    let Some(channel) = channel_of(d.channel) else {
+    let Some(channel) = channel_of(channel) else {
         return Ok(());
     };
-    mailing_stat::Entity::update_many()
-        .col_expr(column, Expr::col(column).add(by))
-        .filter(mailing_stat::Column::MailingId.eq(d.mailing_id))
+    let mut update = mailing_stat::Entity::update_many();
+    for (column, by) in changes {
+        update = update.col_expr(*column, Expr::col(*column).add(*by));
+    }
+    update
+        .filter(mailing_stat::Column::MailingId.eq(mailing_id))
         .filter(mailing_stat::Column::Channel.eq(channel.as_str()))
         .exec(db)
         .await?;
@@ -56,7 +60,13 @@ pub async fn delivered(db: &impl TransactionTrait, id: i64) -> Result<bool> {
     let txn = db.begin().await?;
     let moved = advance(&txn, id, &[status::SENT], status::DELIVERED).await?;
     if let Some(d) = &moved {
-        bump(&txn, d, mailing_stat::Column::Delivered, 1).await?;
+        bump(
+            &txn,
+            d.mailing_id,
+            d.channel,
+            &[(mailing_stat::Column::Delivered, 1)],
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(moved.is_some())
@@ -75,8 +85,16 @@ pub async fn failed_after_send(db: &impl TransactionTrait, id: i64, reason: &str
             .filter(delivery::Column::Id.eq(d.id))
             .exec(&txn)
             .await?;
-        bump(&txn, d, mailing_stat::Column::Sent, -1).await?;
-        bump(&txn, d, mailing_stat::Column::Failed, 1).await?;
+        bump(
+            &txn,
+            d.mailing_id,
+            d.channel,
+            &[
+                (mailing_stat::Column::Sent, -1),
+                (mailing_stat::Column::Failed, 1),
+            ],
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(moved.is_some())
@@ -87,17 +105,21 @@ pub async fn failed_after_send(db: &impl TransactionTrait, id: i64, reason: &str
 /// figures nest (sent ⊇ delivered ⊇ opened).
 pub async fn opened(db: &impl TransactionTrait, id: i64) -> Result<bool> {
     let txn = db.begin().await?;
-    let unconfirmed = advance(&txn, id, &[status::SENT], status::OPENED).await?;
-    let moved = match unconfirmed {
+    let opened = (mailing_stat::Column::Opened, 1);
+    let moved = match advance(&txn, id, &[status::SENT], status::OPENED).await? {
         Some(d) => {
-            bump(&txn, &d, mailing_stat::Column::Delivered, 1).await?;
+            let delivered = (mailing_stat::Column::Delivered, 1);
+            bump(&txn, d.mailing_id, d.channel, &[delivered, opened]).await?;
             Some(d)
         }
-        None => advance(&txn, id, &[status::DELIVERED], status::OPENED).await?,
+        None => {
+            let d = advance(&txn, id, &[status::DELIVERED], status::OPENED).await?;
+            if let Some(d) = &d {
+                bump(&txn, d.mailing_id, d.channel, &[opened]).await?;
+            }
+            d
+        }
     };
-    if let Some(d) = &moved {
-        bump(&txn, d, mailing_stat::Column::Opened, 1).await?;
-    }
     txn.commit().await?;
     Ok(moved.is_some())
 }
@@ -121,7 +143,13 @@ pub async fn unsubscribe(db: &impl TransactionTrait, id: i64) -> Result<Option<C
         .exec(&txn)
         .await?;
     if changed.rows_affected > 0 {
-        bump(&txn, &d, mailing_stat::Column::OptedOutAfter, 1).await?;
+        bump(
+            &txn,
+            d.mailing_id,
+            d.channel,
+            &[(mailing_stat::Column::OptedOutAfter, 1)],
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(Some(channel))
@@ -194,23 +222,12 @@ pub async fn confirm_sandbox(
             entry.1 += 1;
         }
     }
-    for ((mailing_id, code), (delivered, opened)) in moved {
-        let Some(channel) = channel_of(code) else {
-            continue;
-        };
-        mailing_stat::Entity::update_many()
-            .col_expr(
-                mailing_stat::Column::Delivered,
-                Expr::col(mailing_stat::Column::Delivered).add(delivered),
-            )
-            .col_expr(
-                mailing_stat::Column::Opened,
-                Expr::col(mailing_stat::Column::Opened).add(opened),
-            )
-            .filter(mailing_stat::Column::MailingId.eq(mailing_id))
-            .filter(mailing_stat::Column::Channel.eq(channel.as_str()))
-            .exec(&txn)
-            .await?;
+    for ((mailing_id, channel), (delivered, opened)) in moved {
+        let changes = [
+            (mailing_stat::Column::Delivered, delivered),
+            (mailing_stat::Column::Opened, opened),
+        ];
+        bump(&txn, mailing_id, channel, &changes).await?;
     }
     txn.commit().await?;
     Ok(rows.len() as u64)

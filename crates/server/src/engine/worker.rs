@@ -85,6 +85,19 @@ pub struct Phases {
 }
 
 impl Phases {
+    /// The phases' names, in the order of [`Phases::durations`].
+    pub const NAMES: [&'static str; 5] = ["upkeep", "claim", "prepare", "send", "settle"];
+
+    pub fn durations(&self) -> [Duration; 5] {
+        [
+            self.upkeep,
+            self.claim,
+            self.prepare,
+            self.send,
+            self.settle,
+        ]
+    }
+
     pub fn add(&mut self, other: &Phases) {
         self.upkeep += other.upkeep;
         self.claim += other.claim;
