@@ -185,6 +185,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Posts a CSV file to the customer import.
+    pub async fn import_csv(&self, token: &str, csv: impl Into<reqwest::Body>) -> Response {
+        self.request(Method::POST, "/api/v1/customers/import", Some(token))
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Response {
         self.client
             .post(self.url("/api/v1/auth/login"))

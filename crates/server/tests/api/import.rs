@@ -31,15 +31,7 @@ async fn a_csv_import_reports_bad_rows_by_line_imports_the_rest_and_merges_dupli
         StatusCode::CREATED,
     )
     .await;
-    let response = app
-        .client
-        .post(app.url("/api/v1/customers/import"))
-        .bearer_auth(&t.token)
-        .header("content-type", "text/csv")
-        .body(FILE)
-        .send()
-        .await
-        .unwrap();
+    let response = app.import_csv(&t.token, FILE).await;
     let report: ImportReport = json(response, StatusCode::OK).await;
     assert_eq!(report.rows, 8);
     assert_eq!(report.ignored_columns, ["favourite_drink"]);
@@ -82,15 +74,7 @@ async fn a_csv_import_reports_bad_rows_by_line_imports_the_rest_and_merges_dupli
     assert!(!dan_now.consent.sms);
 
     // The same file again creates nobody new.
-    let again = app
-        .client
-        .post(app.url("/api/v1/customers/import"))
-        .bearer_auth(&t.token)
-        .header("content-type", "text/csv")
-        .body(FILE)
-        .send()
-        .await
-        .unwrap();
+    let again = app.import_csv(&t.token, FILE).await;
     let again: ImportReport = json(again, StatusCode::OK).await;
     assert_eq!((again.created, again.merged), (0, 3));
     let total: Page<Customer> =
@@ -101,14 +85,8 @@ async fn a_csv_import_reports_bad_rows_by_line_imports_the_rest_and_merges_dupli
 async fn an_import_without_a_name_column_or_as_json_is_refused(app: &TestApp) {
     let t = app.tenant("Import Refusal Cafe").await;
     let no_name = app
-        .client
-        .post(app.url("/api/v1/customers/import"))
-        .bearer_auth(&t.token)
-        .header("content-type", "text/csv")
-        .body("phone,email\n+14155552671,a@example.com\n")
-        .send()
-        .await
-        .unwrap();
+        .import_csv(&t.token, "phone,email\n+14155552671,a@example.com\n")
+        .await;
     problem(no_name, StatusCode::UNPROCESSABLE_ENTITY).await;
     let as_json = app
         .post("/api/v1/customers/import", &t.token, &json!({"rows": []}))

@@ -13,7 +13,7 @@ use loyalcast_delivery::{
 use loyalcast_dto::{
     Balances, ImportReport, Mailing, MailingEstimate, MailingStatus, MailingSummary, Page,
 };
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -188,15 +188,7 @@ pub async fn customers(app: &TestApp, t: &Tenant, n: usize) {
             if i % 2 == 0 { "even" } else { "odd" },
         ));
     }
-    let r = app
-        .client
-        .post(app.url("/api/v1/customers/import"))
-        .bearer_auth(&t.token)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
+    let r = app.import_csv(&t.token, csv).await;
     let report: ImportReport = json(r, StatusCode::OK).await;
     assert_eq!(report.created as usize, n, "{:?}", report.errors.first());
 }
@@ -785,12 +777,10 @@ async fn a_draft_is_sent_later_now_or_at_a_time(app: &TestApp) {
     .await;
     assert_eq!(draft.status, MailingStatus::Draft);
     assert_eq!(balances(app, &t).await.email.reserved, 0);
-    let send = |id: uuid::Uuid| app.url(&format!("/api/v1/mailings/{id}/send"));
+    let send = format!("/api/v1/mailings/{}/send", draft.id);
+    let post_send = || app.request(Method::POST, &send, Some(&t.token));
 
-    let garbled = app
-        .client
-        .post(send(draft.id))
-        .bearer_auth(&t.token)
+    let garbled = post_send()
         .header("content-type", "application/json")
         .body("{\"send_at\": \"tomorrow\"}")
         .send()
@@ -806,24 +796,10 @@ async fn a_draft_is_sent_later_now_or_at_a_time(app: &TestApp) {
     assert_eq!(still.status, MailingStatus::Draft);
 
     // No body at all: now.
-    let sent = app
-        .client
-        .post(send(draft.id))
-        .bearer_auth(&t.token)
-        .send()
-        .await
-        .unwrap();
-    let sending: Mailing = json(sent, StatusCode::OK).await;
+    let sending: Mailing = json(post_send().send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(sending.status, MailingStatus::Sending);
     assert_eq!(balances(app, &t).await.email.reserved, 20);
-    let again = app
-        .client
-        .post(send(draft.id))
-        .bearer_auth(&t.token)
-        .send()
-        .await
-        .unwrap();
-    problem(again, StatusCode::CONFLICT).await;
+    problem(post_send().send().await.unwrap(), StatusCode::CONFLICT).await;
     let senders = Senders::new(None);
     assert_eq!(
         drain(&worker(app, &senders, WorkerConfig::default())).await,

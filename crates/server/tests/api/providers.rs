@@ -156,15 +156,7 @@ async fn import(app: &TestApp, t: &Tenant, n: usize) {
             if i % 7 == 6 { "no" } else { "yes" }
         ));
     }
-    let r = app
-        .client
-        .post(app.url("/api/v1/customers/import"))
-        .bearer_auth(&t.token)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
+    let r = app.import_csv(&t.token, csv).await;
     let report: ImportReport = json(r, StatusCode::OK).await;
     assert_eq!(report.created as usize, n);
 }
