@@ -92,78 +92,128 @@ pub fn start(
     ));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
-    let delivery_stop = stopped.clone();
-    tasks.push(tokio::spawn(async move { worker.run(delivery_stop).await }));
-    if Channel::ALL.into_iter().any(is_sandbox) {
-        let db = db.clone();
-        let mut sandbox_stop = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SANDBOX_CONFIRM_EVERY);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        let now = Utc::now();
-                        let confirm = crate::engine::events::confirm_sandbox(
-                            &db,
-                            now - chrono::Duration::seconds(2),
-                            now - chrono::Duration::hours(1),
-                            2_000,
-                        );
-                        if let Err(err) = confirm.await {
-                            tracing::warn!(error = %err, "sandbox confirmations failed; will retry");
-                        }
-                    }
-                    _ = sandbox_stop.changed() => break,
-                }
-            }
-        }));
-    }
-    {
-        // Each sending process says it is alive; all of them split every provider account's
-        // rate evenly, so that together they keep to it.
-        let db = db.clone();
-        let mut heartbeat_stop = stopped.clone();
-        let id = uuid::Uuid::now_v7();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
-            let mut sharing = 1;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => match heartbeat(&db, id, Utc::now()).await {
-                        Ok(processes) => {
-                            if processes.get() != sharing {
-                                sharing = processes.get();
-                                tracing::info!(processes = sharing, "sending processes share the providers' rate limits");
-                            }
-                            limits.share_with(processes);
-                        }
-                        Err(err) => tracing::warn!(error = %err, "worker heartbeat failed; will retry"),
-                    },
-                    _ = heartbeat_stop.changed() => {
-                        if let Err(err) = leave(&db, id).await {
-                            tracing::warn!(error = %err, "could not remove the worker heartbeat");
-                        }
-                        break;
-                    }
-                }
-            }
-        }));
-    }
-    let mut housekeeping_stop = stopped;
-    tasks.push(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(err) = housekeeping(&db).await {
-                        tracing::warn!(error = %err, "housekeeping failed; will retry");
-                    }
-                }
-                _ = housekeeping_stop.changed() => break,
-            }
+    tasks.push(supervise("delivery", stopped.clone(), {
+        let stopped = stopped.clone();
+        move || {
+            let (worker, stop) = (worker.clone(), stopped.clone());
+            async move { worker.run(stop).await }
         }
     }));
+    if Channel::ALL.into_iter().any(is_sandbox) {
+        tasks.push(supervise("sandbox confirmations", stopped.clone(), {
+            let (db, stopped) = (db.clone(), stopped.clone());
+            move || confirm_sandbox_loop(db.clone(), stopped.clone())
+        }));
+    }
+    // Each sending process says it is alive; all of them split every provider account's
+    // rate evenly, so that together they keep to it.
+    let id = uuid::Uuid::now_v7();
+    tasks.push(supervise("heartbeat", stopped.clone(), {
+        let (db, stopped) = (db.clone(), stopped.clone());
+        move || heartbeat_loop(db.clone(), id, limits.clone(), stopped.clone())
+    }));
+    tasks.push(supervise("housekeeping", stopped.clone(), {
+        let stopped = stopped.clone();
+        move || housekeeping_loop(db.clone(), stopped.clone())
+    }));
     Ok(Background { stop, tasks })
+}
+
+/// Runs a background loop and starts it again when it panics: a bug met in one batch must
+/// not end sending for the life of the process. A loop that returns (it was told to stop)
+/// is not restarted.
+fn supervise<F, Fut>(
+    name: &'static str,
+    mut stopped: watch::Receiver<bool>,
+    start: F,
+) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            match tokio::spawn(start()).await {
+                Err(err) if err.is_panic() && !*stopped.borrow() => {
+                    tracing::error!(task = name, "background task panicked; restarting it");
+                    tokio::select! {
+                        _ = tokio::time::sleep(RESTART_AFTER) => {}
+                        _ = stopped.changed() => break,
+                    }
+                }
+                _ => break,
+            }
+        }
+    })
+}
+
+/// How long a panicked background loop rests before it starts again, so that a bug that
+/// strikes at once does not spin.
+const RESTART_AFTER: Duration = Duration::from_secs(1);
+
+async fn confirm_sandbox_loop(db: DatabaseConnection, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(SANDBOX_CONFIRM_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = Utc::now();
+                let confirm = crate::engine::events::confirm_sandbox(
+                    &db,
+                    now - chrono::Duration::seconds(2),
+                    now - chrono::Duration::hours(1),
+                    2_000,
+                );
+                if let Err(err) = confirm.await {
+                    tracing::warn!(error = %err, "sandbox confirmations failed; will retry");
+                }
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+}
+
+async fn heartbeat_loop(
+    db: DatabaseConnection,
+    id: uuid::Uuid,
+    limits: Arc<loyalcast_delivery::rate_limit::RateLimiterRegistry>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    let mut sharing = 1;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match heartbeat(&db, id, Utc::now()).await {
+                Ok(processes) => {
+                    if processes.get() != sharing {
+                        sharing = processes.get();
+                        tracing::info!(processes = sharing, "sending processes share the providers' rate limits");
+                    }
+                    limits.share_with(processes);
+                }
+                Err(err) => tracing::warn!(error = %err, "worker heartbeat failed; will retry"),
+            },
+            _ = stopped.changed() => {
+                if let Err(err) = leave(&db, id).await {
+                    tracing::warn!(error = %err, "could not remove the worker heartbeat");
+                }
+                break;
+            }
+        }
+    }
+}
+
+async fn housekeeping_loop(db: DatabaseConnection, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(err) = housekeeping(&db).await {
+                    tracing::warn!(error = %err, "housekeeping failed; will retry");
+                }
+            }
+            _ = stopped.changed() => break,
+        }
+    }
 }
 
 /// How often a sending process says it is alive.
@@ -239,4 +289,52 @@ pub async fn housekeeping(db: &DatabaseConnection) -> anyhow::Result<()> {
         .exec(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_background_loop_is_started_again_until_it_stops() {
+        let starts = Arc::new(AtomicU32::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let task = supervise("test", stopped, {
+            let starts = starts.clone();
+            move || {
+                let starts = starts.clone();
+                async move {
+                    // The first two runs meet a bug; the third finishes.
+                    if starts.fetch_add(1, Ordering::SeqCst) < 2 {
+                        panic!("a bug in a batch");
+                    }
+                }
+            }
+        });
+        // Paused time moves on by itself while every task waits.
+        task.await.unwrap_or_default();
+        assert_eq!(starts.load(Ordering::SeqCst), 3);
+        drop(stop);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_loop_that_panics_while_stopping_is_not_restarted() {
+        let starts = Arc::new(AtomicU32::new(0));
+        let (stop, stopped) = watch::channel(true);
+        let task = supervise("test", stopped, {
+            let starts = starts.clone();
+            move || {
+                let starts = starts.clone();
+                async move {
+                    starts.fetch_add(1, Ordering::SeqCst);
+                    panic!("a bug while stopping");
+                }
+            }
+        });
+        task.await.unwrap_or_default();
+        assert_eq!(starts.load(Ordering::SeqCst), 1);
+        drop(stop);
+    }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use loyalcast_domain::birthday;
 use loyalcast_dto::{Channel, Comparison, SegmentRule};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -66,12 +66,8 @@ fn compile(rule: &SegmentRule, ctx: &Context) -> Condition {
     match rule {
         SegmentRule::And { rules } if rules.is_empty() => leaf(always(true)),
         SegmentRule::Or { rules } if rules.is_empty() => leaf(always(false)),
-        SegmentRule::And { rules } => rules
-            .iter()
-            .fold(Condition::all(), |c, r| c.add(compile(r, ctx))),
-        SegmentRule::Or { rules } => rules
-            .iter()
-            .fold(Condition::any(), |c, r| c.add(compile(r, ctx))),
+        SegmentRule::And { rules } => balanced(rules, ctx, Condition::all),
+        SegmentRule::Or { rules } => balanced(rules, ctx, Condition::any),
         SegmentRule::Visits { cmp, value } => leaf(compare(C::Visits, *cmp, *value)),
         SegmentRule::Points { cmp, value } => leaf(compare(C::Points, *cmp, *value)),
         SegmentRule::LastVisitBefore { date } => leaf(C::LastVisitAt.lt(ctx.start_of(*date))),
@@ -129,6 +125,20 @@ fn compile(rule: &SegmentRule, ctx: &Context) -> Condition {
     }
 }
 
+/// A group's rules joined as a balanced tree of small groups. SQLite parses `a AND b AND c`
+/// as a left-deep tree, one level per term, and refuses expressions deeper than 1,000; in
+/// halves, a group of n rules nests log2(n) deep instead of n.
+fn balanced(rules: &[SegmentRule], ctx: &Context, group: fn() -> Condition) -> Condition {
+    const FLAT: usize = 4;
+    if rules.len() <= FLAT {
+        return rules.iter().fold(group(), |c, r| c.add(compile(r, ctx)));
+    }
+    let (left, right) = rules.split_at(rules.len() / 2);
+    group()
+        .add(balanced(left, ctx, group))
+        .add(balanced(right, ctx, group))
+}
+
 /// The address column and consent column of a channel.
 pub fn reachable(channel: Channel) -> (customer::Column, customer::Column) {
     use customer::Column as C;
@@ -156,6 +166,39 @@ fn birthdays(today: NaiveDate, days: u32) -> Condition {
                     .add(days),
             )
         })
+}
+
+/// How many customers each of several rules matches now, in one pass over the merchant's
+/// customers (a list of segments costs one scan, not one per segment).
+pub async fn count_many(
+    db: &impl ConnectionTrait,
+    rules: &[SegmentRule],
+    ctx: &Context,
+) -> Result<Vec<u64>> {
+    if rules.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = Query::select();
+    query
+        .from(customer::Entity)
+        .and_where(customer::Column::MerchantId.eq(ctx.merchant_id));
+    for (i, rule) in rules.iter().enumerate() {
+        let matches = Func::sum(Expr::case(compile(rule, ctx), 1).finally(0));
+        query.expr_as(
+            Func::coalesce([SimpleExpr::from(matches), Expr::val(0)]),
+            Alias::new(format!("count_{i}")),
+        );
+    }
+    let row = db
+        .query_one(&query)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("an aggregate query returned no row"))?;
+    (0..rules.len())
+        .map(|i| {
+            let count: i64 = row.try_get_by_index(i)?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        })
+        .collect()
 }
 
 /// How many customers a rule matches now.
@@ -216,6 +259,26 @@ mod tests {
             text.contains(r#"("customers"."visits" >= 5 OR ("customers"."email" IS NOT NULL AND "customers"."birthday_month" = 3))"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_wide_group_nests_logarithmically_not_linearly() {
+        let rule = SegmentRule::And {
+            rules: vec![SegmentRule::HasEmail { value: true }; 50],
+        };
+        let text = sql(&rule);
+        assert_eq!(text.matches("\"email\" IS NOT NULL").count(), 50);
+        // The deepest run of open parentheses bounds the depth SQLite has to parse.
+        let (mut depth, mut deepest) = (0i32, 0i32);
+        for c in text.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            deepest = std::cmp::Ord::max(deepest, depth);
+        }
+        assert!(deepest <= 8, "nested {deepest} deep: {text}");
     }
 
     #[test]

@@ -82,6 +82,7 @@ impl Application {
                     web::QueryConfig::default().error_handler(|err, _| query_error(err).into()),
                 )
                 .app_data(web::PathConfig::default().error_handler(|err, _| path_error(err).into()))
+                .wrap(actix_web::middleware::from_fn(contain_panics))
                 .wrap(actix_web::middleware::Compress::default())
                 .wrap(actix_web::middleware::from_fn(count_responses))
                 .wrap(TracingLogger::default())
@@ -108,9 +109,41 @@ async fn count_responses(
     req: ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let response = next.call(req).await?;
-    crate::metrics::record_response(response.status().as_u16());
-    Ok(response)
+    let response = next.call(req).await;
+    let status = match &response {
+        Ok(response) => response.status(),
+        Err(error) => error.as_response_error().status_code(),
+    };
+    crate::metrics::record_response(status.as_u16());
+    response
+}
+
+/// A panic anywhere below (a handler, an extractor, a database driver called from one)
+/// becomes a logged 500 problem for that one request, instead of a dropped connection and a
+/// dead worker thread. It answers through actix's error path, which renders `ApiError`.
+async fn contain_panics(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use futures::FutureExt;
+    let route = format!("{} {}", req.method(), req.path());
+    match std::panic::AssertUnwindSafe(next.call(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(
+                ApiError::Internal(anyhow::anyhow!("panic while answering {route}: {message}"))
+                    .into(),
+            )
+        }
+    }
 }
 
 fn json_error(err: JsonPayloadError) -> ApiError {
@@ -208,6 +241,57 @@ fn frontend_missing(_: &HttpRequest) -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::{App, HttpServer, web};
+
+    #[actix_web::test]
+    #[allow(clippy::unwrap_used)]
+    async fn a_panicking_handler_answers_a_500_problem_and_the_server_keeps_serving() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let server = HttpServer::new(|| {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(super::contain_panics))
+                .route(
+                    "/boom",
+                    web::get().to(|req: actix_web::HttpRequest| async move {
+                        // What a driver does with a value it cannot bind.
+                        let page: i64 = req.path().len().try_into().unwrap_or(i64::MAX);
+                        if page > 0 {
+                            panic!("a bug");
+                        }
+                        "unreachable"
+                    }),
+                )
+                .route("/fine", web::get().to(|| async { "fine" }))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let client = reqwest::Client::new();
+        for _ in 0..3 {
+            let response = client.get(format!("{address}/boom")).send().await.unwrap();
+            assert_eq!(response.status(), 500);
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json"
+            );
+            let body = response.text().await.unwrap();
+            let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(problem["status"], 500);
+            assert!(
+                !body.contains("a bug"),
+                "the cause stays in the log: {body}"
+            );
+        }
+        // One worker thread served every panic above and still answers.
+        let response = client.get(format!("{address}/fine")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        handle.stop(true).await;
+    }
+
     #[test]
     fn only_content_hashed_assets_are_immutable() {
         assert!(super::is_hashed_asset(

@@ -174,7 +174,7 @@ pub async fn list(
     auth: Auth,
     paging: web::Query<PageParams>,
 ) -> Result<web::Json<Page<Card>>> {
-    let (page, per_page) = paging.resolve();
+    let (page, per_page) = paging.resolve()?;
     let query = card::Entity::find()
         .filter(card::Column::MerchantId.eq(auth.merchant_id))
         .order_by_asc(card::Column::Name)

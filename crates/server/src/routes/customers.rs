@@ -31,15 +31,12 @@ pub struct ListParams {
     pub tag: Option<String>,
     pub sort: Option<CustomerSort>,
     pub order: Option<SortOrder>,
-    pub page: Option<u64>,
-    /// 1 to 100.
-    pub per_page: Option<u64>,
 }
 
 /// Customers, searchable, sortable and paged.
 #[utoipa::path(
     tag = "customers",
-    params(ListParams),
+    params(ListParams, PageParams),
     responses((status = 200, body = Page<Customer>), (status = 400, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -48,6 +45,7 @@ pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
     params: web::Query<ListParams>,
+    paging: web::Query<PageParams>,
 ) -> Result<web::Json<Page<Customer>>> {
     let params = params.into_inner();
     if params.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
@@ -57,11 +55,7 @@ pub async fn list(
             "a search is at most 100 characters",
         ));
     }
-    let (page, per_page) = PageParams {
-        page: params.page,
-        per_page: params.per_page,
-    }
-    .resolve();
+    let (page, per_page) = paging.resolve()?;
     let query = ListQuery {
         search: params.q,
         tag: params.tag,

@@ -23,15 +23,12 @@ use crate::state::AppState;
 pub struct ListParams {
     /// Words to find in the name.
     pub q: Option<String>,
-    pub page: Option<u64>,
-    /// 1 to 100.
-    pub per_page: Option<u64>,
 }
 
 /// The mailings history, newest first.
 #[utoipa::path(
     tag = "mailings",
-    params(ListParams),
+    params(ListParams, PageParams),
     responses((status = 200, body = Page<MailingSummary>), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -40,12 +37,9 @@ pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
     params: web::Query<ListParams>,
+    paging: web::Query<PageParams>,
 ) -> Result<web::Json<Page<MailingSummary>>> {
-    let (page, per_page) = PageParams {
-        page: params.page,
-        per_page: params.per_page,
-    }
-    .resolve();
+    let (page, per_page) = paging.resolve()?;
     let (items, total) = mailings::list(
         &state.db,
         auth.merchant_id,

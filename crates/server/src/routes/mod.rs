@@ -15,6 +15,8 @@ pub mod team;
 pub mod webhooks;
 
 use serde::Deserialize;
+
+use crate::error::ApiError;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -69,24 +71,63 @@ pub fn config(cfg: &mut ServiceConfig) {
         .service(webhooks::twilio_inbound);
 }
 
-/// Paging of a list: `page` from 1, `per_page` from 1 to 100 (25 when absent).
+/// Paging of a list: `page` from 1, `per_page` from 1 to 100 (25 when absent). A value out
+/// of range is refused with a 400 rather than clamped, so a client learns of its mistake
+/// instead of silently reading another page than it asked for.
+///
+/// Lists take it as a query extractor of its own, beside their filters.
 #[derive(Debug, Clone, Copy, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// The page, from 1.
+    /// The page to read, from 1 (the default) to 1,000,000.
+    #[param(minimum = 1, maximum = 1_000_000, example = 1)]
     pub page: Option<u64>,
-    /// Items per page, 1 to 100.
+    /// Items per page, from 1 to 100 (25 when absent).
+    #[param(minimum = 1, maximum = 100, example = 25)]
     pub per_page: Option<u64>,
 }
 
+pub const MAX_PAGE: u64 = 1_000_000;
 pub const MAX_PER_PAGE: u64 = 100;
+pub const DEFAULT_PER_PAGE: u64 = 25;
 
 impl PageParams {
-    /// (page, per_page) with defaults applied and the page size capped.
-    pub fn resolve(&self) -> (u64, u64) {
-        (
-            self.page.unwrap_or(1).max(1),
-            self.per_page.unwrap_or(25).clamp(1, MAX_PER_PAGE),
-        )
+    /// (page, per_page) with the defaults applied, or a 400 for a value out of range.
+    pub fn resolve(&self) -> Result<(u64, u64), ApiError> {
+        let page = self.page.unwrap_or(1);
+        let per_page = self.per_page.unwrap_or(DEFAULT_PER_PAGE);
+        if !(1..=MAX_PAGE).contains(&page) {
+            return Err(ApiError::BadRequest(format!(
+                "page must be between 1 and {MAX_PAGE}."
+            )));
+        }
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            return Err(ApiError::BadRequest(format!(
+                "per_page must be between 1 and {MAX_PER_PAGE}."
+            )));
+        }
+        Ok((page, per_page))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_defaults_and_bounds() {
+        assert_eq!(PageParams::default().resolve().ok(), Some((1, 25)));
+        let at = |page, per_page| PageParams { page, per_page }.resolve().ok();
+        assert_eq!(
+            at(Some(MAX_PAGE), Some(MAX_PER_PAGE)),
+            Some((MAX_PAGE, MAX_PER_PAGE))
+        );
+        assert_eq!(at(Some(0), None), None);
+        assert_eq!(at(Some(MAX_PAGE + 1), None), None);
+        assert_eq!(at(Some(u64::MAX), None), None);
+        assert_eq!(at(None, Some(0)), None);
+        assert_eq!(at(None, Some(MAX_PER_PAGE + 1)), None);
+        // The largest offset fits the databases' signed 64-bit integers.
+        assert!((MAX_PAGE - 1) * MAX_PER_PAGE < i64::MAX as u64);
     }
 }

@@ -50,15 +50,12 @@ pub struct ListParams {
     pub customer_id: Option<Uuid>,
     /// Only passes of this card.
     pub card_id: Option<Uuid>,
-    pub page: Option<u64>,
-    /// 1 to 100.
-    pub per_page: Option<u64>,
 }
 
 /// Installed passes, newest first.
 #[utoipa::path(
     tag = "passes",
-    params(ListParams),
+    params(ListParams, PageParams),
     responses((status = 200, body = Page<Pass>), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
@@ -67,12 +64,9 @@ pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
     params: web::Query<ListParams>,
+    paging: web::Query<PageParams>,
 ) -> Result<web::Json<Page<Pass>>> {
-    let (page, per_page) = PageParams {
-        page: params.page,
-        per_page: params.per_page,
-    }
-    .resolve();
+    let (page, per_page) = paging.resolve()?;
     let mut query = pass::Entity::find().filter(pass::Column::MerchantId.eq(auth.merchant_id));
     if let Some(id) = params.customer_id {
         query = query.filter(pass::Column::CustomerId.eq(id));

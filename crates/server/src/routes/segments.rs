@@ -1,3 +1,5 @@
+use std::collections::HashSet;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::Utc;
@@ -37,15 +39,27 @@ async fn check_rule(
     fields: &mut Fields,
 ) -> Result<SegmentRule> {
     let checked = rules::check(rule, "rule", fields);
+    if fields.has_errors() {
+        return Ok(checked);
+    }
     let mut cards = Vec::new();
     collect_cards(&checked, "rule", &mut cards);
+    if cards.is_empty() {
+        return Ok(checked);
+    }
+    // One look-up for every card the rule names.
+    let known: HashSet<Uuid> = card::Entity::find()
+        .select_only()
+        .column(card::Column::Id)
+        .filter(card::Column::MerchantId.eq(merchant_id))
+        .filter(card::Column::Id.is_in(cards.iter().map(|(_, id)| *id)))
+        .into_tuple()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
     for (path, card_id) in cards {
-        let known = card::Entity::find_by_id(card_id)
-            .filter(card::Column::MerchantId.eq(merchant_id))
-            .count(db)
-            .await?
-            > 0;
-        if !known {
+        if !known.contains(&card_id) {
             fields.push(format!("{path}.card_id"), "not_found", "no such card");
         }
     }
@@ -76,14 +90,18 @@ async fn to_dto(
 ) -> Result<Segment> {
     let rule = parse_rule(&model.rule)?;
     let customers = segments::count(db, &rule, ctx).await?;
-    Ok(Segment {
+    Ok(dto(model.clone(), rule, customers))
+}
+
+fn dto(model: segment::Model, rule: SegmentRule, customers: u64) -> Segment {
+    Segment {
         id: model.id,
-        name: model.name.clone(),
+        name: model.name,
         rule,
         customers,
         created_at: model.created_at,
         updated_at: model.updated_at,
-    })
+    }
 }
 
 async fn find(db: &impl ConnectionTrait, merchant_id: Uuid, id: Uuid) -> Result<segment::Model> {
@@ -145,7 +163,7 @@ pub async fn list(
     auth: Auth,
     paging: web::Query<PageParams>,
 ) -> Result<web::Json<Page<Segment>>> {
-    let (page, per_page) = paging.resolve();
+    let (page, per_page) = paging.resolve()?;
     let query = segment::Entity::find()
         .filter(segment::Column::MerchantId.eq(auth.merchant_id))
         .order_by_asc(segment::Column::Name);
@@ -156,10 +174,17 @@ pub async fn list(
         .all(&state.db)
         .await?;
     let ctx = context(&state.db, auth.merchant_id).await?;
-    let mut items = Vec::with_capacity(models.len());
-    for model in &models {
-        items.push(to_dto(&state.db, model, &ctx).await?);
-    }
+    let rules = models
+        .iter()
+        .map(|m| parse_rule(&m.rule))
+        .collect::<Result<Vec<_>>>()?;
+    let counts = segments::count_many(&state.db, &rules, &ctx).await?;
+    let items = models
+        .into_iter()
+        .zip(rules)
+        .zip(counts)
+        .map(|((model, rule), customers)| dto(model, rule, customers))
+        .collect();
     Ok(web::Json(Page {
         items,
         page,

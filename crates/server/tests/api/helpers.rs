@@ -233,6 +233,21 @@ impl TestApp {
         }
     }
 
+    /// Adds a team member with `role` to the tenant and returns their session token.
+    pub async fn member(&self, tenant: &Tenant, role: &str) -> String {
+        let email = format!("{role}-{}@team.example.com", Uuid::new_v4().simple());
+        let response = self
+            .post(
+                "/api/v1/team",
+                &tenant.token,
+                &serde_json::json!({"name": role, "email": email, "password": PASSWORD, "role": role}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let session: Session = json(self.login(&email, PASSWORD).await, StatusCode::OK).await;
+        session.token
+    }
+
     pub async fn cleanup(self) {
         match self.cleanup {
             Cleanup::Dir(dir) => {

@@ -8,6 +8,7 @@ mod auth;
 mod customers;
 mod idempotency;
 mod import;
+mod limits;
 mod links;
 mod mailings;
 mod openapi;
