@@ -12,12 +12,13 @@ WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/
 FRONTEND_PATH := $(CURDIR)/frontend/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 BIN := target/debug/loyalcast
 
-.PHONY: help run build server frontend test lint unit e2e openapi tools tool-wasm tool-trunk tool-wasm-bindgen tool-npm tool-chromium bench clean
+.PHONY: help run build server frontend test lint unit contract fuzz e2e openapi tools tool-wasm tool-trunk tool-wasm-bindgen tool-npm tool-chromium tool-py bench clean
 
 help:
 	@echo "make run      build everything, migrate ./data/loyalcast.db, seed the demo merchant, serve http://127.0.0.1:8080"
 	@echo "make test     formatting, clippy, unit and API tests (SQLite + PostgreSQL), the SPA build, browser e2e"
 	@echo "make openapi  regenerate openapi/openapi.json"
+	@echo "make fuzz     a longer schemathesis run against a fresh server (FUZZ_EXAMPLES, FUZZ_SEED, FUZZ_DB)"
 	@echo "make bench    benchmarks (see docs/benchmarks.md)"
 
 ## ---- tools ---------------------------------------------------------------------------------
@@ -44,6 +45,18 @@ tool-wasm-bindgen:
 tool-npm:
 	@[ -x frontend/node_modules/.bin/wasm-opt ] || (cd frontend && npm ci --no-audit --no-fund)
 	@[ -d e2e/node_modules/playwright-core ] || (cd e2e && npm ci --no-audit --no-fund)
+
+# The contract checks' Python tools (schemathesis, openapi-python-client), pinned, in a
+# virtual environment of their own; reinstalled when the pins change.
+PY_ENV := $(CURDIR)/.tools/py
+PY_REQUIREMENTS := openapi/contract/requirements.txt
+tool-py:
+	@if ! cmp -s $(PY_REQUIREMENTS) $(PY_ENV)/installed.txt 2>/dev/null; then \
+	  echo "installing the contract tools into .tools/py"; \
+	  rm -rf $(PY_ENV) && python3 -m venv $(PY_ENV) && \
+	  $(PY_ENV)/bin/pip install -q --disable-pip-version-check -r $(PY_REQUIREMENTS) && \
+	  cp $(PY_REQUIREMENTS) $(PY_ENV)/installed.txt; \
+	fi
 
 tool-chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
@@ -86,7 +99,26 @@ e2e: server frontend tool-chromium
 	fi
 	LOYALCAST_BIN=$(CURDIR)/$(BIN) LOYALCAST_SPA=$(CURDIR)/frontend/dist bash e2e/run.sh
 
-test: lint unit e2e
+# The API contract, against a freshly seeded server on each database: the document validates,
+# a client generated from it drives an integration, and schemathesis (every check, a fixed
+# seed) finds nothing. `make fuzz` runs a longer schemathesis pass for local use.
+CONTRACT_EXAMPLES ?= 25
+FUZZ_EXAMPLES ?= 300
+CONTRACT_RUN = PATH="$(PY_ENV)/bin:$$PATH" python3 openapi/contract/harness.py --bin $(CURDIR)/$(BIN)
+contract: server tool-py
+	PATH="$(PY_ENV)/bin:$$PATH" openapi-spec-validator openapi/openapi.json
+	dbs=sqlite; \
+	if pg_isready -q -h 127.0.0.1 -p 5432 || [ "$${REQUIRE_POSTGRES:-0}" = 1 ]; then dbs="sqlite postgres"; \
+	else echo "contract: PostgreSQL not reachable; SQLite only (REQUIRE_POSTGRES=1 makes this a failure)"; fi; \
+	for db in $$dbs; do \
+	  $(CONTRACT_RUN) --db $$db -- python3 openapi/contract/client_check.py && \
+	  $(CONTRACT_RUN) --db $$db -- bash openapi/contract/fuzz.sh $(CONTRACT_EXAMPLES) || exit 1; \
+	done
+
+fuzz: server tool-py
+	$(CONTRACT_RUN) --db $${FUZZ_DB:-sqlite} -- bash openapi/contract/fuzz.sh $(FUZZ_EXAMPLES) $${FUZZ_SEED:-$$RANDOM}
+
+test: lint unit contract e2e
 
 # Dispatch throughput, segment counts and memory (docs/benchmarks.md). Needs PostgreSQL for
 # the postgres runs. BENCH_CUSTOMERS=1000000 for the large run.

@@ -236,7 +236,7 @@ pub async fn ensure_contact_free(
             );
         }
     }
-    Ok(fields.finish()?)
+    fields.finish().map_err(|taken| ApiError::Taken(taken.0))
 }
 
 /// Inserts a customer with its tags.

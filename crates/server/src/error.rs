@@ -24,6 +24,10 @@ pub enum ApiError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A value another record already holds (a phone, an email, a name): a conflict with
+    /// what is stored, not a malformed field, so a 409 that names the fields.
+    #[error("already taken")]
+    Taken(Vec<FieldError>),
     #[error("too many requests")]
     TooManyRequests {
         retry_after_secs: u64,
@@ -52,6 +56,15 @@ impl ApiError {
         }])
     }
 
+    /// A conflict on one field: another record already holds this value.
+    pub fn taken(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Taken(vec![FieldError {
+            field: field.to_owned(),
+            code: "taken".to_owned(),
+            message: message.into(),
+        }])
+    }
+
     fn slug(&self) -> &'static str {
         match self {
             ApiError::Validation(_) => "validation",
@@ -60,6 +73,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not-found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Taken(_) => "taken",
             ApiError::TooManyRequests { .. } => "too-many-requests",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
@@ -78,6 +92,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "Not allowed",
             ApiError::NotFound => "Not found",
             ApiError::Conflict(_) => "Conflict",
+            ApiError::Taken(_) => "Already taken",
             ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::PayloadTooLarge(_) => "Request too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
@@ -90,10 +105,12 @@ impl ApiError {
 
     fn detail(&self) -> Option<String> {
         match self {
-            ApiError::Validation(errors) => Some(match errors.as_slice() {
-                [one] => format!("{}: {}", one.field, one.message),
-                many => format!("{} fields are invalid", many.len()),
-            }),
+            ApiError::Validation(errors) | ApiError::Taken(errors) => {
+                Some(match errors.as_slice() {
+                    [one] => format!("{}: {}", one.field, one.message),
+                    many => format!("{} fields are invalid", many.len()),
+                })
+            }
             ApiError::BadRequest(d)
             | ApiError::Conflict(d)
             | ApiError::PayloadTooLarge(d)
@@ -119,7 +136,7 @@ impl ApiError {
             status: self.status_code().as_u16(),
             detail: self.detail(),
             errors: match self {
-                ApiError::Validation(errors) => errors.clone(),
+                ApiError::Validation(errors) | ApiError::Taken(errors) => errors.clone(),
                 _ => Vec::new(),
             },
         }
@@ -134,7 +151,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Taken(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

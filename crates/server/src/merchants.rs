@@ -98,11 +98,7 @@ pub async fn ensure_email_free(db: &impl ConnectionTrait, email: &str, field: &s
         .await?
         .is_some();
     if taken {
-        return Err(ApiError::field(
-            field,
-            "taken",
-            "is already used by a team member",
-        ));
+        return Err(ApiError::taken(field, "is already used by a team member"));
     }
     Ok(())
 }

@@ -5,9 +5,9 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use actix_web::body::BoxBody;
+use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse, fn_service};
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
@@ -69,9 +69,12 @@ impl Application {
         let state = web::Data::new(AppState::new(db, config.clone(), jwt_secret)?);
         let spa_dir = config.spa_dir.clone();
         let (max_json, max_body) = (config.max_json_bytes, config.max_import_bytes);
+        let document = crate::openapi::document()?;
+        let methods = web::Data::new(crate::openapi::Methods::of(&document));
         let server = HttpServer::new(move || {
-            let (app, api) = api_app().split_for_parts();
+            let (app, _) = api_app().split_for_parts();
             app.app_data(state.clone())
+                .app_data(methods.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(max_json)
@@ -82,11 +85,15 @@ impl Application {
                     web::QueryConfig::default().error_handler(|err, _| query_error(err).into()),
                 )
                 .app_data(web::PathConfig::default().error_handler(|err, _| path_error(err).into()))
+                .app_data(web::FormConfig::default().error_handler(|err, _| form_error(err).into()))
                 .wrap(actix_web::middleware::from_fn(contain_panics))
+                .wrap(actix_web::middleware::from_fn(refuse_undocumented_methods))
                 .wrap(actix_web::middleware::Compress::default())
                 .wrap(actix_web::middleware::from_fn(count_responses))
                 .wrap(TracingLogger::default())
-                .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
+                .service(
+                    SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", document.clone()),
+                )
                 .service(web::scope("/api").default_service(web::to(not_found)))
                 .service(spa(spa_dir.clone()).wrap(actix_web::middleware::from_fn(cache_headers)))
         })
@@ -116,6 +123,30 @@ async fn count_responses(
     };
     crate::metrics::record_response(status.as_u16());
     response
+}
+
+/// A method the document does not list for a path it does list is a 405 naming the methods
+/// it takes, rather than whatever the single-page app's fallback would make of it.
+async fn refuse_undocumented_methods(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl actix_web::body::MessageBody>>, actix_web::Error> {
+    let refused = req
+        .app_data::<web::Data<crate::openapi::Methods>>()
+        .and_then(|methods| methods.refuses(req.method().as_str(), req.path()));
+    match refused {
+        None => Ok(next.call(req).await?.map_into_left_body()),
+        Some(allowed) => {
+            let mut response =
+                actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allowed.join(", ")) {
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::ALLOW, value);
+            }
+            Ok(req.into_response(response).map_into_right_body())
+        }
+    }
 }
 
 /// A panic anywhere below (a handler, an extractor, a database driver called from one)
@@ -158,6 +189,18 @@ fn json_error(err: JsonPayloadError) -> ApiError {
             ApiError::BadRequest(format!("The JSON body does not fit: {e}"))
         }
         other => ApiError::BadRequest(format!("The JSON body could not be read: {other}")),
+    }
+}
+
+fn form_error(err: UrlencodedError) -> ApiError {
+    match err {
+        UrlencodedError::Overflow { .. } | UrlencodedError::UnknownLength => {
+            ApiError::PayloadTooLarge("The form body is too large.".to_owned())
+        }
+        UrlencodedError::ContentType => ApiError::UnsupportedMediaType(
+            "Send the body as application/x-www-form-urlencoded.".to_owned(),
+        ),
+        other => ApiError::BadRequest(format!("The form body could not be read: {other}")),
     }
 }
 

@@ -46,6 +46,20 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// Refuses API keys: keys and team members are managed by people signed in, so that a
+    /// leaked key cannot mint more keys or members for itself.
+    pub fn require_member(&self) -> Result<(), ApiError> {
+        if self.member_id.is_some() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "API keys cannot manage API keys or team members; sign in as a team member.",
+            ))
+        }
+    }
+}
+
 pub fn parse_role(value: &str) -> Role {
     match value {
         "owner" => Role::Owner,

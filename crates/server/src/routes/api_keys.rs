@@ -31,6 +31,7 @@ fn to_dto(k: &api_key::Model) -> ApiKey {
 #[get("/api-keys")]
 pub async fn list(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Vec<ApiKey>>> {
     auth.require(Role::Admin)?;
+    auth.require_member()?;
     let keys = api_key::Entity::find()
         .filter(api_key::Column::MerchantId.eq(auth.merchant_id))
         .order_by_desc(api_key::Column::CreatedAt)
@@ -60,6 +61,7 @@ pub async fn create(
     body: web::Json<NewApiKey>,
 ) -> Result<HttpResponse> {
     auth.require(Role::Admin)?;
+    auth.require_member()?;
     let body = body.into_inner();
     let mut fields = Fields::new();
     let name = fields.text("name", &body.name, 120);
@@ -108,6 +110,7 @@ pub async fn revoke(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse> {
     auth.require(Role::Admin)?;
+    auth.require_member()?;
     let key = api_key::Entity::find_by_id(id.into_inner())
         .filter(api_key::Column::MerchantId.eq(auth.merchant_id))
         .one(&state.db)

@@ -113,6 +113,7 @@ pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpRespon
     tag = "auth",
     request_body = SignUpRequest,
     responses(
+        (status = 409, description = "The email already signs in as a team member", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Merchant created and signed in", body = Session),
         (status = 403, description = "Sign-up is switched off", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),

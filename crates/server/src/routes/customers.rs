@@ -79,8 +79,9 @@ pub async fn list(
     request_body = NewCustomer,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays return the first answer")),
     responses(
+        (status = 409, description = "Another customer has this phone or email (`errors` names the field)", body = Problem, content_type = "application/problem+json"),
         (status = 201, body = Customer),
-        (status = 422, description = "Invalid fields, or phone/email taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -147,6 +148,7 @@ pub async fn get(
     params(("id" = Uuid, Path)),
     request_body = CustomerPatch,
     responses(
+        (status = 409, description = "Another customer has this phone or email (`errors` names the field)", body = Problem, content_type = "application/problem+json"),
         (status = 200, body = Customer),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),

@@ -133,7 +133,7 @@ pub async fn get(
 #[utoipa::path(
     tag = "mailings",
     params(("id" = Uuid, Path)),
-    request_body(content = Option<SendMailing>, description = "`send_at` to schedule; an empty body (or `{}`) sends now", content_type = "application/json"),
+    request_body(content = Option<SendMailing>, description = "`send_at` to schedule; no body (or `{}`) sends now", content_type = "application/json"),
     responses(
         (status = 200, body = Mailing),
         (status = 402, body = Problem, content_type = "application/problem+json"),
@@ -147,15 +147,26 @@ pub async fn send(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<Uuid>,
+    req: actix_web::HttpRequest,
     body: web::Bytes,
 ) -> Result<web::Json<Mailing>> {
     auth.require(Role::Admin)?;
+    // The body is optional, as integrators call it: none sends now.
     let body: SendMailing = if body.iter().all(u8::is_ascii_whitespace) {
         SendMailing::default()
     } else {
-        serde_json::from_slice::<Option<SendMailing>>(&body)
+        let json = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(
+                "Send the body as application/json.".to_owned(),
+            ));
+        }
+        serde_json::from_slice::<SendMailing>(&body)
             .map_err(|e| ApiError::BadRequest(format!("The JSON body does not fit: {e}")))?
-            .unwrap_or_default()
     };
     let m = mailings::find(&state.db, auth.merchant_id, id.into_inner()).await?;
     if m.status != MailingStatus::Draft.as_str() {

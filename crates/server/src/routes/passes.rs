@@ -96,8 +96,9 @@ pub async fn list(
     request_body = NewPass,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays return the first answer")),
     responses(
+        (status = 409, description = "Another pass has this serial number", body = Problem, content_type = "application/problem+json"),
         (status = 201, body = Pass),
-        (status = 422, description = "Unknown card or customer, or serial number taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown card or customer", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -190,9 +191,8 @@ pub async fn create(
                 .downcast_ref::<sea_orm::DbErr>()
                 .is_some_and(is_unique_violation) =>
         {
-            Err(ApiError::field(
+            Err(ApiError::taken(
                 "serial_number",
-                "taken",
                 "another pass has this serial number",
             ))
         }

@@ -119,7 +119,7 @@ fn name_taken(err: ApiError) -> ApiError {
                 .downcast_ref::<sea_orm::DbErr>()
                 .is_some_and(is_unique_violation) =>
         {
-            ApiError::field("name", "taken", "another segment has this name")
+            ApiError::taken("name", "another segment has this name")
         }
         other => other,
     }
@@ -199,6 +199,7 @@ pub async fn list(
     request_body = SegmentInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays return the first answer")),
     responses(
+        (status = 409, description = "Another segment has this name", body = Problem, content_type = "application/problem+json"),
         (status = 201, body = Segment),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
@@ -291,6 +292,7 @@ pub async fn count_saved(
     params(("id" = Uuid, Path)),
     request_body = SegmentInput,
     responses(
+        (status = 409, description = "Another segment has this name", body = Problem, content_type = "application/problem+json"),
         (status = 200, body = Segment),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),

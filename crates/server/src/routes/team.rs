@@ -40,6 +40,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Ve
     request_body = NewTeamMember,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays return the first answer")),
     responses(
+        (status = 409, description = "The email already signs in as a team member", body = Problem, content_type = "application/problem+json"),
         (status = 201, body = TeamMember),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -54,6 +55,7 @@ pub async fn create(
     body: web::Json<NewTeamMember>,
 ) -> Result<HttpResponse> {
     auth.require(Role::Admin)?;
+    auth.require_member()?;
     let body = body.into_inner();
     if body.role > auth.role {
         return Err(ApiError::field(
@@ -118,6 +120,7 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse> {
     auth.require(Role::Admin)?;
+    auth.require_member()?;
     let member = team_member::Entity::find_by_id(id.into_inner())
         .filter(team_member::Column::MerchantId.eq(auth.merchant_id))
         .one(&state.db)

@@ -236,6 +236,49 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked(app: &TestApp) {
         )
         .await;
     problem(refused, StatusCode::FORBIDDEN).await;
+    // Nor can an admin key: keys and members are managed by people signed in.
+    let admin: CreatedApiKey = json(
+        app.post(
+            "/api/v1/api-keys",
+            &tenant.token,
+            &NewApiKey {
+                name: "Back office".into(),
+                role: Some(Role::Admin),
+            },
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    for response in [
+        app.post(
+            "/api/v1/api-keys",
+            &admin.secret,
+            &NewApiKey {
+                name: "minted".into(),
+                role: None,
+            },
+        )
+        .await,
+        app.get("/api/v1/api-keys", &admin.secret).await,
+        app.delete(&format!("/api/v1/api-keys/{}", admin.key.id), &admin.secret)
+            .await,
+        app.post(
+            "/api/v1/team",
+            &admin.secret,
+            &serde_json::json!({"name": "Mallory", "email": "mallory@example.com", "password": crate::helpers::PASSWORD, "role": "admin"}),
+        )
+        .await,
+    ] {
+        problem(response, StatusCode::FORBIDDEN).await;
+    }
+    let keys: Vec<ApiKey> = json(
+        app.get("/api/v1/api-keys", &tenant.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(keys.len(), 2, "nothing minted");
+    assert!(keys.iter().all(|k| k.revoked_at.is_none()));
     // A wrong secret with the right prefix fails.
     let forged = format!("{}_{}", created.key.prefix, "A".repeat(43));
     problem(
@@ -335,7 +378,7 @@ async fn roles_limit_what_members_may_do(app: &TestApp) {
     };
     let problem = problem(
         app.post("/api/v1/team", &tenant.token, &taken).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::CONFLICT,
     )
     .await;
     assert_eq!(problem.errors[0].code, "taken");

@@ -98,7 +98,7 @@ async fn customers_are_created_normalised_and_found_by_name_phone_and_email(app:
             &json!({"first_name": "Dup", "phone": "+1 415 555 2671"}),
         )
         .await;
-    let taken = problem(taken, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let taken = problem(taken, StatusCode::CONFLICT).await;
     assert_eq!(
         (
             taken.errors[0].field.as_str(),

@@ -42,7 +42,7 @@ async fn a_replayed_create_returns_the_first_answer_and_creates_once(app: &TestA
     problem(other, StatusCode::UNPROCESSABLE_ENTITY).await;
     // Without a key, the second identical request is a duplicate email.
     let duplicate = app.post("/api/v1/customers", &t.token, &body).await;
-    let duplicate = problem(duplicate, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let duplicate = problem(duplicate, StatusCode::CONFLICT).await;
     assert_eq!(duplicate.errors[0].code, "taken");
     // Keys belong to a merchant: another merchant's identical key is independent.
     let u = app.tenant("Other Idempotent Cafe").await;

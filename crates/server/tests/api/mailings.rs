@@ -787,6 +787,21 @@ async fn a_draft_is_sent_later_now_or_at_a_time(app: &TestApp) {
         .await
         .unwrap();
     problem(garbled, StatusCode::BAD_REQUEST).await;
+    // A body that is sent is a SendMailing: not `null`, and JSON.
+    let null = post_send()
+        .header("content-type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    problem(null, StatusCode::BAD_REQUEST).await;
+    let text = post_send()
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    problem(text, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     let still: Mailing = json(
         app.get(&format!("/api/v1/mailings/{}", draft.id), &t.token)
             .await,
