@@ -60,7 +60,7 @@ impl Modify for Security {
 /// The whole document, as served at `/api/openapi.json`: collected from the routes, then
 /// refined (see [`refine`]).
 pub fn document() -> anyhow::Result<utoipa::openapi::OpenApi> {
-    let collected = crate::startup::api_app().split_for_parts().1;
+    let collected = crate::routes::app(ApiDoc::openapi()).split_for_parts().1;
     let refined = refine::refine(serde_json::to_value(collected)?);
     Ok(serde_json::from_value(refined)?)
 }

@@ -5,52 +5,21 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use actix_web::body::{BoxBody, EitherBody};
-use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse, fn_service};
+use actix_web::body::EitherBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse, fn_service};
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, HttpServer, web};
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
-use utoipa_actix_web::{AppExt, UtoipaApp, scope};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
-use crate::routes::{self, health};
+use crate::routes;
 use crate::state::AppState;
-
-/// The routes that make up the documented API, without state or middleware.
-pub fn api_app() -> UtoipaApp<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<BoxBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    App::new()
-        .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .service(health::healthz)
-        .service(health::readyz)
-        .service(crate::metrics::metrics)
-        .service(routes::links::unsubscribe_page)
-        .service(routes::links::unsubscribe)
-        .service(routes::links::open_pixel)
-        .service(
-            scope("/api/v1")
-                .configure(routes::config)
-                .default_service(web::to(not_found)),
-        )
-}
-
-async fn not_found() -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::NotFound)
-}
 
 /// A running server and the port it bound (tests bind port 0).
 pub struct Application {
@@ -72,7 +41,7 @@ impl Application {
         let document = crate::openapi::document()?;
         let methods = web::Data::new(crate::openapi::Methods::of(&document));
         let server = HttpServer::new(move || {
-            let (app, _) = api_app().split_for_parts();
+            let (app, _) = routes::app(ApiDoc::openapi()).split_for_parts();
             app.app_data(state.clone())
                 .app_data(methods.clone())
                 .app_data(
@@ -94,7 +63,7 @@ impl Application {
                 .service(
                     SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", document.clone()),
                 )
-                .service(web::scope("/api").default_service(web::to(not_found)))
+                .service(web::scope("/api").default_service(web::to(routes::not_found)))
                 .service(spa(spa_dir.clone()).wrap(actix_web::middleware::from_fn(cache_headers)))
         })
         .listen(listener)?

@@ -14,11 +14,49 @@ pub mod segments;
 pub mod team;
 pub mod webhooks;
 
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpResponse, web};
 use serde::Deserialize;
+use utoipa_actix_web::{AppExt, UtoipaApp, scope};
 
 use crate::error::ApiError;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
+
+/// The routes that make up the documented API, without state or middleware; `base` is the
+/// document they are collected into (its info, tags and security schemes).
+pub fn app(
+    base: utoipa::openapi::OpenApi,
+) -> UtoipaApp<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .into_utoipa_app()
+        .openapi(base)
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(crate::metrics::metrics)
+        .service(links::unsubscribe_page)
+        .service(links::unsubscribe)
+        .service(links::open_pixel)
+        .service(
+            scope("/api/v1")
+                .configure(config)
+                .default_service(web::to(not_found)),
+        )
+}
+
+/// What an unknown path under the API answers.
+pub async fn not_found() -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::NotFound)
+}
 
 pub fn config(cfg: &mut ServiceConfig) {
     cfg.service(auth::login)
