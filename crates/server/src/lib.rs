@@ -5,6 +5,7 @@ pub mod auth;
 pub mod background;
 pub mod balances;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod customers;
 pub mod db;
