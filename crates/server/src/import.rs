@@ -9,11 +9,13 @@ use actix_web::web::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use loyalcast_domain::Fields;
 use loyalcast_dto::{Consent, FieldError, ImportReport, ImportRowError, NewCustomer};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::customers::{self, CustomerRecord};
-use crate::entity::customer;
+use crate::entity::{customer, customer_tag};
 use crate::error::{ApiError, Result};
 
 pub const MAX_ROWS: usize = 100_000;
@@ -546,6 +548,13 @@ pub async fn run(
             }
         }
     }
+    // Every matched customer's tags in one pass (500 a query), not one query per merged row;
+    // sorted as merge() sorts, so that an unchanged customer compares equal below.
+    let matched: Vec<Uuid> = existing.keys().copied().collect();
+    let mut existing_tags = customers::tags_of(&txn, &matched).await?;
+    for tags in existing_tags.values_mut() {
+        tags.sort();
+    }
     let mut by_phone: HashMap<String, Target> = HashMap::new();
     let mut by_email: HashMap<String, Target> = HashMap::new();
     for model in existing.values() {
@@ -636,10 +645,7 @@ pub async fn run(
                         let model = existing.get(&id).ok_or_else(|| {
                             ApiError::Internal(anyhow::anyhow!("merge target vanished"))
                         })?;
-                        let tags = customers::tags_of(&txn, &[id])
-                            .await?
-                            .remove(&id)
-                            .unwrap_or_default();
+                        let tags = existing_tags.get(&id).cloned().unwrap_or_default();
                         record_of(model, tags)
                     }
                 };
@@ -679,10 +685,31 @@ pub async fn run(
             .await?;
     }
     customers::add_tags(&txn, merchant_id, &new_tags).await?;
+    // Merged customers: one UPDATE each, and only where the file changed something (a file
+    // imported again writes nothing); their tags replaced in batches.
+    let mut retagged: Vec<(Uuid, Vec<String>)> = Vec::new();
     for (id, record) in &updates {
-        let created_at = existing.get(id).map(|m| m.created_at).unwrap_or(now);
-        customers::update(&txn, merchant_id, *id, created_at, record).await?;
+        let model = existing
+            .get(id)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("merge target vanished")))?;
+        let tags = existing_tags.remove(id).unwrap_or_default();
+        if record_of(model, tags.clone()) == *record {
+            continue;
+        }
+        customers::active_model(merchant_id, *id, record, model.created_at)
+            .update(&txn)
+            .await?;
+        if record.tags != tags {
+            retagged.push((*id, record.tags.clone()));
+        }
     }
+    for chunk in retagged.chunks(500) {
+        customer_tag::Entity::delete_many()
+            .filter(customer_tag::Column::CustomerId.is_in(chunk.iter().map(|(id, _)| *id)))
+            .exec(&txn)
+            .await?;
+    }
+    customers::add_tags(&txn, merchant_id, &retagged).await?;
     txn.commit().await?;
     errors.sort_by_key(|e| e.line);
     Ok(ImportReport {
