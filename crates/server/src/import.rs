@@ -5,17 +5,30 @@
 
 use std::collections::HashMap;
 
+use actix_web::web::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use loyalcast_domain::Fields;
 use loyalcast_dto::{Consent, FieldError, ImportReport, ImportRowError, NewCustomer};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::customers::{self, CustomerRecord};
-use crate::entity::customer;
+use crate::entity::{customer, customer_tag};
 use crate::error::{ApiError, Result};
 
 pub const MAX_ROWS: usize = 100_000;
+/// The most columns a header may name. Customer exports have tens; a header of thousands is
+/// not a customer list, and each column costs work on every row.
+pub const MAX_COLUMNS: usize = 1_000;
+/// The most characters of a column name the report repeats.
+const MAX_ECHOED_NAME: usize = 60;
+/// More tag entries than this in one cell are refused without being read one by one (a
+/// customer holds at most 20; a cell of millions would otherwise become millions of strings).
+const MAX_TAG_ENTRIES: usize = 1_000;
+
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Column {
@@ -33,6 +46,29 @@ enum Column {
     MessengerPsid,
     SmsOptIn,
     EmailOptIn,
+}
+
+impl Column {
+    /// The customer field the column fills. A full name fills the first name (and the last
+    /// name only where no last-name column says otherwise), so `name` and `first_name`
+    /// together name one field twice.
+    fn field(self) -> &'static str {
+        match self {
+            Column::FirstName | Column::FullName => "first_name",
+            Column::LastName => "last_name",
+            Column::Phone => "phone",
+            Column::Email => "email",
+            Column::Birthday => "birthday",
+            Column::Tags => "tags",
+            Column::Points => "points",
+            Column::Visits => "visits",
+            Column::LastVisit => "last_visit",
+            Column::TelegramChatId => "telegram_chat_id",
+            Column::MessengerPsid => "messenger_psid",
+            Column::SmsOptIn => "sms_opt_in",
+            Column::EmailOptIn => "email_opt_in",
+        }
+    }
 }
 
 fn column(header: &str) -> Option<Column> {
@@ -61,6 +97,140 @@ fn column(header: &str) -> Option<Column> {
     })
 }
 
+/// A column name as the report or an error repeats it: trimmed, and cut short.
+fn echo(name: &str) -> String {
+    let name = name.trim();
+    let mut echoed: String = name.chars().take(MAX_ECHOED_NAME).collect();
+    if echoed.len() < name.len() {
+        echoed.push('…');
+    }
+    echoed
+}
+
+/// Line numbers of byte offsets asked for in increasing order, counted in one pass over the
+/// file however many rows ask. A line ends at LF, CR LF or a lone CR: csv ends records at
+/// each (old Mac exports use CR alone), and so do editors when they number lines, while
+/// csv's own line count sees LF only, and late: it numbers every row of a CR LF file one
+/// line early, and every row of a CR file line 1.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines {
+            bytes,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record that csv says starts at `offset`. After a CR LF, csv starts
+    /// the next record at the LF (it ends a record at the CR and then skips the LF as an
+    /// empty line), so line ends at the offset belong to the line before the record.
+    fn record_line(&mut self, offset: usize) -> u64 {
+        let skipped = self.bytes.get(offset..).map_or(0, |rest| {
+            rest.iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count()
+        });
+        self.line_at(offset + skipped)
+    }
+
+    fn line_at(&mut self, offset: usize) -> u64 {
+        let end = offset.min(self.bytes.len());
+        while self.at < end {
+            if ends_line(self.bytes, self.at) {
+                self.line += 1;
+            }
+            self.at += 1;
+        }
+        self.line
+    }
+}
+
+/// Whether the byte at `i` ends a line (the LF of a CR LF does; its CR does not).
+fn ends_line(bytes: &[u8], i: usize) -> bool {
+    match bytes.get(i) {
+        Some(b'\n') => true,
+        Some(b'\r') => bytes.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    }
+}
+
+/// The line of a quote that opens a value and never closes, reading quotes as csv does: only
+/// a quote at the start of a value opens one, inside it `""` is a quote, and after its
+/// closing quote the value goes on unquoted. csv itself ends such a value at the end of the
+/// file, silently folding every later line into it.
+fn unclosed_quote(bytes: &[u8]) -> Option<u64> {
+    #[derive(Clone, Copy)]
+    enum State {
+        ValueStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut state = State::ValueStart;
+    let mut line = 1u64;
+    let mut opened_on = 1u64;
+    for (i, &b) in bytes.iter().enumerate() {
+        let ends_value = matches!(b, b',' | b'\n' | b'\r');
+        state = match (state, b) {
+            (State::ValueStart, b'"') => {
+                opened_on = line;
+                State::Quoted
+            }
+            (State::Quoted, b'"') => State::QuoteInQuoted,
+            (State::Quoted, _) => State::Quoted,
+            (State::QuoteInQuoted, b'"') => State::Quoted,
+            (_, _) if ends_value => State::ValueStart,
+            (_, _) => State::Unquoted,
+        };
+        if ends_line(bytes, i) {
+            line += 1;
+        }
+    }
+    matches!(state, State::Quoted).then_some(opened_on)
+}
+
+/// The text of the file, or why it cannot be read as CSV at all, naming the line. These
+/// refuse the whole file: a file in another encoding, or cut by a stray quote, would be read
+/// wrongly everywhere, not just at the line that shows it.
+fn text_of(bytes: &[u8]) -> Result<&str> {
+    if bytes.starts_with(b"\xff\xfe") || bytes.starts_with(b"\xfe\xff") {
+        return Err(ApiError::BadRequest(
+            "The file is UTF-16 text (as Excel's \"Unicode text\" saves it): save it as \
+             \"CSV UTF-8\" and import that. Nothing was imported."
+                .to_owned(),
+        ));
+    }
+    let line_of = |offset: usize| Lines::new(bytes).line_at(offset);
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(ApiError::BadRequest(format!(
+            "Line {} holds a NUL byte, which no CSV text does: is this a spreadsheet \
+             (.xlsx) or UTF-16 file? Save it as \"CSV UTF-8\". Nothing was imported.",
+            line_of(at)
+        )));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "Line {} is not UTF-8 text: save the file as \"CSV UTF-8\". Nothing was \
+             imported.",
+            line_of(e.valid_up_to())
+        ))
+    })?;
+    if let Some(line) = unclosed_quote(bytes) {
+        return Err(ApiError::BadRequest(format!(
+            "Line {line} opens a quoted value that is never closed, so every line after it \
+             would be read into that value. Close the quote (a quote inside a quoted value \
+             is written twice). Nothing was imported."
+        )));
+    }
+    Ok(text)
+}
+
 /// One row read from the file, checked.
 struct Row {
     line: u64,
@@ -75,22 +245,57 @@ struct Read {
     count: u64,
 }
 
-/// Reads and checks the file; writes nothing.
+/// Reads and checks the file; writes nothing. Linear in the file's size: each byte is looked
+/// at a fixed number of times, however the file is shaped.
 fn read(bytes: &[u8], country: phonenumber::country::Id, today: NaiveDate) -> Result<Read> {
+    // Excel's "CSV UTF-8" starts with a byte order mark. csv skips it too, but the checks
+    // below read the bytes themselves (a quote right after it opens the first value), and
+    // csv's record offsets must count from where the line count does.
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+    let text = text_of(bytes)?;
+    let mut lines = Lines::new(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(bytes);
+        .from_reader(text.as_bytes());
     let headers = reader
         .headers()
         .map_err(|e| ApiError::BadRequest(format!("The CSV header could not be read: {e}")))?
         .clone();
+    if headers.len() > MAX_COLUMNS {
+        return Err(ApiError::field(
+            "file",
+            "too_many_columns",
+            format!(
+                "line 1 names {} columns; an import reads at most {MAX_COLUMNS}",
+                headers.len()
+            ),
+        ));
+    }
     let columns: Vec<Option<Column>> = headers.iter().map(column).collect();
+    // Two columns for one field would be read in turn, the second overwriting the first
+    // (a blank mobile erasing the phone): which one the merchant meant cannot be told.
+    let mut named: HashMap<&'static str, &str> = HashMap::new();
+    for (name, column) in headers.iter().zip(&columns) {
+        let Some(column) = column else { continue };
+        if let Some(earlier) = named.insert(column.field(), name) {
+            return Err(ApiError::field(
+                "file",
+                "duplicate_column",
+                format!(
+                    "line 1 names the {} twice, as \"{}\" and \"{}\"; keep one of them",
+                    column.field(),
+                    echo(earlier),
+                    echo(name)
+                ),
+            ));
+        }
+    }
     let ignored: Vec<String> = headers
         .iter()
         .zip(&columns)
-        .filter(|(_, c)| c.is_none())
-        .map(|(h, _)| h.to_owned())
+        .filter(|(h, c)| c.is_none() && !h.is_empty())
+        .map(|(h, _)| echo(h))
         .collect();
     let has = |wanted: Column| columns.contains(&Some(wanted));
     if !has(Column::FirstName) && !has(Column::FullName) {
@@ -110,13 +315,15 @@ fn read(bytes: &[u8], country: phonenumber::country::Id, today: NaiveDate) -> Re
                 "An import may hold at most {MAX_ROWS} rows; split the file."
             )));
         }
-        // The header is line 1; records may span lines when quoted, so take csv's count.
-        let line = result
-            .as_ref()
-            .ok()
-            .and_then(|r| r.position())
-            .map(|p| p.line())
-            .unwrap_or(index as u64 + 2);
+        // The header is line 1; records may span lines when quoted, so count from where
+        // the record starts.
+        let position = match &result {
+            Ok(record) => record.position(),
+            Err(e) => e.position(),
+        };
+        let line = position
+            .and_then(|p| usize::try_from(p.byte()).ok())
+            .map_or(index as u64 + 2, |offset| lines.record_line(offset));
         let record = match result {
             Ok(record) => record,
             Err(e) => {
@@ -134,9 +341,30 @@ fn read(bytes: &[u8], country: phonenumber::country::Id, today: NaiveDate) -> Re
         if record.iter().all(str::is_empty) {
             continue;
         }
+        // More values than the header has columns is most often an unquoted comma inside a
+        // value, which shifts every value after it into the wrong column. Empty ones are
+        // what spreadsheets write past the last column, and harmless.
+        if record.len() > columns.len() && record.iter().skip(columns.len()).any(|v| !v.is_empty())
+        {
+            errors.push(ImportRowError {
+                line,
+                errors: vec![FieldError {
+                    field: "row".into(),
+                    code: "too_many_values".into(),
+                    message: format!(
+                        "has {} values but the header names {} columns; quote a value that \
+                         holds a comma",
+                        record.len(),
+                        columns.len()
+                    ),
+                }],
+            });
+            continue;
+        }
         let mut fields = Fields::new();
         let mut input = NewCustomer::default();
         let mut consent = Consent::default();
+        let mut full_name = None;
         for (value, column) in record.iter().zip(&columns) {
             let Some(column) = column else { continue };
             let value = value.trim();
@@ -144,11 +372,8 @@ fn read(bytes: &[u8], country: phonenumber::country::Id, today: NaiveDate) -> Re
             match column {
                 Column::FirstName => input.first_name = value.to_owned(),
                 Column::LastName => input.last_name = value.to_owned(),
-                Column::FullName => {
-                    let (first, last) = value.split_once(' ').unwrap_or((value, ""));
-                    input.first_name = first.to_owned();
-                    input.last_name = last.trim().to_owned();
-                }
+                // Split once every column is read: a last-name column wins, in any order.
+                Column::FullName => full_name = Some(value),
                 Column::Phone => input.phone = text(),
                 Column::Email => input.email = text(),
                 Column::Birthday if !value.is_empty() => {
@@ -160,12 +385,15 @@ fn read(bytes: &[u8], country: phonenumber::country::Id, today: NaiveDate) -> Re
                     }
                 }
                 Column::Tags => {
-                    input.tags = value
+                    let entries = value
                         .split([';', '|', ','])
                         .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(str::to_owned)
-                        .collect();
+                        .filter(|t| !t.is_empty());
+                    if entries.clone().count() > MAX_TAG_ENTRIES {
+                        fields.push("tags", "too_many", "at most 20 tags");
+                    } else {
+                        input.tags = entries.map(str::to_owned).collect();
+                    }
                 }
                 Column::Points if !value.is_empty() => match value.parse::<i64>() {
                     Ok(points) => input.points = points,
@@ -194,6 +422,13 @@ fn read(bytes: &[u8], country: phonenumber::country::Id, today: NaiveDate) -> Re
                     None => fields.push("email_opt_in", "invalid_boolean", "must be yes or no"),
                 },
                 _ => {}
+            }
+        }
+        if let Some(full_name) = full_name {
+            let (first, last) = full_name.split_once(' ').unwrap_or((full_name, ""));
+            input.first_name = first.to_owned();
+            if input.last_name.is_empty() {
+                input.last_name = last.trim().to_owned();
             }
         }
         input.consent = Some(consent);
@@ -281,14 +516,18 @@ pub async fn run(
     merchant_id: Uuid,
     country: phonenumber::country::Id,
     today: NaiveDate,
-    bytes: &[u8],
+    bytes: Bytes,
 ) -> Result<ImportReport> {
+    // Reading and checking a file of up to the import limit is CPU work of a good part of a
+    // second; on a blocking thread it does not hold up the other requests of this worker.
     let Read {
         rows,
         mut errors,
         ignored: ignored_columns,
         count,
-    } = read(bytes, country, today)?;
+    } = tokio::task::spawn_blocking(move || read(&bytes, country, today))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("reading a CSV import")))??;
     let txn = db.begin().await?;
 
     let phones: Vec<String> = rows.iter().filter_map(|r| r.record.phone.clone()).collect();
@@ -308,6 +547,13 @@ pub async fn run(
                 existing.insert(model.id, model);
             }
         }
+    }
+    // Every matched customer's tags in one pass (500 a query), not one query per merged row;
+    // sorted as merge() sorts, so that an unchanged customer compares equal below.
+    let matched: Vec<Uuid> = existing.keys().copied().collect();
+    let mut existing_tags = customers::tags_of(&txn, &matched).await?;
+    for tags in existing_tags.values_mut() {
+        tags.sort();
     }
     let mut by_phone: HashMap<String, Target> = HashMap::new();
     let mut by_email: HashMap<String, Target> = HashMap::new();
@@ -399,10 +645,7 @@ pub async fn run(
                         let model = existing.get(&id).ok_or_else(|| {
                             ApiError::Internal(anyhow::anyhow!("merge target vanished"))
                         })?;
-                        let tags = customers::tags_of(&txn, &[id])
-                            .await?
-                            .remove(&id)
-                            .unwrap_or_default();
+                        let tags = existing_tags.get(&id).cloned().unwrap_or_default();
                         record_of(model, tags)
                     }
                 };
@@ -442,10 +685,31 @@ pub async fn run(
             .await?;
     }
     customers::add_tags(&txn, merchant_id, &new_tags).await?;
+    // Merged customers: one UPDATE each, and only where the file changed something (a file
+    // imported again writes nothing); their tags replaced in batches.
+    let mut retagged: Vec<(Uuid, Vec<String>)> = Vec::new();
     for (id, record) in &updates {
-        let created_at = existing.get(id).map(|m| m.created_at).unwrap_or(now);
-        customers::update(&txn, merchant_id, *id, created_at, record).await?;
+        let model = existing
+            .get(id)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("merge target vanished")))?;
+        let tags = existing_tags.remove(id).unwrap_or_default();
+        if record_of(model, tags.clone()) == *record {
+            continue;
+        }
+        customers::active_model(merchant_id, *id, record, model.created_at)
+            .update(&txn)
+            .await?;
+        if record.tags != tags {
+            retagged.push((*id, record.tags.clone()));
+        }
     }
+    for chunk in retagged.chunks(500) {
+        customer_tag::Entity::delete_many()
+            .filter(customer_tag::Column::CustomerId.is_in(chunk.iter().map(|(id, _)| *id)))
+            .exec(&txn)
+            .await?;
+    }
+    customers::add_tags(&txn, merchant_id, &retagged).await?;
     txn.commit().await?;
     errors.sort_by_key(|e| e.line);
     Ok(ImportReport {
@@ -479,5 +743,124 @@ fn record_of(m: &customer::Model, tags: Vec<String>) -> CustomerRecord {
         visits: c.visits,
         last_visit_at: c.last_visit_at,
         points: c.points,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 6, 1).unwrap()
+    }
+
+    /// The lines of the rows reported, and how many rows passed.
+    fn lines_of(file: &[u8]) -> (Vec<u64>, usize) {
+        let read = read(file, phonenumber::country::Id::US, today()).unwrap();
+        (
+            read.errors.iter().map(|e| e.line).collect(),
+            read.rows.len(),
+        )
+    }
+
+    fn refusal(file: &[u8]) -> String {
+        match read(file, phonenumber::country::Id::US, today()) {
+            Ok(_) => panic!("read"),
+            Err(ApiError::BadRequest(detail)) => detail,
+            Err(ApiError::Validation(errors)) => errors[0].message.clone(),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rows_are_numbered_by_the_line_they_start_on_whatever_ends_lines() {
+        for end in ["\n", "\r\n", "\r"] {
+            let file = [
+                "first_name,points",
+                "Ann,1",
+                "Bob,x",
+                "\"Cara",
+                "Maria\",2",
+                "Dan,y",
+                "",
+            ]
+            .join(end);
+            // Cara's quoted name spans lines 4 and 5 (and is refused for its line break).
+            assert_eq!(lines_of(file.as_bytes()), (vec![3, 4, 6], 1), "{end:?}");
+        }
+        // Mixed, as files pasted together are.
+        assert_eq!(
+            lines_of(b"first_name,points\r\nAnn,x\nBob,1\rCara,y\r\n"),
+            (vec![2, 4], 1)
+        );
+        // Blank lines count as lines.
+        assert_eq!(
+            lines_of(b"first_name,points\n\n\r\n\rAnn,x\n"),
+            (vec![5], 0)
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_column() {
+        let read = read(
+            b"\xef\xbb\xbffirst_name\nAnn\n",
+            phonenumber::country::Id::US,
+            today(),
+        )
+        .unwrap();
+        assert_eq!(read.rows.len(), 1);
+        assert!(read.ignored.is_empty());
+    }
+
+    #[test]
+    fn quotes_are_matched_as_csv_reads_them() {
+        assert_eq!(unclosed_quote(b"a,b\nc,d\n"), None);
+        assert_eq!(unclosed_quote(b"a,\"b\nc\",d\n"), None);
+        assert_eq!(unclosed_quote(b"a,\"b\"\"c\"\n"), None);
+        assert_eq!(
+            unclosed_quote(b"a,b\"c\nd\n"),
+            None,
+            "a quote inside a value is a character"
+        );
+        assert_eq!(
+            unclosed_quote(b"a,\"b\"c\"\n"),
+            None,
+            "closed, then unquoted: b c quote"
+        );
+        assert_eq!(unclosed_quote(b"\"\""), None);
+        assert_eq!(unclosed_quote(b"a\nb,\"c\nd\n"), Some(2));
+        assert_eq!(unclosed_quote(b"a\r\nb\r\n\"c\r\n"), Some(3));
+        assert_eq!(unclosed_quote(b"a\rb\r\"c"), Some(3));
+        assert_eq!(unclosed_quote(b"\""), Some(1));
+        assert_eq!(
+            unclosed_quote(b"a,\"b\"\"\n"),
+            Some(1),
+            "the doubled quote is a quote"
+        );
+        assert_eq!(unclosed_quote(b""), None);
+    }
+
+    #[test]
+    fn files_that_are_not_csv_text_are_refused_naming_the_line() {
+        assert!(refusal(b"first_name\nAnn\nB\xe9a\n").starts_with("Line 3 is not UTF-8"));
+        assert!(refusal(b"first_name\r\nAnn\r\nBob\0\r\n").starts_with("Line 3 holds a NUL"));
+        assert!(refusal(b"\xff\xfef\0i\0").contains("UTF-16"));
+        assert!(refusal(b"first_name\nAnn\n\"Bob\nCara\n").starts_with("Line 3 opens a quoted"));
+        // The zip of an .xlsx renamed .csv.
+        assert!(refusal(b"PK\x03\x04\x14\0\x06\0").contains("NUL"));
+    }
+
+    #[test]
+    fn header_problems_name_line_1() {
+        let wide = format!("first_name{}", ",x".repeat(MAX_COLUMNS));
+        assert!(refusal(wide.as_bytes()).starts_with("line 1 names 1001 columns"));
+        let ok = format!("first_name{}", ",x".repeat(MAX_COLUMNS - 1));
+        assert!(read(ok.as_bytes(), phonenumber::country::Id::US, today()).is_ok());
+        assert!(refusal(b"Phone,first_name,MOBILE\n").contains("\"Phone\" and \"MOBILE\""));
+        let long = format!("first_name,{}\nAnn,x\n", "n".repeat(10_000));
+        let read = read(long.as_bytes(), phonenumber::country::Id::US, today()).unwrap();
+        assert_eq!(read.ignored[0].chars().count(), MAX_ECHOED_NAME + 1);
     }
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod background;
 pub mod balances;
+pub mod body;
 pub mod cli;
 pub mod clock;
 pub mod config;

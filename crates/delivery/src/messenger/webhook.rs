@@ -207,6 +207,49 @@ mod tests {
     }
 
     #[test]
+    fn garbage_bodies_are_errors_not_panics() {
+        let deep_arrays = "[".repeat(100_000);
+        let deep_entries = format!(
+            "{{\"object\":\"page\",\"entry\":{}",
+            "[{\"id\":\"1\",\"messaging\":".repeat(20_000)
+        );
+        let bodies: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"null".to_vec(),
+            b"\xff\xfe{}".to_vec(),
+            deep_arrays.into_bytes(),
+            deep_entries.into_bytes(),
+            br#"{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"1"},"timestamp":1e999999}]}]}"#.to_vec(),
+            br#"{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"1"},"timestamp":99999999999999999999999}]}]}"#.to_vec(),
+            br#"{"object":"page","entry":[{"id":1}]}"#.to_vec(),
+            (0u8..=255).cycle().take(10_000).collect(),
+        ];
+        for body in bodies {
+            assert!(inbound_messages(&body).is_err());
+        }
+    }
+
+    #[test]
+    fn signature_headers_of_any_shape_fail_without_panicking() {
+        let secret = SecretString::from("app-secret");
+        let long = format!("sha256={}", "ab".repeat(1 << 19));
+        for header in [
+            "sha256=",
+            "sha256=0",
+            "sha256=ae958d6f00b134dd32b95a9a76bedaaeb068c0949769358355023f7d1a0c580",
+            "sha256=ae958d6f00b134dd32b95a9a76bedaaeb068c0949769358355023f7d1a0c580b00",
+            "SHA256=ae958d6f00b134dd32b95a9a76bedaaeb068c0949769358355023f7d1a0c580b",
+            "sha256=é",
+            long.as_str(),
+        ] {
+            assert!(
+                !verify_signature(&secret, br#"{"object":"page"}"#, header),
+                "{header:.40}"
+            );
+        }
+    }
+
+    #[test]
     fn other_objects_are_refused() {
         assert!(matches!(
             inbound_messages(br#"{"object":"instagram","entry":[]}"#),

@@ -6,6 +6,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::message::TelegramChatId;
@@ -13,10 +14,13 @@ use crate::message::TelegramChatId;
 /// The header Telegram puts the webhook's secret token in.
 pub const SECRET_TOKEN_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
 
-/// Whether the header's value is our secret token, compared in constant time.
+/// Whether the header's value is our secret token, compared in constant time. Both sides are
+/// hashed first: comparing the raw bytes would answer at once for a header of another
+/// length, and so tell the token's length.
 pub fn verify_secret_token(expected: &SecretString, header: &str) -> bool {
     let expected = expected.expose_secret().as_bytes();
-    !expected.is_empty() && bool::from(header.as_bytes().ct_eq(expected))
+    let matches = Sha256::digest(header.as_bytes()).ct_eq(&Sha256::digest(expected));
+    !expected.is_empty() && bool::from(matches)
 }
 
 /// A text message a customer sent to the bot in a private chat.
@@ -142,6 +146,44 @@ mod tests {
         let callback = br#"{"update_id": 1, "callback_query": {"id": "1", "data": "x"}}"#;
         assert_eq!(InboundMessage::from_update(callback).unwrap(), None);
         assert!(InboundMessage::from_update(b"[]").is_err());
+    }
+
+    #[test]
+    fn garbage_updates_are_errors_not_panics() {
+        let deep_arrays = "[".repeat(100_000);
+        let deep_objects = "{\"message\":".repeat(100_000);
+        let bodies: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"null".to_vec(),
+            b"{}".to_vec(),
+            b"\xff\xfe{}".to_vec(),
+            deep_arrays.into_bytes(),
+            deep_objects.into_bytes(),
+            br#"{"update_id": 1e999999}"#.to_vec(),
+            br#"{"update_id": 99999999999999999999999}"#.to_vec(),
+            br#"{"update_id": 1, "message": {"message_id": 1, "date": 1, "chat": {"id": 1e3, "type": "private"}, "text": "hi"}}"#.to_vec(),
+            (0u8..=255).cycle().take(10_000).collect(),
+        ];
+        for body in bodies {
+            assert!(InboundMessage::from_update(&body).is_err());
+        }
+        // A text of a megabyte is still a message; its size is the handler's to limit.
+        let big = update("private", &"x".repeat(1 << 20));
+        assert!(InboundMessage::from_update(&big).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_secret_token_header_of_any_length_or_content_fails() {
+        let secret = SecretString::from("s3cr3t-token");
+        for header in [
+            "s3cr3t-token ",
+            "S3CR3T-TOKEN",
+            "s3cr3t-token\0",
+            "\u{feff}s3cr3t-token",
+        ] {
+            assert!(!verify_secret_token(&secret, header), "{header:?}");
+        }
+        assert!(!verify_secret_token(&secret, &"s".repeat(1 << 20)));
     }
 
     #[test]

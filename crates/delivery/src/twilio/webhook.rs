@@ -1,9 +1,9 @@
 //! Twilio's webhooks: signature verification, delivery reports and inbound SMS.
 //!
-//! The server's handler does, for each POST from Twilio: verify the signature with
-//! [`SignatureVerifier::verify`] over the URL Twilio was given (as configured, not as seen
-//! behind a proxy) and the form parameters, answer 403 when it fails, then read the form with
-//! [`StatusCallback::from_form`] or [`InboundSms::from_form`].
+//! The server's handler does, for each POST from Twilio: decode the body with [`parse_form`],
+//! verify the signature with [`SignatureVerifier::verify`] over the URL Twilio was given (as
+//! configured, not as seen behind a proxy) and the form parameters, answer 403 when it fails,
+//! then read the form with [`StatusCallback::from_form`] or [`InboundSms::from_form`].
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -48,7 +48,13 @@ impl SignatureVerifier {
         params: &[(K, V)],
         signature: &str,
     ) -> bool {
-        let Ok(given) = BASE64.decode(signature.trim()) else {
+        let signature = signature.trim();
+        // Base64 of a SHA-1 is 28 characters; the length of a genuine one is no secret, so a
+        // header of any other length is refused before decoding or hashing anything.
+        if signature.len() != SIGNATURE_LEN {
+            return false;
+        }
+        let Ok(given) = BASE64.decode(signature) else {
             return false;
         };
         let mut valid = false;
@@ -80,6 +86,9 @@ impl SignatureVerifier {
         mac.finalize().into_bytes().to_vec()
     }
 }
+
+/// The length of a signature: base64 of 20 bytes, padded.
+const SIGNATURE_LEN: usize = 28;
 
 /// The URL as given, then without its port, or with the default port written out.
 fn url_variants(raw: &str) -> Vec<String> {
@@ -117,27 +126,107 @@ fn url_variants(raw: &str) -> Vec<String> {
     variants
 }
 
-/// Why a webhook form could not be read.
+/// Why a webhook form could not be read. The messages name the parameter, never echo more
+/// than a little of a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookError {
+    #[error(
+        "parameter {index} of the form is not valid percent-encoding (a % must be followed by two hex digits)"
+    )]
+    PercentEncoding { index: usize },
+    #[error("parameter {index} of the form is not UTF-8 text once percent-decoded")]
+    NotUtf8 { index: usize },
     #[error("the form has no {0}")]
     Missing(&'static str),
+    #[error("the form has {0} more than once")]
+    Repeated(&'static str),
     #[error("{field} is not valid: {value:?}")]
     Invalid { field: &'static str, value: String },
+    #[error("{0} is not valid")]
+    Unreadable(&'static str),
 }
 
-fn field<'a, K: AsRef<str>, V: AsRef<str>>(params: &'a [(K, V)], name: &str) -> Option<&'a str> {
-    params
+/// How much of a refused value an error repeats.
+const ECHOED_CHARS: usize = 20;
+
+fn echo(value: &str) -> String {
+    let mut echoed: String = value.chars().take(ECHOED_CHARS).collect();
+    if echoed.len() < value.len() {
+        echoed.push('…');
+    }
+    echoed
+}
+
+/// Decodes an `application/x-www-form-urlencoded` body into its parameters, in order,
+/// repeated names included (the signature covers every one). Unlike lenient decoders, which
+/// keep a stray `%` as it is and replace bytes that are not UTF-8, this refuses both: Twilio
+/// never sends them, and a value read differently from how it was signed is not the value
+/// Twilio signed.
+pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, WebhookError> {
+    let mut params = Vec::new();
+    for (index, pair) in body
+        .split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .enumerate()
+    {
+        let index = index + 1;
+        let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &[][..]),
+        };
+        params.push((decode(name, index)?, decode(value, index)?));
+    }
+    Ok(params)
+}
+
+fn decode(raw: &[u8], index: usize) -> Result<String, WebhookError> {
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut rest = raw.iter();
+    while let Some(&b) = rest.next() {
+        match b {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let high = rest.next().and_then(|&h| hex_digit(h));
+                let low = rest.next().and_then(|&l| hex_digit(l));
+                match (high, low) {
+                    (Some(high), Some(low)) => bytes.push((high << 4) | low),
+                    _ => return Err(WebhookError::PercentEncoding { index }),
+                }
+            }
+            b => bytes.push(b),
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| WebhookError::NotUtf8 { index })
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// The value of `name`: `None` when absent, an error when it is there more than once (which
+/// of two statuses, or of two senders, would be the real one?).
+fn field<'a, K: AsRef<str>, V: AsRef<str>>(
+    params: &'a [(K, V)],
+    name: &'static str,
+) -> Result<Option<&'a str>, WebhookError> {
+    let mut found = params
         .iter()
-        .find(|(k, _)| k.as_ref() == name)
-        .map(|(_, v)| v.as_ref())
+        .filter(|(k, _)| k.as_ref() == name)
+        .map(|(_, v)| v.as_ref());
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(WebhookError::Repeated(name));
+    }
+    Ok(first)
 }
 
 fn required<'a, K: AsRef<str>, V: AsRef<str>>(
     params: &'a [(K, V)],
     name: &'static str,
 ) -> Result<&'a str, WebhookError> {
-    field(params, name)
+    field(params, name)?
         .filter(|v| !v.is_empty())
         .ok_or(WebhookError::Missing(name))
 }
@@ -170,11 +259,11 @@ impl StatusCallback {
     pub fn from_form<K: AsRef<str>, V: AsRef<str>>(
         params: &[(K, V)],
     ) -> Result<Self, WebhookError> {
-        let error_code = match field(params, "ErrorCode").filter(|v| !v.is_empty()) {
+        let error_code = match field(params, "ErrorCode")?.filter(|v| !v.is_empty()) {
             None => None,
             Some(raw) => Some(raw.parse::<u32>().map_err(|_| WebhookError::Invalid {
                 field: "ErrorCode",
-                value: raw.to_owned(),
+                value: echo(raw),
             })?),
         };
         Ok(StatusCallback {
@@ -224,12 +313,10 @@ impl InboundSms {
         let from = required(params, "From")?;
         Ok(InboundSms {
             message_sid: required(params, "MessageSid")?.to_owned(),
-            from: PhoneNumber::parse(from).map_err(|_| WebhookError::Invalid {
-                field: "From",
-                value: from.to_owned(),
-            })?,
+            // A customer's number: not repeated in the error.
+            from: PhoneNumber::parse(from).map_err(|_| WebhookError::Unreadable("From"))?,
             to: required(params, "To")?.to_owned(),
-            body: field(params, "Body").unwrap_or_default().to_owned(),
+            body: field(params, "Body")?.unwrap_or_default().to_owned(),
         })
     }
 
@@ -374,6 +461,116 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn forms_decode_strictly() {
+        assert_eq!(
+            parse_form(b"From=%2B14155550100&Body=Hello+there%21&&Empty=&Bare").unwrap(),
+            [
+                ("From".to_owned(), "+14155550100".to_owned()),
+                ("Body".to_owned(), "Hello there!".to_owned()),
+                ("Empty".to_owned(), String::new()),
+                ("Bare".to_owned(), String::new()),
+            ]
+        );
+        assert_eq!(parse_form(b"").unwrap(), []);
+        assert_eq!(
+            parse_form("Body=%C3%A9t%C3%A9+%F0%9F%98%80".as_bytes()).unwrap()[0].1,
+            "été 😀"
+        );
+        assert_eq!(
+            parse_form(b"A=1&Body=100%"),
+            Err(WebhookError::PercentEncoding { index: 2 })
+        );
+        assert_eq!(
+            parse_form(b"Body=%zz"),
+            Err(WebhookError::PercentEncoding { index: 1 })
+        );
+        assert_eq!(
+            parse_form(b"Body=%4"),
+            Err(WebhookError::PercentEncoding { index: 1 })
+        );
+        assert_eq!(
+            parse_form(b"Body=%FF%FE"),
+            Err(WebhookError::NotUtf8 { index: 1 })
+        );
+        assert_eq!(
+            parse_form(b"Bo\xffdy=x"),
+            Err(WebhookError::NotUtf8 { index: 1 })
+        );
+        // Every byte value, in any order, is an answer and not a panic.
+        let garbage: Vec<u8> = (0u8..=255).cycle().take(10_000).collect();
+        assert!(parse_form(&garbage).is_err());
+        assert!(parse_form(&[b'%'; 1000]).is_err());
+        assert!(parse_form(&[b'&'; 1000]).unwrap().is_empty());
+        assert_eq!(parse_form(&[b'='; 1000]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_repeated_field_is_refused_rather_than_guessed() {
+        assert_eq!(
+            StatusCallback::from_form(&[
+                ("MessageSid", "SM1"),
+                ("MessageStatus", "failed"),
+                ("MessageStatus", "delivered"),
+            ]),
+            Err(WebhookError::Repeated("MessageStatus"))
+        );
+        assert_eq!(
+            InboundSms::from_form(&[
+                ("MessageSid", "SM1"),
+                ("From", "+447700900123"),
+                ("To", "+15005550006"),
+                ("Body", "hello"),
+                ("Body", "STOP"),
+            ]),
+            Err(WebhookError::Repeated("Body"))
+        );
+        // Names Twilio repeats on purpose, such as media URLs, are not read and do no harm.
+        assert!(
+            InboundSms::from_form(&[
+                ("MessageSid", "SM1"),
+                ("From", "+447700900123"),
+                ("To", "+15005550006"),
+                ("MediaUrl0", "https://example.com/a"),
+                ("MediaUrl0", "https://example.com/b"),
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn errors_repeat_little_of_a_value_and_nothing_of_a_phone_number() {
+        let long = "9".repeat(5000);
+        let error = StatusCallback::from_form(&[
+            ("MessageSid", "SM1"),
+            ("MessageStatus", "failed"),
+            ("ErrorCode", long.as_str()),
+        ])
+        .unwrap_err();
+        assert!(error.to_string().len() < 80, "{error}");
+        let error =
+            InboundSms::from_form(&[("MessageSid", "SM1"), ("From", "+1 415 NOT"), ("To", "+1")])
+                .unwrap_err();
+        assert_eq!(error, WebhookError::Unreadable("From"));
+        assert!(!error.to_string().contains("415"));
+    }
+
+    #[test]
+    fn signatures_of_any_shape_are_refused_quickly() {
+        for signature in [
+            "".to_owned(),
+            "A".repeat(27),
+            "A".repeat(29),
+            "A".repeat(1 << 20),
+            "é".repeat(14),
+            "!".repeat(28),
+        ] {
+            assert!(!verifier().verify(URL, &PARAMS, &signature));
+        }
+        // Surrounding whitespace, as some proxies leave it, is not part of the signature.
+        assert!(verifier().verify(URL, &PARAMS, &format!(" {EXPECTED} ")));
     }
 
     #[test]

@@ -124,6 +124,13 @@ pub async fn opened(db: &impl TransactionTrait, id: i64) -> Result<bool> {
     Ok(moved.is_some())
 }
 
+/// The channel an unsubscribe link of this delivery turns off, or `None` for a delivery that
+/// is not (or no longer) there. Reads only: the page that asks to confirm shows it.
+pub async fn unsubscribe_channel(db: &impl ConnectionTrait, id: i64) -> Result<Option<Channel>> {
+    let found = delivery::Entity::find_by_id(id).one(db).await?;
+    Ok(found.and_then(|d| channel_of(d.channel)))
+}
+
 /// The recipient used the message's unsubscribe link: that channel is off for them at
 /// once, and the mailing's report counts it. Returns the channel, or `None` for an unknown
 /// delivery.

@@ -7,6 +7,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+/// The longest token [`LinkSigner::token`] writes: `i64::MAX` has 19 digits.
+const MAX_TOKEN_LEN: usize = 19 + 1 + 24;
+
 #[derive(Clone)]
 pub struct LinkSigner {
     key: Vec<u8>,
@@ -50,12 +53,19 @@ impl LinkSigner {
         format!("{delivery_id}-{}", self.mac(purpose, delivery_id))
     }
 
-    /// The delivery a token names, if the token is genuine.
+    /// The delivery a token names, if the token is genuine: exactly what [`Self::token`]
+    /// wrote for that id, so `+42-…` or `042-…` (which `i64` parsing would accept) and
+    /// upper-case hex are not second spellings of a link.
     pub fn verify(&self, purpose: Purpose, token: &str) -> Option<i64> {
-        let (id, mac) = token.split_once('-')?;
+        // No genuine token is longer (19 digits, a dash, 24 hex digits): anything else is
+        // refused before it is parsed or hashed.
+        if token.len() > MAX_TOKEN_LEN {
+            return None;
+        }
+        let (id, _) = token.split_once('-')?;
         let id: i64 = id.parse().ok()?;
-        let expected = self.mac(purpose, id);
-        bool::from(expected.as_bytes().ct_eq(mac.as_bytes())).then_some(id)
+        let expected = self.token(purpose, id);
+        bool::from(expected.as_bytes().ct_eq(token.as_bytes())).then_some(id)
     }
 }
 
@@ -67,6 +77,8 @@ fn unreachable_mac() -> Hmac<Sha256> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -82,5 +94,40 @@ mod tests {
         let other = LinkSigner::new(&SecretString::from("another server secret entirely"));
         assert_eq!(other.verify(Purpose::Unsubscribe, &token), None);
         assert_eq!(signer.verify(Purpose::Unsubscribe, "garbage"), None);
+    }
+
+    #[test]
+    fn only_the_exact_spelling_of_a_token_verifies() {
+        let signer = LinkSigner::new(&SecretString::from("a server secret of some length"));
+        let token = signer.token(Purpose::Open, 42);
+        let mac = token.strip_prefix("42-").unwrap();
+        for spelling in [
+            format!("+42-{mac}"),
+            format!("042-{mac}"),
+            format!("42-{}", mac.to_uppercase()),
+            format!("42-{mac}0"),
+            format!("42-{}", &mac[..23]),
+            format!(" 42-{mac}"),
+            format!("42-{mac}\0"),
+            String::new(),
+            "-".to_owned(),
+            "42-".to_owned(),
+            "-42-".to_owned(),
+            "x".repeat(10_000),
+            format!("42-{}", "f".repeat(10_000)),
+        ] {
+            assert_eq!(
+                signer.verify(Purpose::Open, &spelling),
+                None,
+                "{spelling:.50}"
+            );
+        }
+        assert_eq!(signer.verify(Purpose::Open, &token), Some(42));
+        for id in [0, i64::MAX, -1, i64::MIN] {
+            let token = signer.token(Purpose::Open, id);
+            assert!(token.len() <= MAX_TOKEN_LEN + 1);
+            let expected = (id >= 0).then_some(id);
+            assert_eq!(signer.verify(Purpose::Open, &token), expected, "{token}");
+        }
     }
 }

@@ -211,14 +211,19 @@ pub async fn delete(
 /// `telegram_chat_id`, `messenger_psid`, `sms_opt_in`, `email_opt_in` (yes/no). Invalid rows
 /// are reported by line and not written; a row with the phone or email of an existing
 /// customer (or of an earlier row) is merged into that customer.
+///
+/// The file is UTF-8 text (Excel's "CSV UTF-8": its byte order mark is fine), with lines
+/// ended by LF, CR LF or CR. A file that cannot be read as such text is refused whole, with
+/// the line that shows it, and nothing of it is written.
 #[utoipa::path(
     tag = "customers",
     request_body(content = String, content_type = "text/csv"),
     responses(
         (status = 200, body = ImportReport),
-        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The file cannot be read as CSV text (not UTF-8, a NUL byte, a quote never closed); the detail names the line", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is over the import limit, or holds more than 100,000 rows", body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The header names no first_name column", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The header names no first_name column, names one field twice, or has more than 1,000 columns", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -227,7 +232,7 @@ pub async fn import_csv(
     state: web::Data<AppState>,
     auth: Auth,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<web::Json<ImportReport>> {
     let content_type = req
         .headers()
@@ -240,6 +245,17 @@ pub async fn import_csv(
             "Send the file as text/csv.".to_owned(),
         ));
     }
+    // Read here rather than by the `Bytes` extractor, whose refusal of a file over the limit
+    // is plain text; checked before a byte is read when the length is declared.
+    let limit = state.config.max_import_bytes;
+    let body = crate::body::read(&req, payload, limit, || {
+        format!(
+            "The file is larger than the import limit of {limit} bytes ({}); split it into \
+             smaller files. Nothing was imported.",
+            crate::body::size(limit)
+        )
+    })
+    .await?;
     if body.is_empty() {
         return Err(ApiError::field("file", "required", "the file is empty"));
     }
@@ -252,7 +268,7 @@ pub async fn import_csv(
         auth.merchant_id,
         merchants::country(&merchant),
         today,
-        &body,
+        body,
     )
     .await?;
     Ok(web::Json(report))

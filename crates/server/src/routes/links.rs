@@ -1,5 +1,8 @@
 //! Links inside messages: the unsubscribe page (with RFC 8058 one-click POST) and the email
 //! open pixel. Tokens are signed; an unknown or forged one is a 404.
+//!
+//! The routes take any rest of the path as the token (`{token:.*}`), so that `/u/`, or a
+//! token with a slash, is this 404 too rather than the single-page app's index.
 
 use actix_web::{HttpResponse, get, post, web};
 
@@ -23,20 +26,27 @@ fn page(title: &str, body: &str) -> HttpResponse {
     params(("token" = String, Path, description = "The signed token from the message")),
     responses((status = 200, description = "An HTML page with a confirm button", content_type = "text/html"), (status = 404, body = loyalcast_dto::Problem, content_type = "application/problem+json"))
 )]
-#[get("/u/{token}")]
+#[get("/u/{token:.*}")]
 pub async fn unsubscribe_page(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse> {
-    state
+    let id = state
         .links
         .verify(Purpose::Unsubscribe, &token)
+        .ok_or(ApiError::NotFound)?;
+    // A genuine token of a delivery since deleted has nothing to unsubscribe from: the
+    // confirm button would only lead to a 404.
+    let channel = events::unsubscribe_channel(&state.db, id)
+        .await?
         .ok_or(ApiError::NotFound)?;
     Ok(page(
         "Unsubscribe",
         &format!(
-            "<p>Stop receiving these messages on this channel?</p><form method=\"post\" action=\"/u/{}\">\
+            "<p>Stop receiving these messages by {}?</p><form method=\"post\" action=\"/u/{}\">\
              <button type=\"submit\" style=\"font:inherit;padding:.6rem 1.2rem;border-radius:6px;border:0;background:#1f4e8c;color:#fff\">Unsubscribe</button></form>",
+            channel.label(),
+            // Verified, so only digits, a dash and hex: nothing to escape.
             token.as_str()
         ),
     ))
@@ -48,7 +58,7 @@ pub async fn unsubscribe_page(
     params(("token" = String, Path, description = "The signed token from the message")),
     responses((status = 200, description = "Unsubscribed; an HTML page", content_type = "text/html"), (status = 404, body = loyalcast_dto::Problem, content_type = "application/problem+json"))
 )]
-#[post("/u/{token}")]
+#[post("/u/{token:.*}")]
 pub async fn unsubscribe(
     state: web::Data<AppState>,
     token: web::Path<String>,
@@ -82,17 +92,17 @@ const PIXEL: &[u8] = &[
     params(("token" = String, Path)),
     responses((status = 200, description = "A 1×1 GIF", content_type = "image/gif"))
 )]
-#[get("/o/{token}")]
-pub async fn open_pixel(
-    state: web::Data<AppState>,
-    token: web::Path<String>,
-) -> Result<HttpResponse> {
-    // Always the image: a broken image in a mail app helps nobody.
-    if let Some(id) = state.links.verify(Purpose::Open, &token) {
-        events::opened(&state.db, id).await?;
+#[get("/o/{token:.*}")]
+pub async fn open_pixel(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+    // Always the image, whatever the token and even when the open cannot be recorded: a
+    // broken image in a mail app helps nobody, and a failure is logged for us instead.
+    if let Some(id) = state.links.verify(Purpose::Open, &token)
+        && let Err(err) = events::opened(&state.db, id).await
+    {
+        tracing::error!(error = ?err, delivery = id, "could not record an email open");
     }
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .content_type("image/gif")
         .insert_header(("Cache-Control", "no-store"))
-        .body(PIXEL))
+        .body(PIXEL)
 }

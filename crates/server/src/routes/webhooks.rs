@@ -1,32 +1,73 @@
 //! Provider webhooks. Each checks the provider's signature before it touches anything.
+//!
+//! These routes are public and read their bodies themselves: a missing signature is refused
+//! before the body is read, the body is limited to what a provider ever sends, and nothing
+//! in the form or the query string is acted on until the signature over them is checked.
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use loyalcast_delivery::opt_out::SmsKeyword;
-use loyalcast_delivery::twilio::webhook::{InboundSms, ReportedStatus, StatusCallback};
+use loyalcast_delivery::twilio::webhook::{
+    InboundSms, ReportedStatus, SIGNATURE_HEADER, StatusCallback, parse_form,
+};
 
+use crate::body;
 use crate::engine::events;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
-fn verified(state: &AppState, req: &HttpRequest, form: &[(String, String)]) -> Result<()> {
+/// The largest webhook body accepted. Twilio's are a few hundred bytes, an inbound SMS of
+/// 1,600 characters with its media parameters a few KiB.
+const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// The form of a genuine Twilio request: the signature header is there, the body is a form
+/// of at most [`MAX_WEBHOOK_BYTES`], and the signature over the configured URL (the one
+/// Twilio was given, with this request's path and query) and the form matches.
+async fn verified_form(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Vec<(String, String)>> {
     let verifier = state.twilio.as_ref().ok_or(ApiError::NotFound)?;
     let signature = req
         .headers()
-        .get("X-Twilio-Signature")
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Forbidden("Missing X-Twilio-Signature."))?;
-    let url = format!(
-        "{}{}",
-        state.config.public_url.trim_end_matches('/'),
-        req.uri()
-    );
-    if !verifier.verify(&url, form, signature) {
+        .get(SIGNATURE_HEADER)
+        .ok_or(ApiError::Forbidden("Missing X-Twilio-Signature."))?
+        .to_str()
+        // Bytes that are not visible ASCII are no base64, so no signature.
+        .map_err(|_| ApiError::Forbidden("The X-Twilio-Signature does not match."))?;
+    match body::media_type(req) {
+        Some((essence, charset))
+            if essence == FORM && charset.as_deref().is_none_or(|c| c == "utf-8") => {}
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Send the webhook as {FORM} in UTF-8, as Twilio does."
+            )));
+        }
+    }
+    let body = body::read(req, payload, MAX_WEBHOOK_BYTES, || {
+        format!(
+            "A Twilio webhook body is at most {}.",
+            body::size(MAX_WEBHOOK_BYTES)
+        )
+    })
+    .await?;
+    // The signature covers the decoded parameters, so they are decoded first; a body that
+    // does not decode could not have been signed by Twilio either.
+    let form = parse_form(&body)
+        .map_err(|e| ApiError::BadRequest(format!("The form could not be read: {e}.")))?;
+    // The path and query as sent, not `uri()` whole: a request line in absolute form
+    // ("POST http://host/...") would otherwise repeat the scheme and host.
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{path}", state.config.public_url.trim_end_matches('/'));
+    if !verifier.verify(&url, &form, signature) {
         tracing::warn!(path = %req.uri().path(), "rejected a Twilio webhook with a bad signature");
         return Err(ApiError::Forbidden(
             "The X-Twilio-Signature does not match.",
         ));
     }
-    Ok(())
+    Ok(form)
 }
 
 fn twiml() -> HttpResponse {
@@ -35,29 +76,53 @@ fn twiml() -> HttpResponse {
         .body("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>")
 }
 
-#[derive(serde::Deserialize)]
-pub struct DeliveryQuery {
-    delivery_id: Option<i64>,
+/// The `delivery_id` of the status callback URL: absent (`None`), or one whole number.
+fn delivery_id(query: &str) -> Result<Option<i64>> {
+    let params = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map_err(|e| ApiError::BadRequest(format!("The query string does not fit: {e}")))?;
+    let ids: Vec<&str> = params
+        .iter()
+        .filter(|(name, _)| name == "delivery_id")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    match ids.as_slice() {
+        [] => Ok(None),
+        [id] => id.parse().map(Some).map_err(|_| {
+            ApiError::BadRequest("The query string's delivery_id is not a whole number.".to_owned())
+        }),
+        _ => Err(ApiError::BadRequest(
+            "The query string names delivery_id more than once.".to_owned(),
+        )),
+    }
 }
 
-/// Twilio's status callback: delivered, or failed after sending.
+/// Twilio's status callback: delivered, or failed after sending. A report without a
+/// `delivery_id`, or for a delivery that is not (or no longer) there, is acknowledged and
+/// changes nothing: Twilio would only retry it.
 #[utoipa::path(
     tag = "webhooks",
     params(("delivery_id" = i64, Query)),
     request_body(content = String, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "TwiML"), (status = 403, body = loyalcast_dto::Problem, content_type = "application/problem+json"), (status = 404, description = "Twilio is not configured", body = loyalcast_dto::Problem, content_type = "application/problem+json"))
+    responses(
+        (status = 200, description = "TwiML"),
+        (status = 400, description = "The form or the query string cannot be read, or a field is missing or repeated", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The X-Twilio-Signature is missing or does not match", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Twilio is not configured", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 64 KiB", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not a UTF-8 form", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[post("/webhooks/twilio/status")]
 pub async fn twilio_status(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<DeliveryQuery>,
-    form: web::Form<Vec<(String, String)>>,
+    payload: web::Payload,
 ) -> Result<HttpResponse> {
-    verified(&state, &req, &form)?;
+    let form = verified_form(&state, &req, payload).await?;
+    let id = delivery_id(req.query_string())?;
     let callback =
-        StatusCallback::from_form(&form).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let Some(id) = query.delivery_id else {
+        StatusCallback::from_form(&form).map_err(|e| ApiError::BadRequest(format!("{e}.")))?;
+    let Some(id) = id else {
         return Ok(twiml());
     };
     match callback.status() {
@@ -77,16 +142,24 @@ pub async fn twilio_status(
 #[utoipa::path(
     tag = "webhooks",
     request_body(content = String, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "TwiML"), (status = 403, body = loyalcast_dto::Problem, content_type = "application/problem+json"), (status = 404, body = loyalcast_dto::Problem, content_type = "application/problem+json"))
+    responses(
+        (status = 200, description = "TwiML"),
+        (status = 400, description = "The form cannot be read, or a field is missing or repeated", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The X-Twilio-Signature is missing or does not match", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Twilio is not configured", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 64 KiB", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not a UTF-8 form", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[post("/webhooks/twilio/inbound")]
 pub async fn twilio_inbound(
     state: web::Data<AppState>,
     req: HttpRequest,
-    form: web::Form<Vec<(String, String)>>,
+    payload: web::Payload,
 ) -> Result<HttpResponse> {
-    verified(&state, &req, &form)?;
-    let inbound = InboundSms::from_form(&form).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let form = verified_form(&state, &req, payload).await?;
+    let inbound =
+        InboundSms::from_form(&form).map_err(|e| ApiError::BadRequest(format!("{e}.")))?;
     match inbound.keyword() {
         Some(SmsKeyword::OptOut) => {
             let n = events::sms_consent_for_phone(&state.db, inbound.from.as_str(), false).await?;
@@ -98,4 +171,30 @@ pub async fn twilio_inbound(
         _ => {}
     }
     Ok(twiml())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::delivery_id;
+
+    #[test]
+    fn the_delivery_id_is_one_whole_number_or_absent() {
+        assert_eq!(delivery_id("").unwrap(), None);
+        assert_eq!(delivery_id("other=1").unwrap(), None);
+        assert_eq!(delivery_id("delivery_id=42").unwrap(), Some(42));
+        assert_eq!(delivery_id("x=y&delivery_id=-3").unwrap(), Some(-3));
+        for bad in [
+            "delivery_id=",
+            "delivery_id=abc",
+            "delivery_id=1.5",
+            "delivery_id=99999999999999999999",
+            "delivery_id=%FF",
+            "delivery_id=1&delivery_id=2",
+            "delivery_id=1&delivery_id=1",
+        ] {
+            assert!(delivery_id(bad).is_err(), "{bad}");
+        }
+    }
 }

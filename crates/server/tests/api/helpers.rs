@@ -109,9 +109,32 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> O
     })
 }
 
-/// Declares each listed test twice: once on SQLite, once on PostgreSQL.
+/// Declares each listed test twice: once on SQLite, once on PostgreSQL. With
+/// `config = path;` first, each app's configuration is adjusted by that function first.
 #[macro_export]
 macro_rules! db_tests {
+    (config = $adjust:path; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::helpers::spawn_with($crate::helpers::Backend::Sqlite, $adjust).await.unwrap();
+                    super::$name(&app).await;
+                    app.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = $crate::helpers::spawn_with($crate::helpers::Backend::Postgres, $adjust).await else { return };
+                    super::$name(&app).await;
+                    app.cleanup().await;
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
@@ -248,6 +271,69 @@ impl TestApp {
         session.token
     }
 
+    /// Everything a public request could change: every customer (contacts, consent), every
+    /// delivery (status, error) and every report counter, in a stable order.
+    pub async fn snapshot(&self) -> Snapshot {
+        use loyalcast::entity::{customer, delivery, mailing_stat};
+        use sea_orm::{EntityTrait, QueryOrder};
+        Snapshot {
+            customers: customer::Entity::find()
+                .order_by_asc(customer::Column::Id)
+                .all(&self.db)
+                .await
+                .unwrap(),
+            deliveries: delivery::Entity::find()
+                .order_by_asc(delivery::Column::Id)
+                .all(&self.db)
+                .await
+                .unwrap(),
+            stats: mailing_stat::Entity::find()
+                .order_by_asc(mailing_stat::Column::MailingId)
+                .order_by_asc(mailing_stat::Column::Channel)
+                .all(&self.db)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Asserts that the server still answers, after a request meant to upset it.
+    pub async fn assert_healthy(&self) {
+        let response = self.client.get(self.url("/healthz")).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "/healthz after the request"
+        );
+    }
+
+    /// Writes `request` as it is on a new connection and reads the whole answer, for requests
+    /// a client library will not build (a chunked body of our making, bytes that are not
+    /// text). The request should say `Connection: close`. Returns the status and the answer.
+    pub async fn raw(&self, request: Vec<u8>) -> (u16, String) {
+        use std::io::{Read, Write};
+        let address = self.address.trim_start_matches("http://").to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(address).unwrap();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .unwrap();
+            // The server may answer and close before it has read everything (a body over
+            // the limit): a write error then is not the test's concern; the answer is.
+            let _ = stream.write_all(&request);
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+            let answer = String::from_utf8_lossy(&answer).into_owned();
+            let status = answer
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            (status, answer)
+        })
+        .await
+        .unwrap()
+    }
+
     pub async fn cleanup(self) {
         match self.cleanup {
             Cleanup::Dir(dir) => {
@@ -266,6 +352,14 @@ impl TestApp {
             }
         }
     }
+}
+
+/// What [`TestApp::snapshot`] saw.
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    pub customers: Vec<loyalcast::entity::customer::Model>,
+    pub deliveries: Vec<loyalcast::entity::delivery::Model>,
+    pub stats: Vec<loyalcast::entity::mailing_stat::Model>,
 }
 
 /// Reads a JSON body after checking the status.

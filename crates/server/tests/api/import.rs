@@ -7,6 +7,7 @@ use crate::helpers::{TestApp, json, problem};
 crate::db_tests!(
     a_csv_import_reports_bad_rows_by_line_imports_the_rest_and_merges_duplicates,
     an_import_without_a_name_column_or_as_json_is_refused,
+    importing_the_same_file_again_writes_nothing_and_a_changed_one_only_the_changes,
 );
 
 const FILE: &str = "\
@@ -92,4 +93,55 @@ async fn an_import_without_a_name_column_or_as_json_is_refused(app: &TestApp) {
         .post("/api/v1/customers/import", &t.token, &json!({"rows": []}))
         .await;
     problem(as_json, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+}
+
+async fn importing_the_same_file_again_writes_nothing_and_a_changed_one_only_the_changes(
+    app: &TestApp,
+) {
+    let t = app.tenant("Reimport Cafe").await;
+    let file = "first_name,phone,email,tags,points\n\
+                Ann,+14155552671,ann@example.com,vip;regular,10\n\
+                Bob,+14155552672,bob@example.com,,5\n\
+                Cara,,cara@example.com,new,0\n";
+    let first: ImportReport = json(app.import_csv(&t.token, file).await, StatusCode::OK).await;
+    assert_eq!(first.created, 3);
+    let before = app.snapshot().await;
+    let again: ImportReport = json(app.import_csv(&t.token, file).await, StatusCode::OK).await;
+    assert_eq!((again.created, again.merged), (0, 3));
+    assert_eq!(
+        app.snapshot().await,
+        before,
+        "not even updated_at moves for customers the file leaves as they are"
+    );
+    // Bob gains points and a tag; Ann and Cara are left alone.
+    let changed = file.replace(
+        "Bob,+14155552672,bob@example.com,,5",
+        "Bob,+14155552672,bob@example.com,early,7",
+    );
+    let report: ImportReport = json(app.import_csv(&t.token, changed).await, StatusCode::OK).await;
+    assert_eq!((report.created, report.merged), (0, 3));
+    let after = app.snapshot().await;
+    let moved: Vec<&str> = after
+        .customers
+        .iter()
+        .zip(&before.customers)
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.first_name.as_str())
+        .collect();
+    assert_eq!(moved, ["Bob"]);
+    let page: Page<Customer> = json(
+        app.get("/api/v1/customers?q=bob", &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (page.items[0].points, page.items[0].tags.clone()),
+        (7, vec!["early".to_owned()])
+    );
+    let page: Page<Customer> = json(
+        app.get("/api/v1/customers?q=ann", &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page.items[0].tags, ["regular", "vip"]);
 }

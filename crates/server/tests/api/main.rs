@@ -13,6 +13,7 @@ mod links;
 mod mailings;
 mod openapi;
 mod providers;
+mod robustness;
 mod seed;
 mod segments;
 /// The delivery crate's SMTP server for tests: a real SMTP conversation on 127.0.0.1.
