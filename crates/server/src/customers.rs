@@ -532,4 +532,41 @@ mod tests {
         );
         assert_eq!(escape_like("50%_off"), "50off");
     }
+
+    #[test]
+    fn the_documented_chat_id_patterns_are_the_checks() {
+        let telegram = regex::Regex::new(loyalcast_dto::text::TELEGRAM_CHAT_ID)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let messenger = regex::Regex::new(loyalcast_dto::text::MESSENGER_PSID)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let digits = |n: usize| "7".repeat(n);
+        let samples = [
+            String::new(),
+            "-".into(),
+            "12".into(),
+            "-12".into(),
+            "--12".into(),
+            " 12".into(),
+            "12 ".into(),
+            "1a".into(),
+            "١٢".into(),
+            digits(20),
+            format!("-{}", digits(20)),
+            digits(21),
+            digits(32),
+            digits(33),
+        ];
+        for sample in &samples {
+            assert_eq!(
+                telegram.is_match(sample),
+                telegram_chat_id(sample).is_ok(),
+                "telegram {sample:?}"
+            );
+            assert_eq!(
+                messenger.is_match(sample),
+                messenger_psid(sample).is_ok(),
+                "messenger {sample:?}"
+            );
+        }
+    }
 }
