@@ -1,6 +1,7 @@
 //! Collecting per-field errors, so a request reports everything wrong with it at once.
 
 use loyalcast_dto::FieldError;
+use loyalcast_dto::text::{TAG_MAX_CHARS, is_tag_letter};
 
 /// The per-field errors of one request.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -55,22 +56,16 @@ impl Fields {
         }
     }
 
-    /// A required, trimmed, single-line text of at most `max` characters.
+    /// A required single-line text of at most `max` characters, trimmed (see
+    /// [`required_text`]).
     pub fn text(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
         self.check(field, required_text(value, max))
     }
 
-    /// An optional text: blank becomes `None`.
-    pub fn optional_text(
-        &mut self,
-        field: &str,
-        value: Option<&str>,
-        max: usize,
-    ) -> Option<String> {
-        match value.map(str::trim).filter(|v| !v.is_empty()) {
-            None => None,
-            Some(v) => self.check(field, required_text(v, max)),
-        }
+    /// A single-line text of at most `max` characters that may be blank, trimmed (see
+    /// [`line_text`]).
+    pub fn line(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
+        self.check(field, line_text(value, max))
     }
 
     pub fn has_errors(&self) -> bool {
@@ -107,11 +102,11 @@ impl FieldIssue {
     }
 }
 
-pub fn required_text(value: &str, max: usize) -> Result<String, FieldIssue> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(FieldIssue::new("required", "must not be blank"));
-    }
+/// A single-line text: at most `max` characters counted as sent (surrounding whitespace
+/// included, so that the limit is the one the OpenAPI document declares), no control
+/// characters anywhere; returned trimmed, possibly empty. The document's pattern is
+/// [`loyalcast_dto::text::LINE`].
+pub fn line_text(value: &str, max: usize) -> Result<String, FieldIssue> {
     if value.chars().count() > max {
         return Err(FieldIssue::new(
             "too_long",
@@ -121,15 +116,24 @@ pub fn required_text(value: &str, max: usize) -> Result<String, FieldIssue> {
     if value.chars().any(char::is_control) {
         return Err(FieldIssue::new(
             "invalid_characters",
-            "must not contain control characters",
+            "must be one line without control characters (tabs, line breaks)",
         ));
     }
-    Ok(value.to_owned())
+    Ok(value.trim().to_owned())
 }
 
-/// A colour as `#rrggbb`, lower-cased.
+/// A required single-line text: as [`line_text`], and not blank. The document's pattern is
+/// [`loyalcast_dto::text::REQUIRED_LINE`].
+pub fn required_text(value: &str, max: usize) -> Result<String, FieldIssue> {
+    if value.trim().is_empty() {
+        return Err(FieldIssue::new("required", "must not be blank"));
+    }
+    line_text(value, max)
+}
+
+/// A colour as `#rrggbb`, lower-cased. Not trimmed: the document's pattern
+/// ([`loyalcast_dto::text::COLOUR`]) allows nothing around it.
 pub fn hex_colour(value: &str) -> Result<String, FieldIssue> {
-    let value = value.trim();
     let valid = value.len() == 7
         && value.starts_with('#')
         && value[1..].chars().all(|c| c.is_ascii_hexdigit());
@@ -143,9 +147,10 @@ pub fn hex_colour(value: &str) -> Result<String, FieldIssue> {
     }
 }
 
-/// An IANA time zone name such as `Europe/Berlin`.
+/// An IANA time zone name such as `Europe/Berlin`, exactly as the tz database spells it (the
+/// document lists them all as an enum, so no trimming or case folding here).
 pub fn time_zone(value: &str) -> Result<chrono_tz::Tz, FieldIssue> {
-    value.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+    value.parse::<chrono_tz::Tz>().map_err(|_| {
         FieldIssue::new(
             "invalid_time_zone",
             "must be an IANA time zone such as Europe/Berlin",
@@ -153,42 +158,41 @@ pub fn time_zone(value: &str) -> Result<chrono_tz::Tz, FieldIssue> {
     })
 }
 
-/// An ISO 3166-1 alpha-2 country code that phone numbers can be read for.
+/// An ISO 3166-1 alpha-2 country code, in capitals, that phone numbers can be read for (the
+/// document lists them all as an enum, so no trimming or case folding here).
 pub fn country(value: &str) -> Result<phonenumber::country::Id, FieldIssue> {
-    value
-        .trim()
-        .to_ascii_uppercase()
-        .parse::<phonenumber::country::Id>()
-        .map_err(|_| {
-            FieldIssue::new(
-                "invalid_country",
-                "must be a two-letter country code such as US",
-            )
-        })
+    value.parse::<phonenumber::country::Id>().map_err(|_| {
+        FieldIssue::new(
+            "invalid_country",
+            "must be a two-letter country code in capitals, such as US",
+        )
+    })
 }
 
-/// A tag: trimmed, lower-cased, 1-40 characters of letters, digits, `-`, `_` or space.
+/// A tag: 1-40 characters as sent, each a letter or digit
+/// ([`loyalcast_dto::text::is_tag_letter`]), `-`, `_` or space, not only spaces; returned
+/// trimmed and lower-cased. The whole value is checked as sent, so that the document's
+/// pattern ([`loyalcast_dto::text::tag_pattern`]) says exactly the same.
 pub fn tag(value: &str) -> Result<String, FieldIssue> {
-    let value = value.trim().to_lowercase();
-    if value.is_empty() {
+    if value.trim().is_empty() {
         return Err(FieldIssue::new("required", "a tag must not be blank"));
     }
-    if value.chars().count() > 40 {
+    if value.chars().count() > TAG_MAX_CHARS {
         return Err(FieldIssue::new(
             "too_long",
-            "a tag must be at most 40 characters",
+            format!("a tag must be at most {TAG_MAX_CHARS} characters"),
         ));
     }
     if !value
         .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        .all(|c| is_tag_letter(c) || matches!(c, '-' | '_' | ' '))
     {
         return Err(FieldIssue::new(
             "invalid_tag",
             "a tag may hold letters, digits, spaces, '-' and '_'",
         ));
     }
-    Ok(value)
+    Ok(value.trim().to_lowercase())
 }
 
 /// Tags, deduplicated, at most 20.
@@ -212,8 +216,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn text_is_trimmed_and_bounded() {
+    fn text_is_trimmed_and_bounded_as_sent() {
         assert_eq!(required_text("  Ann ", 10), Ok("Ann".to_owned()));
+        // The limit counts the text as sent, surrounding spaces included.
+        assert_eq!(
+            required_text(" abcde", 5).map_err(|e| e.code),
+            Err("too_long")
+        );
+        assert_eq!(
+            required_text("Ann\n", 10).map_err(|e| e.code),
+            Err("invalid_characters")
+        );
+        assert_eq!(line_text("  ", 5), Ok(String::new()));
+        assert_eq!(
+            line_text("\t", 5).map_err(|e| e.code),
+            Err("invalid_characters")
+        );
         assert_eq!(
             required_text("   ", 10).map_err(|e| e.code),
             Err("required")
@@ -234,14 +252,19 @@ mod tests {
         assert!(hex_colour("1a2b3c").is_err());
         assert!(hex_colour("#1a2b3").is_err());
         assert!(hex_colour("#1a2b3g").is_err());
+        assert!(hex_colour(" #1a2b3c").is_err());
     }
 
     #[test]
     fn time_zones_and_countries_are_checked() {
         assert!(time_zone("Europe/Berlin").is_ok());
         assert!(time_zone("Mars/Olympus").is_err());
-        assert!(country("us").is_ok());
+        assert!(country("US").is_ok());
+        assert!(country("us").is_err());
+        assert!(country(" US").is_err());
         assert!(country("XX").is_err());
+        assert!(time_zone(" Europe/Berlin").is_err());
+        assert!(time_zone("europe/berlin").is_err());
     }
 
     #[test]
@@ -256,6 +279,15 @@ mod tests {
             Ok(vec!["coffee-lover".to_owned(), "vip".to_owned()])
         );
         assert!(tags(&["no;semicolons".to_owned()]).is_err());
+        assert!(tags(&["\tvip".to_owned()]).is_err());
+        assert_eq!(
+            tags(&["Stammgäste".to_owned()]),
+            Ok(vec!["stammgäste".to_owned()])
+        );
+        assert_eq!(
+            tag(&format!(" {}", "x".repeat(40))).map_err(|e| e.code),
+            Err("too_long")
+        );
         assert!(tags(&vec!["x".to_owned(); 21]).is_err());
     }
 
@@ -268,5 +300,78 @@ mod tests {
         let errors = fields.finish().err().map(|e| e.0).unwrap_or_default();
         let names: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(names, ["name", "colour"]);
+    }
+
+    /// Every character of Unicode (surrogates aside), alone and in the places that matter:
+    /// first, last, between letters, among spaces.
+    fn samples() -> impl Iterator<Item = String> {
+        (0..=0x10FFFFu32).filter_map(char::from_u32).flat_map(|c| {
+            [
+                c.to_string(),
+                format!("a{c}"),
+                format!("{c}a"),
+                format!("a{c}b"),
+                format!(" {c} "),
+                format!("{c}{c}"),
+            ]
+        })
+    }
+
+    fn pattern(source: &str) -> regex::Regex {
+        regex::Regex::new(source).unwrap_or_else(|e| panic!("{source}: {e}"))
+    }
+
+    #[test]
+    fn the_documented_text_patterns_are_the_validation() {
+        let required = pattern(loyalcast_dto::text::REQUIRED_LINE);
+        let line = pattern(loyalcast_dto::text::LINE);
+        for text in samples().chain(["".to_owned(), "   ".to_owned()]) {
+            assert_eq!(
+                required.is_match(&text),
+                required_text(&text, 10).is_ok(),
+                "required text {text:?}"
+            );
+            assert_eq!(
+                line.is_match(&text),
+                line_text(&text, 10).is_ok(),
+                "line {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_documented_tag_pattern_is_the_validation() {
+        let tag_pattern = pattern(&loyalcast_dto::text::tag_pattern());
+        for text in samples().chain(["".to_owned(), "   ".to_owned(), "vip club".to_owned()]) {
+            assert_eq!(
+                tag_pattern.is_match(&text),
+                tag(&text).is_ok(),
+                "tag {text:?}"
+            );
+        }
+        // The length limit is the document's maxLength, counted the same way.
+        assert!(tag(&"é".repeat(TAG_MAX_CHARS)).is_ok());
+        assert!(tag(&"é".repeat(TAG_MAX_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn the_documented_colour_pattern_is_the_validation() {
+        let colour = pattern(loyalcast_dto::text::COLOUR);
+        for text in [
+            "#1a2b3c",
+            "#1A2B3C",
+            "#000000",
+            "1a2b3c",
+            "#1a2b3",
+            "#1a2b3c4",
+            "#1a2b3g",
+            " #1a2b3c",
+            "#1a2b3c ",
+            "#١٢٣٤٥٦",
+            "",
+            "#",
+        ] {
+            assert_eq!(colour.is_match(text), hex_colour(text).is_ok(), "{text:?}");
+        }
     }
 }

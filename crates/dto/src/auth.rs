@@ -3,17 +3,22 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A team member's role. Owners can do everything; admins manage cards, segments, API keys
-/// and agents; agents work with customers and conversations.
+/// and agents; agents work with customers and conversations. Roles are ordered: `agent` <
+/// `admin` < `owner`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// Works with customers, passes and conversations.
     Agent,
+    /// An agent who also manages cards, segments, mailings, API keys and agents.
     Admin,
+    /// Everything, including the merchant's settings, credits and other owners.
     Owner,
 }
 
 impl Role {
+    /// The role as written in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Agent => "agent",
@@ -23,10 +28,45 @@ impl Role {
     }
 }
 
+/// The roles an API key can act with: never `owner`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKeyRole {
+    /// The key works with customers and passes.
+    Agent,
+    /// The key also manages cards, segments and mailings (the default).
+    #[default]
+    Admin,
+}
+
+impl From<ApiKeyRole> for Role {
+    fn from(role: ApiKeyRole) -> Role {
+        match role {
+            ApiKeyRole::Agent => Role::Agent,
+            ApiKeyRole::Admin => Role::Admin,
+        }
+    }
+}
+
+/// Sign in with a team member's email and password. Unknown fields are refused (400).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"email": "owner@example.com", "password": "correct horse battery"}))
+)]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// The team member's email address, as given when they were added (any case; no
+    /// surrounding spaces).
+    #[cfg_attr(feature = "openapi", schema(format = "email", max_length = 254))]
     pub email: String,
+    /// The password, 10 to 256 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 10, max_length = 256, format = "password")
+    )]
     pub password: String,
 }
 
@@ -34,10 +74,14 @@ pub struct LoginRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
-    /// A JWT, valid until `expires_at`.
+    /// A JWT, valid until `expires_at`; signing out revokes it.
     pub token: String,
+    /// When the token stops working.
+    #[serde(with = "crate::wire::strict")]
     pub expires_at: DateTime<Utc>,
+    /// Who signed in.
     pub member: TeamMember,
+    /// The merchant the member belongs to.
     pub merchant: Merchant,
 }
 
@@ -45,88 +89,261 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
+    /// The merchant the credentials belong to.
     pub merchant: Merchant,
-    /// The team member, when signed in with a password; absent for an API key.
+    /// The team member, when signed in with a password; `null` for an API key.
     pub member: Option<TeamMember>,
-    /// The API key's name, when the request used one.
+    /// The API key's name, when the request used one; `null` for a session.
     pub api_key: Option<String>,
+    /// The role the request acts with.
     pub role: Role,
 }
 
+/// A merchant: one business with its team, customers and cards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Merchant {
+    /// The merchant ID.
+    #[serde(with = "crate::wire::strict")]
     pub id: Uuid,
+    /// The business's name, shown to customers.
     pub name: String,
     /// IANA time zone, e.g. `Europe/Berlin`; dates and schedules are shown in it.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::TimeZoneName))]
     pub time_zone: String,
     /// ISO 3166 country used to read national phone numbers, e.g. `US`.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::CountryCode))]
     pub default_country: String,
+    /// When the merchant signed up.
+    #[serde(with = "crate::wire::strict")]
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Change the merchant's settings (owner only): a field left out stays as it is; `null` is
+/// refused. Unknown fields are refused (400).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"name": "Bean There Coffee", "time_zone": "Europe/Berlin", "default_country": "DE"}))
+)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateMerchant {
+    /// The business's new name: 1 to 120 characters on one line, not blank.
+    #[serde(
+        default,
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            nullable = false,
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub name: Option<String>,
+    /// The new IANA time zone, exactly as in the tz database.
+    #[serde(
+        default,
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = crate::schema::TimeZoneName, nullable = false)
+    )]
     pub time_zone: Option<String>,
+    /// The new country for national phone numbers, e.g. `DE`. Numbers already stored keep
+    /// their country.
+    #[serde(
+        default,
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = crate::schema::CountryCode, nullable = false)
+    )]
     pub default_country: Option<String>,
 }
 
+/// A person on the merchant's team.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamMember {
+    /// The team member ID.
+    #[serde(with = "crate::wire::strict")]
     pub id: Uuid,
+    /// Their name.
     pub name: String,
+    /// Their sign-in email, lower-cased.
+    #[cfg_attr(feature = "openapi", schema(format = "email"))]
     pub email: String,
+    /// What they may do.
     pub role: Role,
+    /// When they were added.
+    #[serde(with = "crate::wire::strict")]
     pub created_at: DateTime<Utc>,
 }
 
+/// A team member to add. Owners may add any role; admins add admins and agents (a role
+/// above your own is refused, 422 `not_allowed`). An email any team member of any merchant
+/// already signs in with is refused (422 `taken`). Unknown fields are refused (400).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"name": "Sam Rivera", "email": "sam@example.com", "password": "a long passphrase", "role": "agent"}))
+)]
+#[serde(deny_unknown_fields)]
 pub struct NewTeamMember {
+    /// Their name: 1 to 120 characters on one line, not blank.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub name: String,
+    /// Their sign-in email: up to 254 characters of ASCII, a dot in the domain, no display
+    /// name or surrounding spaces; stored lower-cased.
+    #[cfg_attr(feature = "openapi", schema(format = "email", max_length = 254))]
     pub email: String,
-    /// At least 10 characters.
+    /// Their password, 10 to 256 characters (any characters).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 10, max_length = 256, format = "password")
+    )]
     pub password: String,
+    /// What they may do.
     pub role: Role,
 }
 
-/// Self-service sign-up of a new merchant and its owner (the operator can switch it off).
+/// Self-service sign-up of a new merchant and its owner (the operator can switch it off:
+/// then 403). An email already in use is refused (422 `taken`). Unknown fields are refused
+/// (400).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "merchant_name": "Bean There Coffee",
+    "owner_name": "Ann Lee",
+    "email": "ann@beanthere.example",
+    "password": "a long passphrase",
+    "time_zone": "America/Los_Angeles",
+    "default_country": "US"
+})))]
+#[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
+    /// The business's name: 1 to 120 characters on one line, not blank.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub merchant_name: String,
+    /// The owner's name: 1 to 120 characters on one line, not blank.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub owner_name: String,
+    /// The owner's sign-in email: up to 254 characters of ASCII, a dot in the domain, no
+    /// display name or surrounding spaces; stored lower-cased.
+    #[cfg_attr(feature = "openapi", schema(format = "email", max_length = 254))]
     pub email: String,
-    /// At least 10 characters.
+    /// The owner's password, 10 to 256 characters (any characters).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 10, max_length = 256, format = "password")
+    )]
     pub password: String,
-    /// IANA time zone; `UTC` when absent.
+    /// IANA time zone; `UTC` when left out. `null` is refused.
+    #[serde(
+        default,
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = crate::schema::TimeZoneName, nullable = false, default = "UTC")
+    )]
     pub time_zone: Option<String>,
-    /// ISO 3166 country; `US` when absent.
+    /// Country for national phone numbers; `US` when left out. `null` is refused.
+    #[serde(
+        default,
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = crate::schema::CountryCode, nullable = false, default = "US")
+    )]
     pub default_country: Option<String>,
 }
 
+/// An API key to create for an integration. Unknown fields are refused (400).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"name": "POS integration", "role": "agent"}))
+)]
+#[serde(deny_unknown_fields)]
 pub struct NewApiKey {
-    /// What the key is for, e.g. "POS integration".
+    /// What the key is for, e.g. "POS integration": 1 to 120 characters on one line, not
+    /// blank.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub name: String,
-    /// The role the key acts with: `agent` or `admin` (never `owner`). `admin` when absent.
-    pub role: Option<Role>,
+    /// The role the key acts with; `admin` when left out. `null` is refused.
+    #[serde(
+        default,
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, default = "admin"))]
+    pub role: Option<ApiKeyRole>,
 }
 
+/// An API key (never its secret).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
+    /// The API key ID.
+    #[serde(with = "crate::wire::strict")]
     pub id: Uuid,
+    /// What the key is for.
     pub name: String,
     /// The first characters of the key, to recognise it.
     pub prefix: String,
+    /// The role the key acts with: `agent` or `admin`.
     pub role: Role,
+    /// When the key was created.
+    #[serde(with = "crate::wire::strict")]
     pub created_at: DateTime<Utc>,
+    /// When the key was last used; `null` if never.
+    #[serde(with = "crate::wire::strict::nullable")]
     pub last_used_at: Option<DateTime<Utc>>,
+    /// When the key was revoked; `null` while it works.
+    #[serde(with = "crate::wire::strict::nullable")]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -134,6 +351,7 @@ pub struct ApiKey {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedApiKey {
+    /// The key as listed from now on.
     pub key: ApiKey,
     /// Send as `Authorization: Bearer <secret>` (or `X-Api-Key`).
     pub secret: String,

@@ -10,12 +10,13 @@ pub struct Problem {
     pub kind: String,
     /// A short summary of the kind of problem.
     pub title: String,
-    /// The HTTP status code.
+    /// The HTTP status code, repeated from the response.
+    #[cfg_attr(feature = "openapi", schema(minimum = 400, maximum = 599))]
     pub status: u16,
-    /// What went wrong this time, for a person.
+    /// What went wrong this time, for a person; absent when the title says it all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// Per-field errors, present on validation problems.
+    /// Per-field errors, present (and only then) on validation problems (422).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
@@ -36,6 +37,7 @@ pub struct FieldError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
+    /// The items of this page, in the list's order; empty past the last page.
     pub items: Vec<T>,
     /// The page returned, from 1.
     pub page: u64,
@@ -45,18 +47,25 @@ pub struct Page<T> {
     pub total: u64,
 }
 
-/// The channels Loyalcast can reach a customer on.
+/// The channels Loyalcast can reach a customer on: `sms` (to the customer's phone),
+/// `email`, `telegram` (to a Telegram chat id) and `messenger` (Facebook Messenger, to a
+/// page-scoped id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
+    /// Text message to the customer's phone; costs SMS credits (one per segment).
     Sms,
+    /// Email to the customer's address; costs one email credit each.
     Email,
+    /// Telegram message to the customer's chat id; free.
     Telegram,
+    /// Facebook Messenger message to the customer's page-scoped id; free.
     Messenger,
 }
 
 impl Channel {
+    /// Every channel, in the order the dashboard lists them.
     pub const ALL: [Channel; 4] = [
         Channel::Sms,
         Channel::Email,
@@ -64,6 +73,7 @@ impl Channel {
         Channel::Messenger,
     ];
 
+    /// The channel as written in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Sms => "sms",
@@ -73,6 +83,7 @@ impl Channel {
         }
     }
 
+    /// The channel's name for a person.
     pub fn label(self) -> &'static str {
         match self {
             Channel::Sms => "SMS",

@@ -5,13 +5,22 @@ use uuid::Uuid;
 use crate::passes::Pass;
 
 /// Whether the customer agreed to hear from the merchant on each channel. A STOP reply or
-/// an unsubscribe link turns the channel off.
+/// an unsubscribe link turns the channel off. All four are required when sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"sms": true, "email": true, "telegram": false, "messenger": false}))
+)]
+#[serde(deny_unknown_fields)]
 pub struct Consent {
+    /// May receive SMS mailings.
     pub sms: bool,
+    /// May receive email mailings.
     pub email: bool,
+    /// May receive Telegram mailings.
     pub telegram: bool,
+    /// May receive Messenger mailings.
     pub messenger: bool,
 }
 
@@ -26,26 +35,69 @@ impl Default for Consent {
     }
 }
 
+/// A card holder of the merchant, with contact data, consent and loyalty counters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "id": "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b",
+    "first_name": "Ann",
+    "last_name": "Lee",
+    "phone": "+14155552671",
+    "email": "ann.lee@example.com",
+    "birthday": "1990-04-12",
+    "tags": ["coffee-lover", "vip"],
+    "telegram_chat_id": null,
+    "messenger_psid": null,
+    "consent": {"sms": true, "email": true, "telegram": true, "messenger": true},
+    "visits": 12,
+    "last_visit_at": "2026-11-28T08:15:00.000000Z",
+    "points": 340,
+    "created_at": "2026-01-05T10:00:00.000000Z",
+    "updated_at": "2026-11-28T08:15:00.000000Z"
+})))]
 pub struct Customer {
     /// The customer ID.
+    #[serde(with = "crate::wire::strict")]
     pub id: Uuid,
+    /// Given name, never blank.
     pub first_name: String,
+    /// Family name; an empty string when not known.
     pub last_name: String,
-    /// E.164, e.g. `+14155550123`.
+    /// Phone in E.164, e.g. `+14155552671`; `null` when the customer has none.
+    #[cfg_attr(feature = "openapi", schema(format = "phone"))]
     pub phone: Option<String>,
-    /// Lower-cased.
+    /// Email address, lower-cased; `null` when the customer has none.
+    #[cfg_attr(feature = "openapi", schema(format = "email"))]
     pub email: Option<String>,
+    /// Date of birth (a calendar day, no time zone); `null` when not known.
+    #[serde(with = "crate::wire::strict::nullable")]
     pub birthday: Option<NaiveDate>,
+    /// Tags, lower-cased, sorted and without duplicates (at most 20).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::schema::Tag>, max_items = 20))]
     pub tags: Vec<String>,
+    /// Telegram chat id (digits, negative for groups); `null` when not linked.
     pub telegram_chat_id: Option<String>,
+    /// Facebook Messenger page-scoped id (digits); `null` when not linked.
     pub messenger_psid: Option<String>,
+    /// Which channels the customer agreed to.
     pub consent: Consent,
+    /// Visits counted so far.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 2147483647))]
     pub visits: i32,
+    /// When the customer last visited; `null` if never.
+    #[serde(with = "crate::wire::strict::nullable")]
     pub last_visit_at: Option<DateTime<Utc>>,
+    /// Points balance.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 9223372036854775807i64)
+    )]
     pub points: i64,
+    /// When the customer was added.
+    #[serde(with = "crate::wire::strict")]
     pub created_at: DateTime<Utc>,
+    /// When the customer was last changed.
+    #[serde(with = "crate::wire::strict")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -53,108 +105,265 @@ pub struct Customer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerDetail {
+    /// Every field of the customer, inline.
     #[serde(flatten)]
     pub customer: Customer,
+    /// The customer's installed passes, oldest first.
     pub passes: Vec<Pass>,
 }
 
-/// A customer to create. `phone` may be national (read with the merchant's default
-/// country) or international; it is stored as E.164.
+/// A customer to create.
+///
+/// Texts have surrounding whitespace removed; the length limits count the text as sent.
+/// Contact fields are `null` (or left out) when not known; an empty string is refused. A
+/// phone or email another customer of the merchant already has is refused (422, `taken`).
+/// Unknown fields are refused (400).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "first_name": "Ann",
+    "last_name": "Lee",
+    "phone": "(415) 555-2671",
+    "email": "Ann.Lee@example.com",
+    "birthday": "1990-04-12",
+    "tags": ["vip", "coffee-lover"],
+    "consent": {"sms": true, "email": true, "telegram": false, "messenger": false},
+    "visits": 3,
+    "points": 120
+})))]
+#[serde(deny_unknown_fields)]
 pub struct NewCustomer {
+    /// Given name: 1 to 100 characters on one line, not blank.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub first_name: String,
+    /// Family name: up to 100 characters on one line; empty (the default) when not known.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$", default = "")
+    )]
     pub last_name: String,
+    /// Phone number, up to 32 characters: international with `+` and country code (e.g.
+    /// `+44 20 7946 0958`), or national, read in the merchant's `default_country` (e.g.
+    /// `(415) 555-2671` for `US`). It must be a valid number for its country (libphonenumber's
+    /// rules); spaces, dots, dashes and brackets are ignored. Stored and returned as E.164.
+    /// `null` or left out: no phone.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(format = "phone", min_length = 1, max_length = 32)
+    )]
     pub phone: Option<String>,
+    /// Email address, up to 254 characters of ASCII (internationalised addresses are not
+    /// accepted), with a dot in the domain; no display name, no surrounding spaces. Stored
+    /// lower-cased. `null` or left out: no email.
+    #[cfg_attr(feature = "openapi", schema(format = "email", max_length = 254))]
     pub email: Option<String>,
+    /// Date of birth, `YYYY-MM-DD`: from 1900-01-01 to today in the merchant's time zone.
+    /// `null` or left out: not known.
+    #[serde(default, with = "crate::wire::strict::nullable")]
     pub birthday: Option<NaiveDate>,
+    /// Tags, at most 20 (duplicates after lower-casing count once); none when left out.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::schema::Tag>, max_items = 20))]
     pub tags: Vec<String>,
+    /// Telegram chat id: up to 20 digits, with `-` in front for a group. `null` or left
+    /// out: not linked.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 21, pattern = r"^-?[0-9]{1,20}$")
+    )]
     pub telegram_chat_id: Option<String>,
+    /// Facebook Messenger page-scoped id: 1 to 32 digits. `null` or left out: not linked.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 32, pattern = r"^[0-9]{1,32}$")
+    )]
     pub messenger_psid: Option<String>,
-    /// All channels on when absent.
+    /// Consent per channel; left out, every channel is on. `null` is refused.
+    #[serde(
+        default,
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub consent: Option<Consent>,
+    /// Visits so far, 0 or more; 0 when left out.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 2147483647, default = 0)
+    )]
     pub visits: i32,
+    /// When the customer last visited, RFC 3339; at most 5 minutes in the future by the
+    /// server's clock. `null` or left out: never.
+    #[serde(default, with = "crate::wire::strict::nullable")]
     pub last_visit_at: Option<DateTime<Utc>>,
+    /// Points balance, 0 or more; 0 when left out.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 9223372036854775807i64, default = 0)
+    )]
     pub points: i64,
 }
 
-/// A partial update: absent fields stay as they are; `null` clears an optional field.
+/// A partial update: a field left out stays as it is. `null` clears the fields that may be
+/// empty (`phone`, `email`, `birthday`, `telegram_chat_id`, `messenger_psid`,
+/// `last_visit_at`); for the others `null` is refused (400). Each field takes the same
+/// values as in [`NewCustomer`], and the customer as a whole is checked again. Unknown
+/// fields are refused (400).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "last_name": "Lee-Park",
+    "email": null,
+    "tags": ["vip"],
+    "points": 200
+})))]
+#[serde(deny_unknown_fields)]
 pub struct CustomerPatch {
+    /// New given name: 1 to 100 characters on one line, not blank. `null` is refused.
+    #[serde(
+        default,
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            nullable = false,
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub first_name: Option<String>,
+    /// New family name: up to 100 characters on one line; an empty string removes it.
+    /// `null` is refused.
+    #[serde(
+        default,
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            nullable = false,
+            max_length = 100,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub last_name: Option<String>,
+    /// New phone, as in [`NewCustomer`]; `null` removes it.
     #[serde(
         default,
-        with = "double_option",
+        with = "crate::wire::double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, format = "phone", min_length = 1, max_length = 32)
+    )]
     pub phone: Option<Option<String>>,
+    /// New email, as in [`NewCustomer`]; `null` removes it.
     #[serde(
         default,
-        with = "double_option",
+        with = "crate::wire::double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, format = "email", max_length = 254)
+    )]
     pub email: Option<Option<String>>,
+    /// New date of birth, `YYYY-MM-DD`, from 1900-01-01 to today; `null` removes it.
     #[serde(
         default,
-        with = "double_option",
+        with = "crate::wire::strict::double_option",
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<NaiveDate>))]
     pub birthday: Option<Option<NaiveDate>>,
+    /// The customer's tags, all of them (at most 20): they replace the current ones; `[]`
+    /// removes every tag. `null` is refused.
+    #[serde(
+        default,
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Vec<crate::schema::Tag>, nullable = false, max_items = 20)
+    )]
     pub tags: Option<Vec<String>>,
+    /// New Telegram chat id (up to 20 digits, `-` in front for a group); `null` unlinks.
     #[serde(
         default,
-        with = "double_option",
+        with = "crate::wire::double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, max_length = 21, pattern = r"^-?[0-9]{1,20}$")
+    )]
     pub telegram_chat_id: Option<Option<String>>,
+    /// New Messenger page-scoped id (1 to 32 digits); `null` unlinks.
     #[serde(
         default,
-        with = "double_option",
+        with = "crate::wire::double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, max_length = 32, pattern = r"^[0-9]{1,32}$")
+    )]
     pub messenger_psid: Option<Option<String>>,
-    pub consent: Option<Consent>,
-    pub visits: Option<i32>,
+    /// New consent, all four channels. `null` is refused.
     #[serde(
         default,
-        with = "double_option",
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub consent: Option<Consent>,
+    /// New visit count, 0 or more. `null` is refused.
+    #[serde(
+        default,
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(nullable = false, minimum = 0, maximum = 2147483647)
+    )]
+    pub visits: Option<i32>,
+    /// When the customer last visited, RFC 3339, at most 5 minutes in the future; `null`:
+    /// never.
+    #[serde(
+        default,
+        with = "crate::wire::strict::double_option",
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<DateTime<Utc>>))]
     pub last_visit_at: Option<Option<DateTime<Utc>>>,
+    /// New points balance, 0 or more. `null` is refused.
+    #[serde(
+        default,
+        with = "crate::wire::non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(nullable = false, minimum = 0, maximum = 9223372036854775807i64)
+    )]
     pub points: Option<i64>,
-}
-
-/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-mod double_option {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<T: Serialize, S: Serializer>(
-        value: &Option<Option<T>>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(inner) => inner.serialize(serializer),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Option<T>>, D::Error> {
-        Option::<T>::deserialize(deserializer).map(Some)
-    }
 }
 
 /// How the customer list is ordered.
@@ -162,20 +371,28 @@ mod double_option {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CustomerSort {
+    /// By last name, then first name (the default).
     #[default]
     Name,
+    /// By when the customer was added.
     CreatedAt,
+    /// By number of visits.
     Visits,
+    /// By last visit; customers who never visited come last either way.
     LastVisitAt,
+    /// By points balance.
     Points,
 }
 
+/// Which way a list is sorted: `asc` (the default) or `desc`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SortOrder {
+    /// Smallest (or A) first.
     #[default]
     Asc,
+    /// Largest (or Z) first.
     Desc,
 }
 
@@ -197,10 +414,12 @@ pub struct ImportReport {
     pub ignored_columns: Vec<String>,
 }
 
+/// A CSV row that was not imported, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportRowError {
     /// The line in the file, counting the header as line 1.
     pub line: u64,
+    /// What is wrong with the row, per column (named as the customer field).
     pub errors: Vec<crate::FieldError>,
 }

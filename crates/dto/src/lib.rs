@@ -2,7 +2,9 @@
 //!
 //! Serde only, so that it builds for wasm32; the OpenAPI schemas are derived behind the
 //! `openapi` feature, which only the server turns on. Doc comments on fields become the
-//! descriptions in the OpenAPI document.
+//! descriptions in the OpenAPI document, and the constraints declared there are the server's
+//! (see [`text`] for the shapes of text, [`wire`] for how timestamps, dates and ids are read
+//! and written).
 
 pub mod auth;
 pub mod cards;
@@ -11,7 +13,11 @@ pub mod customers;
 pub mod figures;
 pub mod mailings;
 pub mod passes;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod segments;
+pub mod text;
+pub mod wire;
 
 pub use auth::*;
 pub use cards::*;

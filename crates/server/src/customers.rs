@@ -42,11 +42,7 @@ pub fn parse(
     fields: &mut Fields,
 ) -> Option<CustomerRecord> {
     let first_name = fields.text("first_name", &input.first_name, 100);
-    let last_name = if input.last_name.trim().is_empty() {
-        Some(String::new())
-    } else {
-        fields.text("last_name", &input.last_name, 100)
-    };
+    let last_name = fields.line("last_name", &input.last_name, 100);
     let phone = optional(fields, "phone", input.phone.as_deref(), |v| {
         Phone::parse(v, country).map(Phone::into_inner)
     });
@@ -101,19 +97,23 @@ pub fn parse(
     })
 }
 
-/// `Some(None)` for absent or blank, `Some(Some(v))` when it parses, `None` on error.
+/// `Some(None)` for absent, `Some(Some(v))` when it parses, `None` on error. A blank value
+/// is not taken for "none": `null` says that, and the OpenAPI document declares each
+/// field's shape (an email format, a digits pattern) that a blank does not have. (The CSV
+/// import turns empty cells into absent values before they get here.)
 fn optional<T>(
     fields: &mut Fields,
     field: &str,
     value: Option<&str>,
     parse: impl Fn(&str) -> Result<T, FieldIssue>,
 ) -> Option<Option<T>> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
+    match value {
         None => Some(None),
         Some(v) => fields.check(field, parse(v)).map(Some),
     }
 }
 
+/// Up to 20 digits, `-` in front for a group: `loyalcast_dto::text::TELEGRAM_CHAT_ID`.
 fn telegram_chat_id(value: &str) -> Result<String, FieldIssue> {
     let digits = value.strip_prefix('-').unwrap_or(value);
     if !digits.is_empty() && digits.len() <= 20 && digits.chars().all(|c| c.is_ascii_digit()) {
@@ -126,8 +126,9 @@ fn telegram_chat_id(value: &str) -> Result<String, FieldIssue> {
     }
 }
 
+/// 1 to 32 digits: `loyalcast_dto::text::MESSENGER_PSID`.
 fn messenger_psid(value: &str) -> Result<String, FieldIssue> {
-    if value.len() <= 32 && value.chars().all(|c| c.is_ascii_digit()) {
+    if !value.is_empty() && value.len() <= 32 && value.chars().all(|c| c.is_ascii_digit()) {
         Ok(value.to_owned())
     } else {
         Err(FieldIssue::new(
@@ -530,5 +531,42 @@ mod tests {
             vec!["ann".to_owned(), "lee".to_owned()]
         );
         assert_eq!(escape_like("50%_off"), "50off");
+    }
+
+    #[test]
+    fn the_documented_chat_id_patterns_are_the_checks() {
+        let telegram = regex::Regex::new(loyalcast_dto::text::TELEGRAM_CHAT_ID)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let messenger = regex::Regex::new(loyalcast_dto::text::MESSENGER_PSID)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let digits = |n: usize| "7".repeat(n);
+        let samples = [
+            String::new(),
+            "-".into(),
+            "12".into(),
+            "-12".into(),
+            "--12".into(),
+            " 12".into(),
+            "12 ".into(),
+            "1a".into(),
+            "١٢".into(),
+            digits(20),
+            format!("-{}", digits(20)),
+            digits(21),
+            digits(32),
+            digits(33),
+        ];
+        for sample in &samples {
+            assert_eq!(
+                telegram.is_match(sample),
+                telegram_chat_id(sample).is_ok(),
+                "telegram {sample:?}"
+            );
+            assert_eq!(
+                messenger.is_match(sample),
+                messenger_psid(sample).is_ok(),
+                "messenger {sample:?}"
+            );
+        }
     }
 }

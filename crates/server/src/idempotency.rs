@@ -35,9 +35,7 @@ impl FromRequest for IdempotencyKey {
             v.to_str()
                 .ok()
                 .map(str::trim)
-                .filter(|v| {
-                    !v.is_empty() && v.len() <= 255 && v.chars().all(|c| c.is_ascii_graphic())
-                })
+                .filter(|v| is_valid_key(v))
                 .map(str::to_owned)
         });
         Box::pin(async move {
@@ -50,6 +48,12 @@ impl FromRequest for IdempotencyKey {
             }
         })
     }
+}
+
+/// A key as `loyalcast_dto::text::IDEMPOTENCY_KEY` declares it: 1 to 255 visible ASCII
+/// characters (an HTTP header value has no surrounding whitespace to speak of).
+fn is_valid_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 255 && key.chars().all(|c| c.is_ascii_graphic())
 }
 
 /// Runs `work` in a transaction and answers with its value as JSON and `status`; with a
@@ -145,5 +149,28 @@ async fn replay(
         _ => Err(ApiError::Conflict(
             "A request with this Idempotency-Key is still in progress.".to_owned(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_key_check_is_the_documented_pattern() {
+        let pattern = regex::Regex::new(loyalcast_dto::text::IDEMPOTENCY_KEY)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut cases: Vec<String> = (0u8..=255).map(|b| char::from(b).to_string()).collect();
+        cases.extend([
+            "".to_owned(),
+            "a".repeat(255),
+            "a".repeat(256),
+            "key-1 2".to_owned(),
+        ]);
+        for case in cases {
+            assert_eq!(
+                super::is_valid_key(&case),
+                pattern.is_match(&case),
+                "{case:?}"
+            );
+        }
     }
 }

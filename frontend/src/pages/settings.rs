@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use loyalcast_dto::{
-    ApiKey, Balances, CreatedApiKey, CreditKind, Me, NewApiKey, Role, TeamMember, TopUp,
+    ApiKey, ApiKeyRole, Balances, CreatedApiKey, CreditKind, Me, NewApiKey, Role, TeamMember, TopUp,
 };
 use uuid::Uuid;
 
@@ -296,7 +296,7 @@ fn ApiKeysSection() -> impl IntoView {
     let keys = fetch(|| (), move |_| async move { api.api_keys().await });
 
     let name = RwSignal::new(String::new());
-    let role = RwSignal::new(Role::Admin);
+    let role = RwSignal::new(ApiKeyRole::Admin);
     let creating = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
     let created = RwSignal::new(None::<CreatedApiKey>);
@@ -446,8 +446,8 @@ fn ApiKeysSection() -> impl IntoView {
                 <div class="field">
                     <label for="api-key-role">"Role"</label>
                     <select id="api-key-role" data-testid="api-key-role"
-                        on:change=move |ev| role.set(if event_target_value(&ev) == "agent" { Role::Agent } else { Role::Admin })
-                        prop:value=move || role.get().as_str()>
+                        on:change=move |ev| role.set(if event_target_value(&ev) == "agent" { ApiKeyRole::Agent } else { ApiKeyRole::Admin })
+                        prop:value=move || Role::from(role.get()).as_str()>
                         <option value="admin">"Admin: cards, segments, customers"</option>
                         <option value="agent">"Agent: customers and conversations"</option>
                     </select>

@@ -39,7 +39,9 @@ fn template(fields: &mut Fields, field: &str, source: &str, max: usize) -> Optio
 }
 
 /// Parses the content of each chosen channel; a chosen channel without content, or content
-/// with an unknown variable, is a field error.
+/// with an unknown variable, is a field error. Content given for a channel that is not
+/// chosen is checked too (and then left out): the OpenAPI document declares its shape
+/// whatever the channels, and a mailing should not store text that could never be sent.
 pub fn prepare(channels: &[Channel], content: &MailingContent, fields: &mut Fields) -> Prepared {
     let mut prepared = Prepared {
         sms: None,
@@ -50,45 +52,44 @@ pub fn prepare(channels: &[Channel], content: &MailingContent, fields: &mut Fiel
     if channels.is_empty() {
         fields.push("channels", "required", "choose at least one channel");
     }
-    for channel in channels {
-        match channel {
-            Channel::Sms => match &content.sms {
-                Some(c) => prepared.sms = template(fields, "content.sms.body", &c.body, 1600),
-                None => fields.push("content.sms", "required", "SMS is chosen but has no text"),
-            },
-            Channel::Email => match &content.email {
-                Some(c) => {
-                    let subject = template(fields, "content.email.subject", &c.subject, 200);
-                    let body = template(fields, "content.email.body", &c.body, 50_000);
-                    prepared.email = subject.zip(body);
-                }
-                None => fields.push(
-                    "content.email",
-                    "required",
-                    "Email is chosen but has no content",
-                ),
-            },
-            Channel::Telegram => match &content.telegram {
-                Some(c) => {
-                    prepared.telegram = template(fields, "content.telegram.text", &c.text, 4096)
-                }
-                None => fields.push(
-                    "content.telegram",
-                    "required",
-                    "Telegram is chosen but has no text",
-                ),
-            },
-            Channel::Messenger => match &content.messenger {
-                Some(c) => {
-                    prepared.messenger = template(fields, "content.messenger.text", &c.text, 2000)
-                }
-                None => fields.push(
-                    "content.messenger",
-                    "required",
-                    "Messenger is chosen but has no text",
-                ),
-            },
+    let chosen = |channel| channels.contains(&channel);
+    let missing = |fields: &mut Fields, channel: Channel, field: &str, what: &str| {
+        if chosen(channel) {
+            fields.push(
+                field,
+                "required",
+                format!("{} is chosen but has no {what}", channel.label()),
+            );
         }
+    };
+    match &content.sms {
+        Some(c) => {
+            let sms = template(fields, "content.sms.body", &c.body, 1600);
+            prepared.sms = sms.filter(|_| chosen(Channel::Sms));
+        }
+        None => missing(fields, Channel::Sms, "content.sms", "text"),
+    }
+    match &content.email {
+        Some(c) => {
+            let subject = template(fields, "content.email.subject", &c.subject, 200);
+            let body = template(fields, "content.email.body", &c.body, 50_000);
+            prepared.email = subject.zip(body).filter(|_| chosen(Channel::Email));
+        }
+        None => missing(fields, Channel::Email, "content.email", "content"),
+    }
+    match &content.telegram {
+        Some(c) => {
+            let text = template(fields, "content.telegram.text", &c.text, 4096);
+            prepared.telegram = text.filter(|_| chosen(Channel::Telegram));
+        }
+        None => missing(fields, Channel::Telegram, "content.telegram", "text"),
+    }
+    match &content.messenger {
+        Some(c) => {
+            let text = template(fields, "content.messenger.text", &c.text, 2000);
+            prepared.messenger = text.filter(|_| chosen(Channel::Messenger));
+        }
+        None => missing(fields, Channel::Messenger, "content.messenger", "text"),
     }
     prepared
 }
@@ -213,5 +214,83 @@ mod tests {
             html_from_text("Hi <b>\n\nline one\nline two")
                 .contains("<p>Hi &lt;b&gt;</p><p>line one<br>line two</p>")
         );
+    }
+
+    #[test]
+    fn content_of_a_channel_not_chosen_is_checked_but_not_sent() {
+        let content = MailingContent {
+            sms: Some(SmsContent {
+                body: "Hi {first_name}".into(),
+            }),
+            telegram: Some(loyalcast_dto::TextContent {
+                text: "Hi {firstname}".into(),
+            }),
+            ..Default::default()
+        };
+        let mut fields = Fields::new();
+        let prepared = prepare(&[Channel::Sms], &content, &mut fields);
+        let names: Vec<String> = fields.into_errors().into_iter().map(|e| e.field).collect();
+        assert_eq!(names, ["content.telegram.text"]);
+        assert!(prepared.sms.is_some() && prepared.telegram.is_none());
+        let fine = MailingContent {
+            telegram: Some(loyalcast_dto::TextContent { text: "Hi".into() }),
+            ..content
+        };
+        let mut fields = Fields::new();
+        let prepared = prepare(&[Channel::Sms], &fine, &mut fields);
+        assert!(!fields.has_errors());
+        assert!(
+            prepared.telegram.is_none(),
+            "a channel not chosen sends nothing"
+        );
+    }
+
+    #[test]
+    fn the_documented_template_pattern_is_the_parser() {
+        use loyalcast_delivery::template::{Template, Variable};
+        assert_eq!(
+            Variable::ALL.map(Variable::name),
+            loyalcast_dto::text::TEMPLATE_VARIABLES
+        );
+        let pattern =
+            regex::Regex::new(loyalcast_dto::text::TEMPLATE).unwrap_or_else(|e| panic!("{e}"));
+        let valid = |text: &str| !text.trim().is_empty() && Template::parse(text).is_ok();
+        let pieces = [
+            "",
+            "a",
+            " ",
+            "\n",
+            "\t",
+            "\u{85}",
+            "\u{3000}",
+            "{",
+            "}",
+            "{{",
+            "}}",
+            "{first_name}",
+            "{unsubscribe_url}",
+            "{firstname}",
+            "{}",
+            "{ first_name}",
+            "{first_name",
+            "first_name}",
+            "{\nfirst_name}",
+            "é",
+            "🎉",
+        ];
+        // Every sequence of up to three pieces: braces meet names, blanks and each other.
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let text = format!("{a}{b}{c}");
+                    assert_eq!(pattern.is_match(&text), valid(&text), "{text:?}");
+                }
+            }
+        }
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            for text in [c.to_string(), format!("{c}a"), format!("a{c}")] {
+                assert_eq!(pattern.is_match(&text), valid(&text), "{text:?}");
+            }
+        }
     }
 }

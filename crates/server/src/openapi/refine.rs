@@ -216,7 +216,7 @@ fn describe_parameters(operation: &mut Map<String, Value>) -> bool {
                 "in": "header",
                 "required": false,
                 "description": "Makes the request safe to retry. The first request with a key does its work and saves its answer in the same transaction; a repeat with the same key and the same body gets the saved answer (with `Idempotent-Replayed: true`) and does nothing again; the same key with another body is a 422. Keys are scoped to the merchant and kept for 24 hours. 1 to 255 visible ASCII characters; a UUID is a good choice.",
-                "schema": { "type": "string", "pattern": "^[!-~]{1,255}$" },
+                "schema": { "type": "string", "pattern": loyalcast_dto::text::IDEMPOTENCY_KEY },
                 "example": "3f0c9a52-6a1e-4a34-9d0e-2b8f1f6b7c11"
             });
         }

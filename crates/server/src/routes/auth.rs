@@ -35,7 +35,9 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<web::Json<Session>> {
     let LoginRequest { email, password } = body.into_inner();
-    let email = email.trim().to_lowercase();
+    // Lower-cased as stored, but not trimmed: the document declares the `email` format,
+    // which allows no surrounding spaces, and an address with them names no account.
+    let email = email.to_lowercase();
     let address = req
         .peer_addr()
         .map(|a| a.ip().to_string())

@@ -57,11 +57,7 @@ struct CheckedCard {
 fn check(input: &CardInput) -> Result<CheckedCard> {
     let mut fields = Fields::new();
     let name = fields.text("name", &input.name, 80);
-    let description = if input.description.trim().is_empty() {
-        Some(String::new())
-    } else {
-        fields.text("description", &input.description, 500)
-    };
+    let description = fields.line("description", &input.description, 500);
     let background = fields.check(
         "design.background_color",
         validation::hex_colour(&input.design.background_color),
@@ -74,27 +70,15 @@ fn check(input: &CardInput) -> Result<CheckedCard> {
         "design.label_color",
         validation::hex_colour(&input.design.label_color),
     );
-    let logo_text = if input.design.logo_text.trim().is_empty() {
-        Some(String::new())
-    } else {
-        fields.text("design.logo_text", &input.design.logo_text, 40)
-    };
-    let pass_type = fields.optional_text(
-        "apple_pass_type_id",
-        input.apple_pass_type_id.as_deref(),
-        120,
-    );
+    let logo_text = fields.line("design.logo_text", &input.design.logo_text, 40);
+    let pass_type = input.apple_pass_type_id.clone();
     if let Some(id) = &pass_type
-        && !(id.starts_with("pass.")
-            && id.len() > 5
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        && !is_pass_type_id(id)
     {
         fields.push(
             "apple_pass_type_id",
             "invalid_pass_type_id",
-            "must look like pass.com.example.card",
+            "must look like pass.com.example.card (at most 120 characters)",
         );
     }
     match (input.kind, input.membership_period_days) {
@@ -132,6 +116,17 @@ fn check(input: &CardInput) -> Result<CheckedCard> {
             "parsed card fields missing"
         ))),
     }
+}
+
+/// `pass.` and letters, digits, `.`, `-` or `_`, at most 120 characters, taken as sent:
+/// `loyalcast_dto::text::PASS_TYPE_ID` with maxLength 120. (`null` is how to say "none".)
+fn is_pass_type_id(id: &str) -> bool {
+    id.len() <= 120
+        && id.len() > 5
+        && id.starts_with("pass.")
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 async fn installed_counts(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, u64>> {
@@ -348,5 +343,36 @@ pub async fn delete(
         Ok(_) => Ok(HttpResponse::NoContent().finish()),
         Err(err) if is_foreign_key_violation(&err) => Err(conflict()),
         Err(err) => Err(err.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_pass_type_id;
+
+    #[test]
+    fn the_documented_pass_type_id_pattern_is_the_check() {
+        let pattern =
+            regex::Regex::new(loyalcast_dto::text::PASS_TYPE_ID).unwrap_or_else(|e| panic!("{e}"));
+        let long = format!("pass.{}", "a".repeat(115));
+        for id in [
+            "pass.com.example.coffee",
+            "pass.a",
+            "pass.",
+            "pass",
+            "pass.com example",
+            " pass.com.example",
+            "pass.com.example ",
+            "Pass.com.example",
+            "pass.com/example",
+            "pass.é",
+            "",
+            long.as_str(),
+        ] {
+            let documented = pattern.is_match(id) && id.chars().count() <= 120;
+            assert_eq!(documented, is_pass_type_id(id), "{id:?}");
+        }
+        assert!(is_pass_type_id(&long));
+        assert!(!is_pass_type_id(&format!("{long}a")));
     }
 }

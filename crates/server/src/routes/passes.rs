@@ -36,6 +36,13 @@ pub fn to_dto(p: &pass::Model) -> Pass {
     }
 }
 
+/// 1 to 64 letters, digits, `-`, `_` or `.`.
+fn is_serial_number(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// A random token the wallet sends back with every web-service call for this pass.
 pub fn authentication_token() -> String {
     let mut bytes = [0u8; 24];
@@ -129,15 +136,11 @@ pub async fn create(
             "no such customer",
         ));
     }
-    let serial = match input.serial_number.as_deref().map(str::trim) {
-        None | Some("") => Uuid::new_v4().simple().to_string(),
-        Some(s)
-            if s.len() <= 64
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
-        {
-            s.to_owned()
-        }
+    // Taken as sent: blank or padded values are refused, as the document's pattern
+    // (`loyalcast_dto::text::SERIAL_NUMBER`) says; leaving the field out generates one.
+    let serial = match input.serial_number.as_deref() {
+        None => Uuid::new_v4().simple().to_string(),
+        Some(s) if is_serial_number(s) => s.to_owned(),
         Some(_) => {
             return Err(ApiError::field(
                 "serial_number",
@@ -241,4 +244,36 @@ pub async fn delete(
     let model = find(&state, &auth, id.into_inner()).await?;
     model.delete(&state.db).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_serial_number;
+
+    #[test]
+    fn the_documented_serial_number_pattern_is_the_check() {
+        let pattern =
+            regex::Regex::new(loyalcast_dto::text::SERIAL_NUMBER).unwrap_or_else(|e| panic!("{e}"));
+        let longest = "a".repeat(64);
+        let too_long = "a".repeat(65);
+        for serial in [
+            "CC-000123",
+            "a.b_c-d",
+            "",
+            " ",
+            " CC-1",
+            "CC-1 ",
+            "CC 1",
+            "CC/1",
+            "é",
+            longest.as_str(),
+            too_long.as_str(),
+        ] {
+            assert_eq!(
+                pattern.is_match(serial),
+                is_serial_number(serial),
+                "{serial:?}"
+            );
+        }
+    }
 }

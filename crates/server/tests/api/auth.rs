@@ -3,7 +3,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use loyalcast_dto::{
-    ApiKey, CreatedApiKey, Me, NewApiKey, NewTeamMember, Role, Session, TeamMember,
+    ApiKey, ApiKeyRole, CreatedApiKey, Me, NewApiKey, NewTeamMember, Role, Session, TeamMember,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -192,7 +192,7 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked(app: &TestApp) {
             &tenant.token,
             &NewApiKey {
                 name: "POS".into(),
-                role: Some(Role::Agent),
+                role: Some(ApiKeyRole::Agent),
             },
         )
         .await,
@@ -243,7 +243,7 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked(app: &TestApp) {
             &tenant.token,
             &NewApiKey {
                 name: "Back office".into(),
-                role: Some(Role::Admin),
+                role: Some(ApiKeyRole::Admin),
             },
         )
         .await,
@@ -299,17 +299,15 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked(app: &TestApp) {
         StatusCode::UNAUTHORIZED,
     )
     .await;
+    // `owner` is not a role a key can have: the document's enum leaves it out.
     let owner_key = app
         .post(
             "/api/v1/api-keys",
             &tenant.token,
-            &NewApiKey {
-                name: "x".into(),
-                role: Some(Role::Owner),
-            },
+            &serde_json::json!({"name": "x", "role": "owner"}),
         )
         .await;
-    problem(owner_key, StatusCode::UNPROCESSABLE_ENTITY).await;
+    problem(owner_key, StatusCode::BAD_REQUEST).await;
 }
 
 async fn roles_limit_what_members_may_do(app: &TestApp) {

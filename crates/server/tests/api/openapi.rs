@@ -135,3 +135,47 @@ async fn the_served_document_and_docs_ui_work() {
     );
     app.cleanup().await;
 }
+
+/// The patterns are written out in the DTO attributes (utoipa takes only literals there);
+/// each must be one of `loyalcast_dto::text`'s, which the validation is tested against.
+#[test]
+fn every_documented_pattern_is_one_the_server_is_tested_against() {
+    use loyalcast_dto::text;
+    fn collect(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map {
+                    match (key.as_str(), value) {
+                        ("pattern", serde_json::Value::String(p)) => out.push(p.clone()),
+                        _ => collect(value, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&loyalcast::openapi::to_json().unwrap()).unwrap();
+    let mut patterns = Vec::new();
+    collect(&doc, &mut patterns);
+    let known = [
+        text::REQUIRED_LINE.to_owned(),
+        text::LINE.to_owned(),
+        text::TEMPLATE.to_owned(),
+        text::COLOUR.to_owned(),
+        text::PASS_TYPE_ID.to_owned(),
+        text::SERIAL_NUMBER.to_owned(),
+        text::TELEGRAM_CHAT_ID.to_owned(),
+        text::MESSENGER_PSID.to_owned(),
+        text::IDEMPOTENCY_KEY.to_owned(),
+        text::tag_pattern(),
+    ];
+    assert!(patterns.len() > 20, "only {} patterns", patterns.len());
+    for pattern in &patterns {
+        assert!(
+            known.contains(pattern),
+            "{pattern} is not one of loyalcast_dto::text's"
+        );
+    }
+}
