@@ -21,8 +21,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DOCUMENT = HERE.parent / "openapi.json"
 EXPECTED_WARNINGS = {("POST /api/v1/customers/import", "Unsupported content type text/csv")}
+# Literal enums: the time zone enum holds names (GMT0, GMT+0, GMT-0) that one Python enum
+# cannot tell apart.
 CONFIG = """\
 post_hooks: []
+literal_enums: true
 content_type_overrides:
   image/gif: application/octet-stream
 """
@@ -83,9 +86,9 @@ def integrate(base_url: str, api_key: str) -> None:
           f"customers_update answered {patched!r}")
     check(patched.first_name == "Ada", "an absent field stays as it was")
 
-    rule = m.SegmentRuleAnd(type_=m.SegmentRuleAndType.AND, rules=[
-        m.SegmentRuleHasTag(type_=m.SegmentRuleHasTagType.HAS_TAG, tag=tag),
-        m.SegmentRuleVisits(type_=m.SegmentRuleVisitsType.VISITS, cmp=m.Comparison.GTE, value=3),
+    rule = m.SegmentRuleAnd(type_="and", rules=[
+        m.SegmentRuleHasTag(type_="has_tag", tag=tag),
+        m.SegmentRuleVisits(type_="visits", cmp="gte", value=3),
     ])
     count = api("segments.segments_count").sync(client=client, body=m.CountRequest(rule=rule))
     check(isinstance(count, m.SegmentCount) and count.customers == 1, f"segments_count answered {count!r}")
@@ -97,14 +100,14 @@ def integrate(base_url: str, api_key: str) -> None:
 
     draft = api("mailings.mailings_create").sync(client=client, body=m.NewMailing(
         name=f"Welcome {tag}",
-        audience=m.AudienceSegment(type_=m.AudienceSegmentType.SEGMENT, segment_id=segment.id),
-        channels=[m.Channel.EMAIL],
+        audience=m.AudienceSegment(type_="segment", segment_id=segment.id),
+        channels=["email"],
         content=m.MailingContent(email=m.EmailContent(subject="Hello {first_name}", body="Welcome back.")),
         draft=True,
     ))
-    check(isinstance(draft, m.Mailing) and draft.status == m.MailingStatus.DRAFT, f"mailings_create answered {draft!r}")
+    check(isinstance(draft, m.Mailing) and draft.status == "draft", f"mailings_create answered {draft!r}")
     sent = api("mailings.mailings_send").sync(draft.id, client=client)
-    check(isinstance(sent, m.Mailing) and sent.status in (m.MailingStatus.SENDING, m.MailingStatus.COMPLETED),
+    check(isinstance(sent, m.Mailing) and sent.status in ("sending", "completed"),
           f"mailings_send with no body answered {sent!r}")
     history = api("mailings.mailings_list").sync(client=client, q=tag)
     check(isinstance(history, m.PageMailingSummary) and [x.id for x in history.items] == [draft.id],

@@ -10,7 +10,7 @@ seed="${2:-20261202}"
 export SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 report="${FUZZ_REPORT_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/loyalcast-fuzz.XXXXXX")}"
 echo "fuzz: $examples examples per operation, seed $seed; reports in $report"
-exec st run "$LOYALCAST_BASE_URL/api/openapi.json" \
+exec st --config-file "$here/schemathesis.toml" run "$LOYALCAST_BASE_URL/api/openapi.json" \
   --header "Authorization: Bearer $LOYALCAST_API_KEY" \
   --checks all \
   --exclude-operation-id auth_logout \

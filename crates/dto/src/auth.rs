@@ -191,7 +191,7 @@ pub struct TeamMember {
 
 /// A team member to add. Owners may add any role; admins add admins and agents (a role
 /// above your own is refused, 422 `not_allowed`). An email any team member of any merchant
-/// already signs in with is refused (422 `taken`). Unknown fields are refused (400).
+/// already signs in with is refused (409 `taken`). Unknown fields are refused (400).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(
@@ -225,7 +225,7 @@ pub struct NewTeamMember {
 }
 
 /// Self-service sign-up of a new merchant and its owner (the operator can switch it off:
-/// then 403). An email already in use is refused (422 `taken`). Unknown fields are refused
+/// then 403). An email already in use is refused (409 `taken`). Unknown fields are refused
 /// (400).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

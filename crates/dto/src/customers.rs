@@ -116,7 +116,7 @@ pub struct CustomerDetail {
 ///
 /// Texts have surrounding whitespace removed; the length limits count the text as sent.
 /// Contact fields are `null` (or left out) when not known; an empty string is refused. A
-/// phone or email another customer of the merchant already has is refused (422, `taken`).
+/// phone or email another customer of the merchant already has is refused (409, `taken`).
 /// Unknown fields are refused (400).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -58,10 +58,15 @@ impl MailingStatus {
 }
 
 /// Who receives a mailing: `{"type": "all"}` or `{"type": "segment", "segment_id": ...}`.
-/// Fields an audience does not have are ignored (not refused).
+/// A field an audience does not have is refused (400).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(
+    remote = "Self",
+    tag = "type",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
 pub enum Audience {
     /// Every customer of the merchant.
     All,
@@ -71,6 +76,18 @@ pub enum Audience {
         #[serde(with = "crate::wire::strict")]
         segment_id: Uuid,
     },
+}
+
+impl Serialize for Audience {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Audience::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::wire::tagged::read(deserializer, &["all"], Audience::deserialize)
+    }
 }
 
 /// What is sent on each channel; `null` or left out for a channel that sends nothing. Each

@@ -71,7 +71,7 @@ pub struct NewPass {
     /// The wallet it is installed in.
     pub platform: WalletPlatform,
     /// The serial number in the wallet: 1 to 64 letters, digits, `.`, `-` or `_`, unique
-    /// across the service (a taken one is 422 `taken`). Generated when left out.
+    /// across the service (a taken one is 409 `taken`). Generated when left out.
     #[serde(
         default,
         with = "crate::wire::non_null",

@@ -41,11 +41,18 @@ impl Comparison {
 ///
 /// Example: `{"type":"and","rules":[{"type":"visits","cmp":"gte","value":5},
 /// {"type":"birthday_month","month":3}]}`. Dates are in the merchant's time zone. Groups
-/// hold at most 50 rules each and nest at most 4 deep. Fields a rule does not have are
-/// ignored (not refused).
+/// hold at most 50 rules each and nest at most 4 deep, and a whole rule holds at most 100
+/// parts (groups and conditions) of which at most 50 conditions: larger rules are refused
+/// (422 `too_many_items`, `too_large`, `too_deep`, `too_many_conditions`) before any count
+/// runs. A field a rule does not have is refused (400).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(
+    remote = "Self",
+    tag = "type",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
 pub enum SegmentRule {
     /// Every rule matches (an empty group matches every customer).
     And {
@@ -166,6 +173,20 @@ pub enum SegmentRule {
     },
 }
 
+// The derives above are inherent functions (`remote = "Self"`); these are the trait impls,
+// reading through `wire::tagged` so that a rule is refused as the document describes.
+impl Serialize for SegmentRule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SegmentRule::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SegmentRule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::wire::tagged::read(deserializer, &["birthday_today"], SegmentRule::deserialize)
+    }
+}
+
 impl SegmentRule {
     /// The rule that matches every customer.
     pub fn everyone() -> Self {
@@ -203,8 +224,7 @@ pub struct Segment {
 }
 
 /// A segment to create, or (on PUT) its new state. A name another segment of the merchant
-/// has is refused (422 `taken`). Unknown fields are refused (400); inside `rule`, see
-/// [`SegmentRule`].
+/// has is refused (409 `taken`). Unknown fields are refused (400), in `rule` too.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({

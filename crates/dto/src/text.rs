@@ -55,7 +55,10 @@ pub const TAG_MAX_CHARS: usize = 40;
 /// any script in the Basic Multilingual Plane. (Letters beyond it are left out because a
 /// JSON Schema pattern cannot name them the same way in every regex dialect.)
 pub fn is_tag_letter(c: char) -> bool {
-    c.is_alphanumeric() && u32::from(c) <= 0xFFFF
+    let letter = |c: char| c.is_alphanumeric() && u32::from(c) <= 0xFFFF;
+    // Tags are kept lower-cased, and what is kept must be a tag too: `İ` lower-cases to `i`
+    // and a combining dot, which is not a letter, so it is left out.
+    letter(c) && c.to_lowercase().all(letter)
 }
 
 /// The pattern of a tag: letters and digits (see [`is_tag_letter`]), `-`, `_` and spaces,
@@ -82,4 +85,22 @@ pub fn tag_pattern() -> String {
         })
         .collect();
     format!("^ *[{letters}_-][{letters}_ -]*$")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_tag_letter_lower_cases_to_one_tag_letter() {
+        // Stored tags are lower-cased: they must still match the pattern and keep their length.
+        for c in (0u32..=0xFFFF)
+            .filter_map(char::from_u32)
+            .filter(|c| super::is_tag_letter(*c))
+        {
+            let lower: Vec<char> = c.to_lowercase().collect();
+            assert_eq!(lower.len(), 1, "{c:?}");
+            assert!(super::is_tag_letter(lower[0]), "{c:?} -> {:?}", lower[0]);
+        }
+        assert!(!super::is_tag_letter('İ'));
+        assert!(super::is_tag_letter('ß') && super::is_tag_letter('Ж'));
+    }
 }

@@ -344,8 +344,72 @@ pub mod double_option {
     }
 }
 
+/// Internally tagged enums (`{"type": "visits", ...}`) read strictly. serde's derived reader
+/// takes a variant's index for its name (`"type": 0`) and lets a unit variant carry any other
+/// fields; both are schema-invalid and refused here: the tag must be a string, and a unit
+/// variant's object holds nothing but its tag. The derive (`#[serde(remote = "Self")]`) does
+/// the rest, with `deny_unknown_fields` for the variants that carry fields.
+pub mod tagged {
+    use serde::de::Error;
+
+    /// Checks `value` as the JSON of a tagged enum whose unit variants are `unit_tags`, then
+    /// reads it with `read`.
+    pub fn read<'de, D, T>(
+        deserializer: D,
+        unit_tags: &[&str],
+        read: impl FnOnce(serde_json::Value) -> Result<T, serde_json::Error>,
+    ) -> Result<T, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        let value = <serde_json::Value as serde::Deserialize>::deserialize(deserializer)?;
+        let Some(object) = value.as_object() else {
+            return Err(D::Error::custom("expected an object with a `type`"));
+        };
+        match object.get("type") {
+            Some(serde_json::Value::String(tag)) => {
+                let other = object.keys().find(|k| *k != "type");
+                if let (true, Some(other)) = (unit_tags.contains(&tag.as_str()), other) {
+                    return Err(D::Error::custom(format!(
+                        "unknown field `{other}`: `{tag}` takes no other field"
+                    )));
+                }
+            }
+            Some(_) => return Err(D::Error::custom("`type` must be a string")),
+            None => return Err(D::Error::missing_field("type")),
+        }
+        read(value).map_err(D::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tagged_unions_are_read_as_the_document_describes_them() {
+        use crate::{Audience, SegmentRule};
+        let rule = |json: &str| serde_json::from_str::<SegmentRule>(json);
+        assert!(rule(r#"{"type":"or","rules":[{"type":"birthday_today"}]}"#).is_ok());
+        // A variant's index is not its name, at the top and nested.
+        assert!(rule(r#"{"type":0,"rules":[]}"#).is_err());
+        assert!(rule(r#"{"type":"or","rules":[{"rules":[],"type":0}]}"#).is_err());
+        // A field the variant does not have, on a unit variant and on one with fields.
+        assert!(rule(r#"{"type":"birthday_today","month":3}"#).is_err());
+        assert!(rule(r#"{"type":"birthday_month","month":3,"card_id":"x"}"#).is_err());
+        assert!(rule(r#"{"type":"and","rules":[{"type":"and","rules":[],"x":1}]}"#).is_err());
+        assert!(rule(r#"{"rules":[]}"#).is_err());
+        assert!(rule(r#"[]"#).is_err());
+        let audience = |json: &str| serde_json::from_str::<Audience>(json);
+        assert_eq!(audience(r#"{"type":"all"}"#).ok(), Some(Audience::All));
+        assert!(audience(r#"{"type":"all","segment_id":"x"}"#).is_err());
+        assert!(
+            audience(r#"{"type":1,"segment_id":"018f3a3c-8c4e-7c1a-9d2b-3f4e5a6b7c8d"}"#).is_err()
+        );
+        // What is written reads back.
+        let written = serde_json::to_string(&SegmentRule::everyone()).unwrap_or_default();
+        assert_eq!(written, r#"{"type":"and","rules":[]}"#);
+        assert_eq!(rule(&written).ok(), Some(SegmentRule::everyone()));
+    }
+
     use super::*;
     use chrono::TimeZone;
 

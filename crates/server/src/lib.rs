@@ -15,6 +15,7 @@ pub mod entity;
 pub mod error;
 pub mod idempotency;
 pub mod import;
+pub mod json;
 pub mod mailings;
 pub mod merchants;
 pub mod metrics;

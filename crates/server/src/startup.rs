@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse, fn_service};
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
+use actix_web::error::{PathError, QueryPayloadError, UrlencodedError};
 use actix_web::{HttpRequest, HttpResponse, HttpServer, web};
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
@@ -37,18 +37,13 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState::new(db, config.clone(), jwt_secret)?);
         let spa_dir = config.spa_dir.clone();
-        let (max_json, max_body) = (config.max_json_bytes, config.max_import_bytes);
+        let max_body = config.max_import_bytes;
         let document = crate::openapi::document()?;
         let methods = web::Data::new(crate::openapi::Methods::of(&document));
         let server = HttpServer::new(move || {
             let (app, _) = routes::app(ApiDoc::openapi()).split_for_parts();
             app.app_data(state.clone())
                 .app_data(methods.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(max_json)
-                        .error_handler(|err, _| json_error(err).into()),
-                )
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(
                     web::QueryConfig::default().error_handler(|err, _| query_error(err).into()),
@@ -143,21 +138,6 @@ async fn contain_panics(
                     .into(),
             )
         }
-    }
-}
-
-fn json_error(err: JsonPayloadError) -> ApiError {
-    match err {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::PayloadTooLarge("The JSON body is too large.".to_owned())
-        }
-        JsonPayloadError::ContentType => {
-            ApiError::UnsupportedMediaType("Send the body as application/json.".to_owned())
-        }
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::BadRequest(format!("The JSON body does not fit: {e}"))
-        }
-        other => ApiError::BadRequest(format!("The JSON body could not be read: {other}")),
     }
 }
 

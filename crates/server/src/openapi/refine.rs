@@ -245,7 +245,10 @@ fn name_tagged_unions(doc: &mut Value) {
         for (variant, tag) in variants.iter_mut().zip(tags) {
             let component = format!("{name}{}", pascal(&tag));
             let reference = format!("#/components/schemas/{component}");
-            let body = std::mem::replace(variant, json!({ "$ref": reference }));
+            let mut body = std::mem::replace(variant, json!({ "$ref": reference }));
+            // The unions' readers refuse a field a variant does not have
+            // (`loyalcast_dto::wire::tagged`); utoipa does not say so for variants.
+            body["additionalProperties"] = Value::Bool(false);
             mapping.insert(tag, Value::String(reference));
             named.push((component, body));
         }

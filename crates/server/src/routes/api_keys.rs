@@ -58,7 +58,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Ve
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<NewApiKey>,
+    body: crate::json::Json<NewApiKey>,
 ) -> Result<HttpResponse> {
     auth.require(Role::Admin)?;
     auth.require_member()?;

@@ -32,7 +32,7 @@ use crate::state::AppState;
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: crate::json::Json<LoginRequest>,
 ) -> Result<web::Json<Session>> {
     let LoginRequest { email, password } = body.into_inner();
     // Lower-cased as stored, but not trimmed: the document declares the `email` format,
@@ -124,7 +124,7 @@ pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpRespon
 #[post("/signup")]
 pub async fn sign_up(
     state: web::Data<AppState>,
-    body: web::Json<SignUpRequest>,
+    body: crate::json::Json<SignUpRequest>,
 ) -> Result<HttpResponse> {
     if !state.config.signup_enabled {
         return Err(ApiError::Forbidden(
@@ -201,7 +201,7 @@ pub async fn me(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Me>>
 pub async fn update_merchant(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<UpdateMerchant>,
+    body: crate::json::Json<UpdateMerchant>,
 ) -> Result<web::Json<Merchant>> {
     auth.require(Role::Owner)?;
     let body = body.into_inner();

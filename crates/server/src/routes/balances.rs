@@ -32,7 +32,7 @@ pub async fn get(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Bal
 pub async fn top_up(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<TopUp>,
+    body: crate::json::Json<TopUp>,
 ) -> Result<web::Json<Balances>> {
     auth.require(Role::Owner)?;
     let body = body.into_inner();

@@ -209,7 +209,7 @@ pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
     key: IdempotencyKey,
-    body: web::Json<CardInput>,
+    body: crate::json::Json<CardInput>,
 ) -> Result<HttpResponse> {
     auth.require(Role::Admin)?;
     let input = body.into_inner();
@@ -283,7 +283,7 @@ pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<Uuid>,
-    body: web::Json<CardInput>,
+    body: crate::json::Json<CardInput>,
 ) -> Result<web::Json<Card>> {
     auth.require(Role::Admin)?;
     let current = find(&state.db, auth.merchant_id, id.into_inner()).await?;

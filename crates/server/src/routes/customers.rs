@@ -90,7 +90,7 @@ pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
     key: IdempotencyKey,
-    body: web::Json<NewCustomer>,
+    body: crate::json::Json<NewCustomer>,
 ) -> Result<HttpResponse> {
     let input = body.into_inner();
     let merchant = merchants::find(&state.db, auth.merchant_id).await?;
@@ -160,7 +160,7 @@ pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<Uuid>,
-    body: web::Json<CustomerPatch>,
+    body: crate::json::Json<CustomerPatch>,
 ) -> Result<web::Json<Customer>> {
     let id = id.into_inner();
     let current = customers::find(&state.db, auth.merchant_id, id).await?;

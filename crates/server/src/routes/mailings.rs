@@ -76,7 +76,7 @@ pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
     key: IdempotencyKey,
-    body: web::Json<NewMailing>,
+    body: crate::json::Json<NewMailing>,
 ) -> Result<HttpResponse> {
     auth.require(Role::Admin)?;
     let input = body.into_inner();
@@ -177,8 +177,7 @@ pub async fn send(
                 "Send the body as application/json.".to_owned(),
             ));
         }
-        serde_json::from_slice::<SendMailing>(&body)
-            .map_err(|e| ApiError::BadRequest(format!("The JSON body does not fit: {e}")))?
+        crate::json::parse::<SendMailing>(&body)?
     };
     let m = mailings::find(&state.db, auth.merchant_id, id.into_inner()).await?;
     if m.status != MailingStatus::Draft.as_str() {
@@ -352,7 +351,7 @@ pub async fn resend_failed(
 pub async fn estimate(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<MailingEstimateRequest>,
+    body: crate::json::Json<MailingEstimateRequest>,
 ) -> Result<web::Json<MailingEstimate>> {
     let input = body.into_inner();
     let mut fields = Fields::new();

@@ -114,7 +114,7 @@ pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
     key: IdempotencyKey,
-    body: web::Json<NewPass>,
+    body: crate::json::Json<NewPass>,
 ) -> Result<HttpResponse> {
     let input = body.into_inner();
     let card = match cards::find(&state.db, auth.merchant_id, input.card_id).await {

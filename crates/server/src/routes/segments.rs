@@ -139,7 +139,7 @@ fn name_taken(err: ApiError) -> ApiError {
 pub async fn count(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<CountRequest>,
+    body: crate::json::Json<CountRequest>,
 ) -> Result<web::Json<SegmentCount>> {
     let mut fields = Fields::new();
     let rule = check_rule(&state.db, auth.merchant_id, &body.rule, &mut fields).await?;
@@ -210,7 +210,7 @@ pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
     key: IdempotencyKey,
-    body: web::Json<SegmentInput>,
+    body: crate::json::Json<SegmentInput>,
 ) -> Result<HttpResponse> {
     auth.require(Role::Admin)?;
     let input = body.into_inner();
@@ -304,7 +304,7 @@ pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<Uuid>,
-    body: web::Json<SegmentInput>,
+    body: crate::json::Json<SegmentInput>,
 ) -> Result<web::Json<Segment>> {
     auth.require(Role::Admin)?;
     let model = find(&state.db, auth.merchant_id, id.into_inner()).await?;

@@ -52,7 +52,7 @@ pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
     key: IdempotencyKey,
-    body: web::Json<NewTeamMember>,
+    body: crate::json::Json<NewTeamMember>,
 ) -> Result<HttpResponse> {
     auth.require(Role::Admin)?;
     auth.require_member()?;

@@ -16,7 +16,85 @@ crate::db_tests!(
     formats_are_read_as_declared,
     limits_count_the_text_as_sent,
     a_timestamp_past_year_9999_in_utc_is_still_rfc_3339,
+    whole_numbers_written_as_floats_are_integers_and_tags_stay_tags,
+    tagged_unions_refuse_index_tags_and_fields_they_do_not_have,
 );
+
+async fn whole_numbers_written_as_floats_are_integers_and_tags_stay_tags(app: &TestApp) {
+    let t = app.tenant("Float Cafe").await;
+    // JSON Schema calls 3.0 an integer, and many encoders write whole numbers so.
+    let created: Customer = json(
+        app.post(
+            "/api/v1/customers",
+            &t.token,
+            &json!({"first_name": "Flo", "visits": 3.0, "points": 120.0, "tags": ["Ärger", "VIP"]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!((created.visits, created.points), (3, 120));
+    assert_eq!(created.tags, vec!["vip".to_owned(), "ärger".to_owned()]);
+    for body in [
+        json!({"first_name": "Flo", "visits": 3.5}),
+        json!({"first_name": "Flo", "points": -1e300}),
+        // A letter whose lower case is no tag letter (İ becomes i and a combining dot).
+        json!({"first_name": "Flo", "tags": ["İstanbul"]}),
+    ] {
+        let response = app.post("/api/v1/customers", &t.token, &body).await;
+        assert!(response.status().is_client_error(), "{body}");
+    }
+    let count: loyalcast_dto::SegmentCount = json(
+        app.post(
+            "/api/v1/segments/count",
+            &t.token,
+            &json!({"rule": {"type": "visits", "cmp": "gte", "value": 3.0}}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(count.customers, 1);
+    assert_eq!(customers(app, &t.token).await, 1);
+}
+
+async fn tagged_unions_refuse_index_tags_and_fields_they_do_not_have(app: &TestApp) {
+    let t = app.tenant("Union Cafe").await;
+    for rule in [
+        json!({"type": 0, "rules": []}),
+        json!({"type": "or", "rules": [{"type": 0, "rules": []}]}),
+        json!({"type": "birthday_today", "month": 3}),
+    ] {
+        let refused = problem(
+            app.post("/api/v1/segments/count", &t.token, &json!({ "rule": rule }))
+                .await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(refused.detail.is_some(), "{rule}");
+    }
+    // One past the smallest 64-bit integer (what serde_json reads as a float of -2^63).
+    let below = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/segments/count",
+            Some(&t.token),
+        )
+        .header("content-type", "application/json")
+        .body(r#"{"rule": {"type": "points", "cmp": "eq", "value": -9223372036854775809}}"#)
+        .send()
+        .await
+        .unwrap();
+    problem(below, StatusCode::BAD_REQUEST).await;
+    let audience = app
+        .post(
+            "/api/v1/mailings/estimate",
+            &t.token,
+            &json!({"audience": {"type": "all", "segment_id": "x"}, "channels": ["email"], "content": {"email": {"subject": "Hi", "body": "Hello"}}}),
+        )
+        .await;
+    problem(audience, StatusCode::BAD_REQUEST).await;
+}
 
 fn bad_request_naming(problem: &Problem, what: &str) {
     assert!(
