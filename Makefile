@@ -45,6 +45,7 @@ tool-wasm-bindgen:
 tool-npm:
 	@[ -x frontend/node_modules/.bin/wasm-opt ] || (cd frontend && npm ci --no-audit --no-fund)
 	@[ -d e2e/node_modules/playwright-core ] || (cd e2e && npm ci --no-audit --no-fund)
+	@[ -x openapi/contract/node_modules/.bin/spectral ] || (cd openapi/contract && npm ci --no-audit --no-fund)
 
 # The contract checks' Python tools (schemathesis, openapi-python-client), pinned, in a
 # virtual environment of their own; reinstalled when the pins change.
@@ -105,8 +106,9 @@ e2e: server frontend tool-chromium
 CONTRACT_EXAMPLES ?= 25
 FUZZ_EXAMPLES ?= 300
 CONTRACT_RUN = PATH="$(PY_ENV)/bin:$$PATH" python3 openapi/contract/harness.py --bin $(CURDIR)/$(BIN)
-contract: server tool-py
+contract: server tool-py tool-npm
 	PATH="$(PY_ENV)/bin:$$PATH" openapi-spec-validator openapi/openapi.json
+	openapi/contract/node_modules/.bin/spectral lint openapi/openapi.json --ruleset openapi/contract/.spectral.yaml --fail-severity error --display-only-failures
 	dbs=sqlite; \
 	if pg_isready -q -h 127.0.0.1 -p 5432 || [ "$${REQUIRE_POSTGRES:-0}" = 1 ]; then dbs="sqlite postgres"; \
 	else echo "contract: PostgreSQL not reachable; SQLite only (REQUIRE_POSTGRES=1 makes this a failure)"; fi; \
