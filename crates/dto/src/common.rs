@@ -33,7 +33,8 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// One page of a list. `page` counts from 1; `per_page` is capped at 100.
+/// One page of a list. `page` counts from 1; `per_page` is 1 to 100 (a value out of range is a
+/// 400).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {

@@ -394,6 +394,10 @@ pub struct MailingEstimate {
     pub reachable: Vec<ChannelReach>,
     /// SMS credits needed: the segments of each recipient's message, added up.
     pub sms_credits: i64,
+    /// Whether `sms_credits` is exact. An SMS with per-recipient variables is measured for
+    /// each of the first 10,000 recipients; for a larger audience the rest is extrapolated
+    /// from them (rounded up) and this is `false`. Sending counts every message exactly.
+    pub sms_credits_exact: bool,
     /// Email credits needed: one per recipient reachable by email.
     pub email_credits: i64,
     /// SMS credits available now.

@@ -473,6 +473,22 @@ pub async fn cancel(db: &impl ConnectionTrait, m: &mailing::Model) -> Result<()>
     Ok(())
 }
 
+/// How many recipients of a personalised SMS an estimate renders one by one.
+pub const ESTIMATE_SAMPLE: u64 = 10_000;
+
+/// `credits` measured over `measured` recipients, scaled to `total`, rounded up.
+fn extrapolate(credits: i64, measured: u64, total: u64) -> i64 {
+    if measured == 0 {
+        return 0;
+    }
+    let (numerator, measured) = (
+        i128::from(credits) * i128::from(total),
+        i128::from(measured),
+    );
+    let scaled = (numerator + measured - 1) / measured;
+    i64::try_from(scaled).unwrap_or(i64::MAX)
+}
+
 /// How many customers an audience has and how many each channel reaches, with the credits
 /// a send would reserve.
 pub async fn estimate(
@@ -487,6 +503,7 @@ pub async fn estimate(
     let audience = segments::count(db, rule, &ctx).await?;
     let mut reachable = Vec::new();
     let (mut sms_credits, mut email_credits) = (0i64, 0i64);
+    let mut sms_credits_exact = true;
     for &channel in channels {
         let (address, consent) = segments::reachable(channel);
         let condition = segments::condition(rule, &ctx)
@@ -498,18 +515,29 @@ pub async fn estimate(
             .await?;
         match channel {
             Channel::Sms if prepared.sms_is_personal() => {
-                // Render for each recipient, a page at a time, as the fan-out will.
+                // Render for each recipient, a page at a time, as the fan-out will; past
+                // ESTIMATE_SAMPLE recipients the rest are estimated from those, so a live
+                // estimate of a large audience costs a bounded walk. The send itself counts
+                // every recipient's message.
+                let (mut measured, mut credits) = (0u64, 0i64);
                 fanout::personal_sms_pages(
                     db,
                     condition.clone(),
                     prepared,
                     &values,
+                    ESTIMATE_SAMPLE,
                     async |page: Vec<(Uuid, i32)>| {
-                        sms_credits += page.iter().map(|(_, c)| i64::from(*c)).sum::<i64>();
+                        measured += page.len() as u64;
+                        credits += page.iter().map(|(_, c)| i64::from(*c)).sum::<i64>();
                         Ok(())
                     },
                 )
                 .await?;
+                if measured < customers {
+                    sms_credits_exact = false;
+                    credits = extrapolate(credits, measured, customers);
+                }
+                sms_credits += credits;
             }
             Channel::Sms => {
                 sms_credits += i64::from(prepared.sms_segments(&values.base)) * customers as i64
@@ -558,6 +586,7 @@ pub async fn estimate(
         audience,
         reachable,
         sms_credits,
+        sms_credits_exact,
         email_credits,
         sms_balance: balances.sms.available,
         email_balance: balances.email.available,
@@ -571,4 +600,17 @@ pub async fn failed_count(db: &impl ConnectionTrait, id: Uuid) -> Result<u64> {
         .filter(delivery::Column::Status.eq(status::FAILED))
         .count(db)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_estimate_from_a_sample_scales_up_and_rounds_up() {
+        assert_eq!(super::extrapolate(15_000, 10_000, 10_000), 15_000);
+        assert_eq!(super::extrapolate(15_000, 10_000, 1_000_000), 1_500_000);
+        assert_eq!(super::extrapolate(10_001, 10_000, 20_000), 20_002);
+        assert_eq!(super::extrapolate(1, 3, 4), 2);
+        assert_eq!(super::extrapolate(0, 0, 5), 0);
+        assert_eq!(super::extrapolate(i64::MAX, 1, u64::MAX), i64::MAX);
+    }
 }

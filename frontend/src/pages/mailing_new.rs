@@ -504,9 +504,11 @@ pub fn NewMailingPage() -> impl IntoView {
                         plural(recipients, "recipient", "recipients")
                     )
                 };
+                // Past 10,000 recipients a personalised SMS is estimated from the first ones.
+                let about = if e.sms_credits_exact { "" } else { "about " };
                 (
                     format!(
-                        "{per}{} credits; balance {}",
+                        "{per}{about}{} credits; balance {}",
                         thousands(e.sms_credits),
                         thousands(sms_balance)
                     ),

@@ -188,6 +188,7 @@ async fn expand_personal_sms(
         condition,
         prepared,
         values,
+        u64::MAX,
         async |page: Vec<(Uuid, i32)>| {
             let rows: Vec<delivery::ActiveModel> = page
                 .iter()
@@ -221,25 +222,29 @@ async fn expand_personal_sms(
 }
 
 /// Walks the customers `condition` matches in keyset-ordered pages (memory stays flat) and
-/// gives each page's (customer, SMS segments of their message) to `visit`.
+/// gives each page's (customer, SMS segments of their message) to `visit`, up to `at_most`
+/// customers in all.
 pub async fn personal_sms_pages(
     db: &impl ConnectionTrait,
     condition: Condition,
     prepared: &Prepared,
     values: &RecipientValues,
+    at_most: u64,
     mut visit: impl AsyncFnMut(Vec<(Uuid, i32)>) -> Result<()>,
 ) -> Result<()> {
     let mut after: Option<Uuid> = None;
-    loop {
+    let mut left = at_most;
+    while left > 0 {
         let mut query = customer::Entity::find().filter(condition.clone());
         if let Some(last) = after {
             query = query.filter(customer::Column::Id.gt(last));
         }
         let page = query
             .order_by_asc(customer::Column::Id)
-            .limit(PAGE)
+            .limit(std::cmp::Ord::min(PAGE, left))
             .all(db)
             .await?;
+        left -= page.len() as u64;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
         let card_names = values
@@ -254,8 +259,9 @@ pub async fn personal_sms_pages(
                 )
             })
             .collect();
+        let full = page.len() as u64 == PAGE;
         visit(credits).await?;
-        if (page.len() as u64) < PAGE {
+        if !full {
             break;
         }
     }

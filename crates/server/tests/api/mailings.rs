@@ -30,7 +30,63 @@ crate::db_tests!(
     an_unknown_template_variable_is_a_field_error,
     sending_processes_are_counted_to_share_rate_limits,
     a_draft_is_sent_later_now_or_at_a_time,
+    a_personal_sms_estimate_of_a_large_audience_is_bounded_and_says_so,
 );
+
+async fn a_personal_sms_estimate_of_a_large_audience_is_bounded_and_says_so(app: &TestApp) {
+    let t = app.tenant("Crowded Cafe").await;
+    top_up(app, &t, "sms", 100_000).await;
+    // Every other customer has a name long enough to push the text into a second segment.
+    let n = loyalcast::mailings::ESTIMATE_SAMPLE + 500;
+    let mut csv = String::from("first_name,phone\n");
+    for i in 0..n {
+        let name = if i % 2 == 0 {
+            "Al"
+        } else {
+            "Bartholomew-Maximilian-Alexander"
+        };
+        csv.push_str(&format!("{name},+1415{}\n", 2_000_000 + i));
+    }
+    let imported: ImportReport = json(app.import_csv(&t.token, csv).await, StatusCode::OK).await;
+    assert_eq!(imported.created, n);
+    let body = "x".repeat(125);
+    let content = json!({"sms": {"body": format!("Hi {{first_name}}, {body}")}});
+    let estimate: MailingEstimate = json(
+        app.post(
+            "/api/v1/mailings/estimate",
+            &t.token,
+            &json!({"audience": {"type": "all"}, "channels": ["sms"], "content": content}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(!estimate.sms_credits_exact);
+    // The sent messages are counted exactly: half of them take two segments.
+    let exact = i64::try_from(n + n / 2).unwrap();
+    let created: Mailing = json(
+        app.post(
+            "/api/v1/mailings",
+            &t.token,
+            &json!({"name": "Crowd", "audience": {"type": "all"}, "channels": ["sms"], "content": content}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(
+        balances(app, &t).await.sms.reserved,
+        exact,
+        "{}",
+        created.id
+    );
+    // The estimate from the first 10,000 is close, and rounds up rather than down.
+    assert!(
+        estimate.sms_credits >= exact && estimate.sms_credits <= exact + 1,
+        "estimated {} for {exact}",
+        estimate.sms_credits
+    );
+}
 
 /// Records what it is asked to send; can be told to fail.
 #[derive(Default)]
@@ -239,6 +295,7 @@ async fn a_mailing_reaches_every_recipient_once_on_each_channel_and_spends_its_c
         (300, 258, 200, 100)
     );
     assert_eq!(estimate.sms_credits, 258);
+    assert!(estimate.sms_credits_exact);
     let preview = estimate.sms_preview.unwrap();
     assert_eq!(
         preview.text,
