@@ -10,7 +10,47 @@ crate::db_tests!(
     a_rule_of_three_thousand_empty_groups_is_refused_and_the_server_keeps_serving,
     the_largest_accepted_rule_counts_on_the_database,
     paging_out_of_range_is_a_400_and_the_largest_page_answers,
+    an_undocumented_method_on_a_documented_path_is_a_405_with_allow,
 );
+
+async fn an_undocumented_method_on_a_documented_path_is_a_405_with_allow(app: &TestApp) {
+    let tenant = app.tenant("Methods").await;
+    for (method, path, allow) in [
+        ("TRACE", "/healthz", "GET"),
+        ("DELETE", "/api/v1/cards", "GET, POST"),
+        (
+            "PATCH",
+            "/api/v1/segments/01a23565-ecb5-74c0-b9ea-029e37f6dc5c",
+            "DELETE, GET, PUT",
+        ),
+        ("GET", "/api/v1/segments/count", "POST"),
+        ("PUT", "/u/sometoken", "GET, POST"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app
+            .request(method.clone(), path, Some(&tenant.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+        problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    }
+    // An unknown path is still a 404, and a documented method still answers.
+    problem(
+        app.get("/api/v1/nothing-here", &tenant.token).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
 
 fn empty_groups(n: usize) -> Value {
     json!({"rule": {"type": "and", "rules": vec![json!({"type": "and", "rules": []}); n]}})
