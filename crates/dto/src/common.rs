@@ -51,7 +51,7 @@ pub struct Page<T> {
 /// The channels Loyalcast can reach a customer on: `sms` (to the customer's phone),
 /// `email`, `telegram` (to a Telegram chat id) and `messenger` (Facebook Messenger, to a
 /// page-scoped id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {

@@ -259,6 +259,13 @@ pub struct DeliveryCounts {
     pub unsubscribed: u64,
     /// Dropped because the mailing was cancelled before they were sent.
     pub cancelled: u64,
+    /// Sent to the provider with no answer (a timeout after the request went out): it may
+    /// or may not have gone out, and is neither sent nor failed until the provider reports
+    /// it. Paid channels never send these again on their own; their credits stay reserved.
+    pub uncertain: u64,
+    /// Sent again after the process sending them stopped mid-send: each may have reached
+    /// its recipient twice. Counted among `sent`.
+    pub repeats: u64,
 }
 
 /// A mailing's progress and cost on one channel.

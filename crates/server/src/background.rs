@@ -3,10 +3,12 @@
 //! through the database, so any number of processes may run it against one PostgreSQL.
 
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+
+use crate::clock::SharedClock;
 use loyalcast_delivery::config::{
     DeliveryConfig, EmailProvider, MessengerProvider, SmsProvider, TelegramProvider,
 };
@@ -24,24 +26,20 @@ use crate::engine::links::LinkSigner;
 use crate::engine::worker::{Worker, WorkerConfig};
 use crate::entity::{idempotency_key, revoked_token};
 
-static SANDBOX: OnceLock<[bool; 4]> = OnceLock::new();
-
 /// How often sandbox messages are confirmed (see [`crate::engine::events::confirm_sandbox`]).
 const SANDBOX_CONFIRM_EVERY: Duration = Duration::from_secs(2);
 
-/// Whether a channel is served by a sandbox provider (nothing is sent for real).
-pub fn is_sandbox(channel: Channel) -> bool {
-    let flags = SANDBOX.get_or_init(|| sandbox_flags(&DeliveryConfig::default()));
-    flags[crate::engine::channel_code(channel) as usize]
-}
-
-fn sandbox_flags(config: &DeliveryConfig) -> [bool; 4] {
-    [
-        matches!(config.sms, SmsProvider::Sandbox),
-        matches!(config.email, EmailProvider::Sandbox),
-        matches!(config.telegram, TelegramProvider::Sandbox),
-        matches!(config.messenger, MessengerProvider::Sandbox),
-    ]
+/// Whether each channel is served by a sandbox provider (nothing is sent for real).
+fn sandbox_channels(config: &DeliveryConfig) -> Vec<Channel> {
+    Channel::ALL
+        .into_iter()
+        .filter(|channel| match channel {
+            Channel::Sms => matches!(config.sms, SmsProvider::Sandbox),
+            Channel::Email => matches!(config.email, EmailProvider::Sandbox),
+            Channel::Telegram => matches!(config.telegram, TelegramProvider::Sandbox),
+            Channel::Messenger => matches!(config.messenger, MessengerProvider::Sandbox),
+        })
+        .collect()
 }
 
 /// A running worker and the switch that stops it after its current batch.
@@ -59,37 +57,45 @@ impl Background {
     }
 }
 
-/// Starts the delivery worker and housekeeping.
-pub fn start(
+/// Starts the delivery worker and housekeeping. The process says it is alive before it
+/// sends, so that it starts with its share of every provider's rate, not the whole of it.
+pub async fn start(
     config: &Config,
     db: DatabaseConnection,
     secret: &SecretString,
+    clock: SharedClock,
 ) -> anyhow::Result<Background> {
-    let _ = SANDBOX.set(sandbox_flags(&config.delivery));
-    for channel in Channel::ALL {
-        if is_sandbox(channel) {
-            tracing::info!(
-                channel = channel.as_str(),
-                "sandbox provider: messages are simulated, not sent"
-            );
-        }
+    let sandboxed = sandbox_channels(&config.delivery);
+    for channel in &sandboxed {
+        tracing::info!(
+            channel = channel.as_str(),
+            "sandbox provider: messages are simulated, not sent"
+        );
     }
     let delivery = config.delivery.clone().build()?;
     let router = Arc::new(delivery.router);
     let limits = delivery.limits;
-    let worker = Arc::new(Worker::new(
-        db.clone(),
-        router,
-        RetryPolicy::default(),
-        LinkSigner::new(secret),
-        config.public_url.clone(),
-        WorkerConfig {
-            batch: config.worker_batch,
-            concurrency: config.worker_concurrency,
-            lease: Duration::from_secs(config.worker_lease_seconds.max(1)),
-            ..WorkerConfig::default()
-        },
-    ));
+    let id = uuid::Uuid::now_v7();
+    match heartbeat(&db, id, clock.now()).await {
+        Ok(processes) => limits.share_with(processes),
+        Err(err) => tracing::warn!(error = %err, "worker heartbeat failed; will retry"),
+    }
+    let worker = Arc::new(
+        Worker::new(
+            db.clone(),
+            router,
+            RetryPolicy::default(),
+            LinkSigner::new(secret),
+            config.public_url.clone(),
+            WorkerConfig {
+                batch: config.worker_batch,
+                concurrency: config.worker_concurrency,
+                lease: Duration::from_secs(config.worker_lease_seconds.max(1)),
+                ..WorkerConfig::default()
+            },
+        )
+        .with_clock(clock.clone()),
+    );
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
     tasks.push(supervise("delivery", stopped.clone(), {
@@ -99,22 +105,30 @@ pub fn start(
             async move { worker.run(stop).await }
         }
     }));
-    if Channel::ALL.into_iter().any(is_sandbox) {
+    if !sandboxed.is_empty() {
         tasks.push(supervise("sandbox confirmations", stopped.clone(), {
-            let (db, stopped) = (db.clone(), stopped.clone());
-            move || confirm_sandbox_loop(db.clone(), stopped.clone())
+            let (db, stopped, clock) = (db.clone(), stopped.clone(), clock.clone());
+            move || confirm_sandbox_loop(db.clone(), clock.clone(), stopped.clone())
         }));
     }
     // Each sending process says it is alive; all of them split every provider account's
     // rate evenly, so that together they keep to it.
-    let id = uuid::Uuid::now_v7();
     tasks.push(supervise("heartbeat", stopped.clone(), {
         let (db, stopped) = (db.clone(), stopped.clone());
-        move || heartbeat_loop(db.clone(), id, limits.clone(), stopped.clone())
+        let clock = clock.clone();
+        move || {
+            heartbeat_loop(
+                db.clone(),
+                id,
+                limits.clone(),
+                clock.clone(),
+                stopped.clone(),
+            )
+        }
     }));
     tasks.push(supervise("housekeeping", stopped.clone(), {
         let stopped = stopped.clone();
-        move || housekeeping_loop(db.clone(), stopped.clone())
+        move || housekeeping_loop(db.clone(), clock.clone(), stopped.clone())
     }));
     Ok(Background { stop, tasks })
 }
@@ -151,17 +165,22 @@ where
 /// strikes at once does not spin.
 const RESTART_AFTER: Duration = Duration::from_secs(1);
 
-async fn confirm_sandbox_loop(db: DatabaseConnection, mut stopped: watch::Receiver<bool>) {
+async fn confirm_sandbox_loop(
+    db: DatabaseConnection,
+    clock: SharedClock,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(SANDBOX_CONFIRM_EVERY);
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let now = Utc::now();
+                let now = clock.now();
                 let confirm = crate::engine::events::confirm_sandbox(
                     &db,
                     now - chrono::Duration::seconds(2),
                     now - chrono::Duration::hours(1),
                     2_000,
+                    now,
                 );
                 if let Err(err) = confirm.await {
                     tracing::warn!(error = %err, "sandbox confirmations failed; will retry");
@@ -176,13 +195,14 @@ async fn heartbeat_loop(
     db: DatabaseConnection,
     id: uuid::Uuid,
     limits: Arc<loyalcast_delivery::rate_limit::RateLimiterRegistry>,
+    clock: SharedClock,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
     let mut sharing = 1;
     loop {
         tokio::select! {
-            _ = tick.tick() => match heartbeat(&db, id, Utc::now()).await {
+            _ = tick.tick() => match heartbeat(&db, id, clock.now()).await {
                 Ok(processes) => {
                     if processes.get() != sharing {
                         sharing = processes.get();
@@ -202,12 +222,16 @@ async fn heartbeat_loop(
     }
 }
 
-async fn housekeeping_loop(db: DatabaseConnection, mut stopped: watch::Receiver<bool>) {
+async fn housekeeping_loop(
+    db: DatabaseConnection,
+    clock: SharedClock,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(err) = housekeeping(&db).await {
+                if let Err(err) = housekeeping(&db, clock.now()).await {
                     tracing::warn!(error = %err, "housekeeping failed; will retry");
                 }
             }
@@ -278,8 +302,7 @@ pub async fn leave(db: &DatabaseConnection, id: uuid::Uuid) -> anyhow::Result<()
     Ok(())
 }
 
-pub async fn housekeeping(db: &DatabaseConnection) -> anyhow::Result<()> {
-    let now = Utc::now();
+pub async fn housekeeping(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result<()> {
     revoked_token::Entity::delete_many()
         .filter(revoked_token::Column::ExpiresAt.lt(now))
         .exec(db)

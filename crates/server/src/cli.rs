@@ -224,7 +224,13 @@ pub async fn run() -> anyhow::Result<()> {
             let app = Application::build(config.clone(), database.clone(), &jwt_secret)?;
             tracing::info!(port = app.port(), database = %db::redact(&config.database_url), "serving");
             println!("Loyalcast is serving on http://{}", config.bind);
-            let background = background::start(&config, database.clone(), &jwt_secret)?;
+            let background = background::start(
+                &config,
+                database.clone(),
+                &jwt_secret,
+                crate::clock::system(),
+            )
+            .await?;
             let result = app.run_until_stopped().await;
             // The server has stopped taking requests: let the worker finish its batch.
             background.shutdown().await;
@@ -232,7 +238,8 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Worker => {
             let jwt_secret = secrets::jwt_secret(&config)?;
-            let background = background::start(&config, database, &jwt_secret)?;
+            let background =
+                background::start(&config, database, &jwt_secret, crate::clock::system()).await?;
             tracing::info!("worker started");
             shutdown_signal().await;
             tracing::info!("worker stopping after its current batch");

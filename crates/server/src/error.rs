@@ -193,6 +193,26 @@ impl From<DbErr> for ApiError {
     }
 }
 
+impl From<crate::engine::error::EngineError> for ApiError {
+    fn from(err: crate::engine::error::EngineError) -> Self {
+        use crate::engine::error::EngineError;
+        match err {
+            EngineError::InsufficientCredits {
+                kind,
+                needed,
+                available,
+            } => ApiError::InsufficientCredits(format!(
+                "This needs {} {} credits; {} are available. Top up or narrow the audience.",
+                crate::engine::credits::thousands(needed),
+                if kind == "sms" { "SMS" } else { kind },
+                crate::engine::credits::thousands(available)
+            )),
+            EngineError::Missing(_) => ApiError::NotFound,
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
 impl From<FieldErrors> for ApiError {
     fn from(errors: FieldErrors) -> Self {
         ApiError::Validation(errors.0)

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use loyalcast_delivery::template::TemplateValues;
 use loyalcast_domain::Fields;
 use loyalcast_dto::{
     Audience, Channel, ChannelReach, ChannelReport, DeliveryCounts, Mailing, MailingContent,
@@ -14,37 +13,20 @@ use loyalcast_dto::{
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use crate::balances;
 use crate::engine::content::{self, Prepared};
-use crate::engine::fanout::{self, RecipientValues};
-use crate::engine::{credit_kind, status, worker};
-use crate::entity::{card, customer, delivery, mailing, mailing_stat, merchant, segment};
+use crate::engine::fanout;
+use crate::engine::queue;
+use crate::engine::settle;
+use crate::engine::source::{RecipientValues, Source, Tally};
+use crate::entity::{customer, mailing, mailing_stat, merchant, segment};
 use crate::error::{ApiError, Result};
 use crate::merchants;
 use crate::segments::{self, Context};
-
-/// Values every message of the merchant shares.
-pub async fn recipient_values(
-    db: &impl ConnectionTrait,
-    m: &merchant::Model,
-) -> Result<RecipientValues> {
-    let first_card = card::Entity::find()
-        .filter(card::Column::MerchantId.eq(m.id))
-        .order_by_asc(card::Column::Name)
-        .one(db)
-        .await?;
-    Ok(RecipientValues {
-        base: TemplateValues {
-            merchant_name: m.name.clone(),
-            ..Default::default()
-        },
-        default_card: first_card.map(|c| c.name).unwrap_or_else(|| m.name.clone()),
-    })
-}
 
 /// A mailing's input, checked.
 pub struct Checked {
@@ -80,6 +62,7 @@ pub async fn audience_rule(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn check(
     db: &impl ConnectionTrait,
     merchant_id: Uuid,
@@ -88,6 +71,7 @@ pub async fn check(
     channels: &[Channel],
     content: &MailingContent,
     send_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) -> Result<Checked> {
     let mut fields = Fields::new();
     let name = fields.text("name", name, 120);
@@ -100,9 +84,9 @@ pub async fn check(
     let prepared = content::prepare(&unique, content, &mut fields);
     let rule = audience_rule(db, merchant_id, audience, &mut fields).await?;
     if let Some(at) = send_at {
-        if at < Utc::now() - chrono::Duration::minutes(1) {
+        if at < now - chrono::Duration::minutes(1) {
             fields.push("send_at", "in_the_past", "must be in the future");
-        } else if at > Utc::now() + chrono::Duration::days(366) {
+        } else if at > now + chrono::Duration::days(366) {
             fields.push("send_at", "too_far", "must be within a year");
         }
     }
@@ -118,26 +102,35 @@ pub async fn check(
 async fn context(
     db: &impl ConnectionTrait,
     merchant_id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<(merchant::Model, Context)> {
     let m = merchants::find(db, merchant_id).await?;
     let ctx = Context {
         merchant_id,
-        now: Utc::now(),
+        now,
         time_zone: merchants::time_zone(&m),
     };
     Ok((m, ctx))
 }
 
+/// Where and when a mailing is accepted: the time, and the server's public URL (its links).
+#[derive(Debug, Clone, Copy)]
+pub struct Env<'a> {
+    pub now: DateTime<Utc>,
+    pub public_url: &'a str,
+}
+
 /// Creates a mailing (and, unless a draft, its deliveries and reservations) in `txn`.
 pub async fn create(
     txn: &impl ConnectionTrait,
+    env: Env<'_>,
     merchant_id: Uuid,
     created_by: Option<Uuid>,
     input: &NewMailing,
     checked: &Checked,
     resend_of: Option<Uuid>,
 ) -> Result<Mailing> {
-    let now = Utc::now();
+    let now = env.now;
     let id = Uuid::now_v7();
     mailing::ActiveModel {
         id: Set(id),
@@ -160,7 +153,7 @@ pub async fn create(
     .insert(txn)
     .await?;
     if !input.draft {
-        launch(txn, merchant_id, id, checked, input.send_at, resend_of).await?;
+        launch(txn, env, merchant_id, id, checked, input.send_at, resend_of).await?;
     }
     get(txn, merchant_id, id).await
 }
@@ -168,15 +161,16 @@ pub async fn create(
 /// Fans a mailing out and reserves its credits; it starts now or waits for `send_at`.
 pub async fn launch(
     txn: &impl ConnectionTrait,
+    env: Env<'_>,
     merchant_id: Uuid,
     id: Uuid,
     checked: &Checked,
     send_at: Option<DateTime<Utc>>,
     resend_of: Option<Uuid>,
 ) -> Result<()> {
-    let (m, ctx) = context(txn, merchant_id).await?;
-    let values = recipient_values(txn, &m).await?;
-    let now = Utc::now();
+    let now = env.now;
+    let (m, ctx) = context(txn, merchant_id, now).await?;
+    let values = RecipientValues::load(txn, &m, env.public_url).await?;
     let scheduled = send_at.filter(|at| *at > now);
     let fanned = fanout::expand(
         txn,
@@ -193,7 +187,7 @@ pub async fn launch(
     )
     .await?;
     let total: i64 = fanned.values().map(|f| f.deliveries).sum();
-    let recipients = fanout::recipients(txn, id).await?;
+    let recipients = queue::recipients(txn, Source::mailing(id)).await?;
     let status = match (scheduled, total) {
         (Some(_), _) => MailingStatus::Scheduled,
         (None, 0) => MailingStatus::Completed,
@@ -231,6 +225,8 @@ fn counts_of(stats: &[mailing_stat::Model]) -> DeliveryCounts {
         total.failed += c.failed;
         total.unsubscribed += c.unsubscribed;
         total.cancelled += c.cancelled;
+        total.uncertain += c.uncertain;
+        total.repeats += c.repeats;
     }
     total
 }
@@ -238,7 +234,7 @@ fn counts_of(stats: &[mailing_stat::Model]) -> DeliveryCounts {
 /// A channel's report figures from its counters (also summed over mailings, for `/metrics`).
 pub(crate) fn counts(s: &mailing_stat::Model) -> DeliveryCounts {
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
-    let finished = s.sent + s.failed + s.unsubscribed + s.cancelled;
+    let finished = s.sent + s.failed + s.unsubscribed + s.cancelled + s.uncertain;
     DeliveryCounts {
         total: n(s.total),
         queued: n(s.total - finished),
@@ -248,6 +244,8 @@ pub(crate) fn counts(s: &mailing_stat::Model) -> DeliveryCounts {
         failed: n(s.failed),
         unsubscribed: n(s.unsubscribed + s.opted_out_after),
         cancelled: n(s.cancelled),
+        uncertain: n(s.uncertain),
+        repeats: n(s.repeats),
     }
 }
 
@@ -307,7 +305,7 @@ pub async fn get(db: &impl ConnectionTrait, merchant_id: Uuid, id: Uuid) -> Resu
                     counts: counts(s),
                     credits_reserved: s.credits_reserved,
                     credits_used: s.credits_used,
-                    sandbox: crate::background::is_sandbox(channel),
+                    sandbox: s.sandbox > 0,
                 })
             })
             .collect(),
@@ -369,10 +367,11 @@ async fn transition(
     m: &mailing::Model,
     from: &[MailingStatus],
     to: MailingStatus,
+    now: DateTime<Utc>,
 ) -> Result<()> {
     let updated = mailing::Entity::update_many()
         .col_expr(mailing::Column::Status, to.as_str().into())
-        .col_expr(mailing::Column::UpdatedAt, Utc::now().into())
+        .col_expr(mailing::Column::UpdatedAt, now.into())
         .filter(mailing::Column::Id.eq(m.id))
         .filter(mailing::Column::Status.is_in(from.iter().map(|s| s.as_str())))
         .exec(db)
@@ -387,19 +386,43 @@ async fn transition(
     Ok(())
 }
 
-pub async fn pause(db: &impl ConnectionTrait, m: &mailing::Model) -> Result<()> {
-    transition(db, m, &[MailingStatus::Sending], MailingStatus::Paused).await?;
-    worker::hold_ready(db, m.id).await
+/// Takes a draft for sending; a conflict when it is no longer a draft (sent meanwhile).
+pub async fn take_draft(
+    db: &impl ConnectionTrait,
+    m: &mailing::Model,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    transition(db, m, &[MailingStatus::Draft], MailingStatus::Sending, now).await
 }
 
-pub async fn resume(db: &impl ConnectionTrait, m: &mailing::Model) -> Result<()> {
-    transition(db, m, &[MailingStatus::Paused], MailingStatus::Sending).await?;
-    worker::release_held(db, m.id).await
+pub async fn pause(
+    db: &impl ConnectionTrait,
+    m: &mailing::Model,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    transition(db, m, &[MailingStatus::Sending], MailingStatus::Paused, now).await?;
+    queue::hold_ready(db, Source::mailing(m.id)).await?;
+    Ok(())
 }
 
-/// Cancels what has not been sent and releases its credits; messages already in flight
-/// finish.
-pub async fn cancel(db: &impl ConnectionTrait, m: &mailing::Model) -> Result<()> {
+pub async fn resume(
+    db: &impl ConnectionTrait,
+    m: &mailing::Model,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    transition(db, m, &[MailingStatus::Paused], MailingStatus::Sending, now).await?;
+    queue::release_held(db, Source::mailing(m.id), now).await?;
+    Ok(())
+}
+
+/// Cancels what has not been sent and releases exactly its credits, in one guarded
+/// statement: a row a worker took meanwhile is not cancelled here, and the worker sets it
+/// aside (or, when already sent, counts it sent). Messages already in flight finish.
+pub async fn cancel(
+    db: &impl ConnectionTrait,
+    m: &mailing::Model,
+    now: DateTime<Utc>,
+) -> Result<()> {
     transition(
         db,
         m,
@@ -410,63 +433,25 @@ pub async fn cancel(db: &impl ConnectionTrait, m: &mailing::Model) -> Result<()>
             MailingStatus::Paused,
         ],
         MailingStatus::Cancelled,
+        now,
     )
     .await?;
-    let backend = db.get_database_backend();
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT channel, COUNT(*) AS n, COALESCE(SUM(credits), 0) AS credits FROM deliveries \
-             WHERE mailing_id = $1 AND status IN (0, 8) GROUP BY channel ORDER BY channel",
-            [m.id.into()],
-        ))
-        .await?;
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        "UPDATE deliveries SET status = 7, updated_at = $1 WHERE mailing_id = $2 AND status IN (0, 8)",
-        [Utc::now().into(), m.id.into()],
-    ))
-    .await?;
-    let mut cancelled_total = 0i64;
-    for row in rows {
-        let code: i16 = row.try_get("", "channel")?;
-        let n: i64 = row.try_get("", "n")?;
-        let credits: i64 = row.try_get("", "credits")?;
-        let Some(channel) = crate::engine::channel_of(code) else {
-            continue;
-        };
-        cancelled_total += n;
-        mailing_stat::Entity::update_many()
-            .col_expr(
-                mailing_stat::Column::Cancelled,
-                Expr::col(mailing_stat::Column::Cancelled).add(n),
-            )
-            .col_expr(
-                mailing_stat::Column::CreditsReserved,
-                Expr::col(mailing_stat::Column::CreditsReserved).sub(credits),
-            )
-            .filter(mailing_stat::Column::MailingId.eq(m.id))
-            .filter(mailing_stat::Column::Channel.eq(channel.as_str()))
-            .exec(db)
-            .await?;
-        if let Some(kind) = credit_kind(channel) {
-            balances::settle(
-                db,
-                m.merchant_id,
-                kind,
-                0,
-                credits,
-                &format!("mailing {} cancelled", m.id),
-            )
-            .await?;
-        }
-    }
+    let source = Source::mailing(m.id);
+    let cancelled = queue::cancel_waiting(db, source, now).await?;
+    let tallies = cancelled
+        .into_iter()
+        .map(|(channel, (rows, credits))| {
+            let tally = Tally {
+                cancelled: rows,
+                released: credits,
+                ..Tally::default()
+            };
+            ((source, channel), tally)
+        })
+        .collect();
+    settle::count(db, &tallies, now).await?;
     mailing::Entity::update_many()
-        .col_expr(
-            mailing::Column::Pending,
-            Expr::col(mailing::Column::Pending).sub(cancelled_total),
-        )
-        .col_expr(mailing::Column::CompletedAt, Some(Utc::now()).into())
+        .col_expr(mailing::Column::CompletedAt, Some(now).into())
         .filter(mailing::Column::Id.eq(m.id))
         .exec(db)
         .await?;
@@ -493,13 +478,14 @@ fn extrapolate(credits: i64, measured: u64, total: u64) -> i64 {
 /// a send would reserve.
 pub async fn estimate(
     db: &impl ConnectionTrait,
+    env: Env<'_>,
     merchant_id: Uuid,
     rule: &SegmentRule,
     channels: &[Channel],
     prepared: &Prepared,
 ) -> Result<MailingEstimate> {
-    let (m, ctx) = context(db, merchant_id).await?;
-    let values = recipient_values(db, &m).await?;
+    let (m, ctx) = context(db, merchant_id, env.now).await?;
+    let values = RecipientValues::load(db, &m, env.public_url).await?;
     let audience = segments::count(db, rule, &ctx).await?;
     let mut reachable = Vec::new();
     let (mut sms_credits, mut email_credits) = (0i64, 0i64);
@@ -595,11 +581,7 @@ pub async fn estimate(
 
 /// Whether a mailing has deliveries that failed (for "resend to failed").
 pub async fn failed_count(db: &impl ConnectionTrait, id: Uuid) -> Result<u64> {
-    Ok(delivery::Entity::find()
-        .filter(delivery::Column::MailingId.eq(id))
-        .filter(delivery::Column::Status.eq(status::FAILED))
-        .count(db)
-        .await?)
+    Ok(queue::failed_count(db, Source::mailing(id)).await?)
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTra
 use uuid::Uuid;
 
 use crate::entity::{customer, customer_tag, pass};
-use crate::error::Result;
+use sea_orm::DbErr;
+
+type Result<T> = std::result::Result<T, DbErr>;
 
 /// What a rule is evaluated against: the merchant, the moment and its time zone.
 #[derive(Debug, Clone, Copy)]
@@ -192,7 +194,7 @@ pub async fn count_many(
     let row = db
         .query_one(&query)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("an aggregate query returned no row"))?;
+        .ok_or_else(|| DbErr::RecordNotFound("an aggregate query returned no row".to_owned()))?;
     (0..rules.len())
         .map(|i| {
             let count: i64 = row.try_get_by_index(i)?;
@@ -203,10 +205,10 @@ pub async fn count_many(
 
 /// How many customers a rule matches now.
 pub async fn count(db: &impl ConnectionTrait, rule: &SegmentRule, ctx: &Context) -> Result<u64> {
-    Ok(customer::Entity::find()
+    customer::Entity::find()
         .filter(condition(rule, ctx))
         .count(db)
-        .await?)
+        .await
 }
 
 #[cfg(test)]

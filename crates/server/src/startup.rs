@@ -33,9 +33,19 @@ impl Application {
         db: DatabaseConnection,
         jwt_secret: &SecretString,
     ) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, db, jwt_secret, crate::clock::system())
+    }
+
+    /// As [`Application::build`], reading the time from `clock` (tests move it).
+    pub fn build_with_clock(
+        config: Arc<Config>,
+        db: DatabaseConnection,
+        jwt_secret: &SecretString,
+        clock: crate::clock::SharedClock,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&config.bind)?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState::new(db, config.clone(), jwt_secret)?);
+        let state = web::Data::new(AppState::new(db, config.clone(), jwt_secret, clock)?);
         let spa_dir = config.spa_dir.clone();
         let max_body = config.max_import_bytes;
         let document = crate::openapi::document()?;
@@ -85,7 +95,7 @@ async fn count_responses(
         Ok(response) => response.status(),
         Err(error) => error.as_response_error().status_code(),
     };
-    crate::metrics::record_response(status.as_u16());
+    crate::counters::record_response(status.as_u16());
     response
 }
 

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::engine::links::LinkSigner;
 use loyalcast_delivery::config::SmsProvider;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub links: LinkSigner,
     /// Checks Twilio's webhook signatures; `None` when SMS is not on Twilio.
     pub twilio: Option<SignatureVerifier>,
+    /// The time handlers and services go by.
+    pub clock: SharedClock,
 }
 
 impl AppState {
@@ -28,6 +31,7 @@ impl AppState {
         db: DatabaseConnection,
         config: Arc<Config>,
         jwt_secret: &SecretString,
+        clock: SharedClock,
     ) -> anyhow::Result<Self> {
         let twilio = match &config.delivery.sms {
             SmsProvider::Twilio(twilio) => Some(SignatureVerifier::new(twilio.auth_token.clone())),
@@ -44,6 +48,7 @@ impl AppState {
             ),
             db,
             config,
+            clock,
         })
     }
 }

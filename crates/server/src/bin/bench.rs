@@ -185,12 +185,17 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         &input.channels,
         &input.content,
         None,
+        chrono::Utc::now(),
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let t = Instant::now();
     let txn = database.begin().await?;
-    let mailing = mailings::create(&txn, merchant.id, None, &input, &checked, None)
+    let env = mailings::Env {
+        now: chrono::Utc::now(),
+        public_url: "http://127.0.0.1:8080",
+    };
+    let mailing = mailings::create(&txn, env, merchant.id, None, &input, &checked, None)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     txn.commit().await?;

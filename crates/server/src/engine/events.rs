@@ -1,165 +1,229 @@
-//! What happens to a message after it was sent: the provider confirms or reports a failure,
-//! the recipient opens it or unsubscribes. Each change is a guarded update of the delivery
-//! (`WHERE status IN ...`), so a repeated event counts once.
+//! What happens to a message after it was sent: the provider confirms it or reports a
+//! failure, the recipient opens it or unsubscribes. Each change is a guarded move of the
+//! delivery (see [`queue::advance`]), so a repeated event counts once; a provider's report
+//! that arrives before its delivery was written down is kept and applied when it is.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use loyalcast_dto::Channel;
-use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait,
 };
 
-use super::{channel_of, status};
-use crate::entity::{customer, delivery, mailing_stat};
-use crate::error::Result;
-use crate::segments;
+use super::credits::{self, Kind};
+use super::error::Result;
+use super::queue::{self, Row, status};
+use super::source::{self, Source, SourceKind};
+use crate::entity::{customer, mailing_stat};
 
-/// Moves a delivery from one of `from` to `to`; the delivery when it moved.
-async fn advance(
-    db: &impl ConnectionTrait,
-    id: i64,
-    from: &[i16],
-    to: i16,
-) -> Result<Option<delivery::Model>> {
-    let moved = delivery::Entity::update_many()
-        .col_expr(delivery::Column::Status, to.into())
-        .col_expr(delivery::Column::UpdatedAt, chrono::Utc::now().into())
-        .filter(delivery::Column::Id.eq(id))
-        .filter(delivery::Column::Status.is_in(from.iter().copied()))
-        .exec(db)
-        .await?;
-    if moved.rows_affected == 0 {
-        return Ok(None);
-    }
-    Ok(delivery::Entity::find_by_id(id).one(db).await?)
+/// What a provider reported about a message it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// It took the message (confirms one whose outcome was uncertain).
+    Accepted,
+    /// The message reached the recipient.
+    Delivered,
+    /// It could not be delivered, and why.
+    Failed(String),
 }
 
-/// Adds to a mailing's report counters for one channel (by its code), in one statement.
+impl Report {
+    fn status(&self) -> i16 {
+        match self {
+            Report::Accepted => status::SENT,
+            Report::Delivered => status::DELIVERED,
+            Report::Failed(_) => status::FAILED,
+        }
+    }
+}
+
+/// Adds to the report counters of a delivery's source on its channel.
 async fn bump(
     db: &impl ConnectionTrait,
-    mailing_id: uuid::Uuid,
-    channel: i16,
+    row: &Row,
     changes: &[(mailing_stat::Column, i64)],
 ) -> Result<()> {
-    let Some(channel) = channel_of(channel) else {
+    match row.source.kind {
+        SourceKind::Mailing => source::bump_stats(db, row.source.id, row.channel, changes).await,
+    }
+}
+
+/// Spends or releases the credits a delivery reserved.
+async fn credits_of(
+    db: &impl ConnectionTrait,
+    row: &Row,
+    spent: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(kind) = Kind::of(row.channel) else {
         return Ok(());
     };
-    let mut update = mailing_stat::Entity::update_many();
-    for (column, by) in changes {
-        update = update.col_expr(*column, Expr::col(*column).add(*by));
+    let merchants = source::merchants(db, &[row.source]).await?;
+    let Some(merchant) = merchants.get(&row.source) else {
+        return Ok(());
+    };
+    let credits = i64::from(row.credits);
+    let (used, released) = if spent { (credits, 0) } else { (0, credits) };
+    credits::settle(db, *merchant, kind, used, released, "deliveries", now).await
+}
+
+/// A provider's report about a delivery: applied now, or kept until the delivery's outcome
+/// is written (a callback may overtake the worker that sent the message).
+pub async fn provider_report(
+    db: &impl TransactionTrait,
+    id: i64,
+    report: &Report,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let txn = db.begin().await?;
+    let Some(row) = queue::find(&txn, id).await? else {
+        return Ok(false);
+    };
+    let error = match report {
+        Report::Failed(reason) => Some(reason.as_str()),
+        _ => None,
+    };
+    let applied = if matches!(row.status, status::SENDING | status::QUEUED) {
+        queue::keep_callback(&txn, id, report.status(), error, now).await?;
+        true
+    } else {
+        apply_in(&txn, id, report.status(), error, now).await?
+    };
+    txn.commit().await?;
+    Ok(applied)
+}
+
+/// Applies a report (`to`: sent, delivered or failed) to a delivery in `txn`.
+pub async fn apply_in(
+    txn: &impl ConnectionTrait,
+    id: i64,
+    to: i16,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    use mailing_stat::Column as S;
+    // An uncertain outcome becomes known: it counts as sent (credits spent) or failed
+    // (credits released) now.
+    if let Some(row) = queue::advance(txn, id, &[status::UNCERTAIN], to, error, now).await? {
+        match to {
+            status::FAILED => {
+                bump(
+                    txn,
+                    &row,
+                    &[
+                        (S::Uncertain, -1),
+                        (S::Failed, 1),
+                        (S::CreditsReserved, -i64::from(row.credits)),
+                    ],
+                )
+                .await?;
+                credits_of(txn, &row, false, now).await?;
+            }
+            _ => {
+                let delivered = i64::from(to == status::DELIVERED);
+                let credits = i64::from(row.credits);
+                bump(
+                    txn,
+                    &row,
+                    &[
+                        (S::Uncertain, -1),
+                        (S::Sent, 1),
+                        (S::Delivered, delivered),
+                        (S::CreditsUsed, credits),
+                        (S::CreditsReserved, -credits),
+                    ],
+                )
+                .await?;
+                credits_of(txn, &row, true, now).await?;
+            }
+        }
+        return Ok(true);
     }
-    update
-        .filter(mailing_stat::Column::MailingId.eq(mailing_id))
-        .filter(mailing_stat::Column::Channel.eq(channel.as_str()))
-        .exec(db)
-        .await?;
-    Ok(())
+    match to {
+        status::DELIVERED => {
+            let moved =
+                queue::advance(txn, id, &[status::SENT], status::DELIVERED, None, now).await?;
+            if let Some(row) = &moved {
+                bump(txn, row, &[(S::Delivered, 1)]).await?;
+            }
+            Ok(moved.is_some())
+        }
+        status::FAILED => {
+            // The provider took it and could not deliver it: it counts as failed, and the
+            // credit stays spent (the provider charged for it).
+            let moved =
+                queue::advance(txn, id, &[status::SENT], status::FAILED, error, now).await?;
+            if let Some(row) = &moved {
+                bump(txn, row, &[(S::Sent, -1), (S::Failed, 1)]).await?;
+            }
+            Ok(moved.is_some())
+        }
+        _ => Ok(false),
+    }
 }
 
 /// The provider confirmed delivery.
-pub async fn delivered(db: &impl TransactionTrait, id: i64) -> Result<bool> {
-    let txn = db.begin().await?;
-    let moved = advance(&txn, id, &[status::SENT], status::DELIVERED).await?;
-    if let Some(d) = &moved {
-        bump(
-            &txn,
-            d.mailing_id,
-            d.channel,
-            &[(mailing_stat::Column::Delivered, 1)],
-        )
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(moved.is_some())
+pub async fn delivered(db: &impl TransactionTrait, id: i64, now: DateTime<Utc>) -> Result<bool> {
+    provider_report(db, id, &Report::Delivered, now).await
 }
 
 /// The provider reported, after accepting it, that the message could not be delivered.
-pub async fn failed_after_send(db: &impl TransactionTrait, id: i64, reason: &str) -> Result<bool> {
-    let txn = db.begin().await?;
-    let moved = advance(&txn, id, &[status::SENT], status::FAILED).await?;
-    if let Some(d) = &moved {
-        delivery::Entity::update_many()
-            .col_expr(
-                delivery::Column::Error,
-                Some(reason.chars().take(500).collect::<String>()).into(),
-            )
-            .filter(delivery::Column::Id.eq(d.id))
-            .exec(&txn)
-            .await?;
-        bump(
-            &txn,
-            d.mailing_id,
-            d.channel,
-            &[
-                (mailing_stat::Column::Sent, -1),
-                (mailing_stat::Column::Failed, 1),
-            ],
-        )
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(moved.is_some())
+pub async fn failed_after_send(
+    db: &impl TransactionTrait,
+    id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    provider_report(db, id, &Report::Failed(reason.to_owned()), now).await
 }
 
 /// The recipient opened the message (the email's tracking pixel loaded). An opened message
 /// was delivered, so one no provider had confirmed counts as delivered too: the report's
 /// figures nest (sent ⊇ delivered ⊇ opened).
-pub async fn opened(db: &impl TransactionTrait, id: i64) -> Result<bool> {
+pub async fn opened(db: &impl TransactionTrait, id: i64, now: DateTime<Utc>) -> Result<bool> {
+    use mailing_stat::Column as S;
     let txn = db.begin().await?;
-    let opened = (mailing_stat::Column::Opened, 1);
-    let moved = match advance(&txn, id, &[status::SENT], status::OPENED).await? {
-        Some(d) => {
-            let delivered = (mailing_stat::Column::Delivered, 1);
-            bump(&txn, d.mailing_id, d.channel, &[delivered, opened]).await?;
-            Some(d)
+    let moved = match queue::advance(&txn, id, &[status::SENT], status::OPENED, None, now).await? {
+        Some(row) => {
+            bump(&txn, &row, &[(S::Delivered, 1), (S::Opened, 1)]).await?;
+            Some(row)
         }
         None => {
-            let d = advance(&txn, id, &[status::DELIVERED], status::OPENED).await?;
-            if let Some(d) = &d {
-                bump(&txn, d.mailing_id, d.channel, &[opened]).await?;
+            let row =
+                queue::advance(&txn, id, &[status::DELIVERED], status::OPENED, None, now).await?;
+            if let Some(row) = &row {
+                bump(&txn, row, &[(S::Opened, 1)]).await?;
             }
-            d
+            row
         }
     };
     txn.commit().await?;
     Ok(moved.is_some())
 }
 
-/// The channel an unsubscribe link of this delivery turns off, or `None` for a delivery that
-/// is not (or no longer) there. Reads only: the page that asks to confirm shows it.
+/// The channel a delivery went out on, for the unsubscribe page; `None` when it is gone.
 pub async fn unsubscribe_channel(db: &impl ConnectionTrait, id: i64) -> Result<Option<Channel>> {
-    let found = delivery::Entity::find_by_id(id).one(db).await?;
-    Ok(found.and_then(|d| channel_of(d.channel)))
+    Ok(queue::find(db, id).await?.map(|row| row.channel))
 }
 
 /// The recipient used the message's unsubscribe link: that channel is off for them at
-/// once, and the mailing's report counts it. Returns the channel, or `None` for an unknown
+/// once, and the source's report counts it. Returns the channel, or `None` for an unknown
 /// delivery.
-pub async fn unsubscribe(db: &impl TransactionTrait, id: i64) -> Result<Option<Channel>> {
+pub async fn unsubscribe(
+    db: &impl TransactionTrait,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<Channel>> {
     let txn = db.begin().await?;
-    let Some(d) = delivery::Entity::find_by_id(id).one(&txn).await? else {
+    let Some(row) = queue::find(&txn, id).await? else {
         return Ok(None);
     };
-    let Some(channel) = channel_of(d.channel) else {
-        return Ok(None);
-    };
-    let (_, consent) = segments::reachable(channel);
-    let changed = customer::Entity::update_many()
-        .col_expr(consent, false.into())
-        .filter(customer::Column::Id.eq(d.customer_id))
-        .filter(consent.eq(true))
-        .exec(&txn)
-        .await?;
-    if changed.rows_affected > 0 {
-        bump(
-            &txn,
-            d.mailing_id,
-            d.channel,
-            &[(mailing_stat::Column::OptedOutAfter, 1)],
-        )
-        .await?;
+    if super::settle::consent_off(&txn, row.customer_id, row.channel, now).await? {
+        bump(&txn, &row, &[(mailing_stat::Column::OptedOutAfter, 1)]).await?;
     }
     txn.commit().await?;
-    Ok(Some(channel))
+    Ok(Some(row.channel))
 }
 
 /// A STOP (or START) from a phone: SMS consent off (or on) for every customer with that
@@ -169,10 +233,11 @@ pub async fn sms_consent_for_phone(
     db: &impl ConnectionTrait,
     phone: &str,
     consent: bool,
+    now: DateTime<Utc>,
 ) -> Result<u64> {
     let changed = customer::Entity::update_many()
         .col_expr(customer::Column::SmsConsent, consent.into())
-        .col_expr(customer::Column::UpdatedAt, chrono::Utc::now().into())
+        .col_expr(customer::Column::UpdatedAt, now.into())
         .filter(customer::Column::Phone.eq(phone))
         .exec(db)
         .await?;
@@ -181,61 +246,36 @@ pub async fn sms_consent_for_phone(
 
 /// Sandbox providers send nothing, so no provider would ever confirm their messages and the
 /// report of a `make run` mailing would stop at "sent". This plays the provider's part for
-/// messages a sandbox accepted (provider ids `sandbox-...`) at least `settled_before`: each
-/// is marked delivered, and every third email (by id) also opened, as if its tracking pixel
-/// had loaded. Only mailings active since `active_since` are looked at, so the scan stays
-/// within recent deliveries. Returns how many deliveries moved.
+/// messages a sandbox accepted at least `settled_before`: each is marked delivered, and every
+/// third email (by id) also opened, as if its tracking pixel had loaded. Only mailings active
+/// since `active_since` are looked at, so the scan stays within recent deliveries. Returns how
+/// many deliveries moved.
 pub async fn confirm_sandbox(
     db: &impl TransactionTrait,
-    settled_before: chrono::DateTime<chrono::Utc>,
-    active_since: chrono::DateTime<chrono::Utc>,
+    settled_before: DateTime<Utc>,
+    active_since: DateTime<Utc>,
     limit: u64,
+    now: DateTime<Utc>,
 ) -> Result<u64> {
     let txn = db.begin().await?;
-    let backend = txn.get_database_backend();
-    // The outer `status = SENT` is checked again on the locked row, so two processes doing
-    // this at once count each delivery once.
-    let sql = format!(
-        "UPDATE deliveries SET status = CASE WHEN channel = {email} AND id % 3 = 0 THEN {opened} ELSE {delivered} END, \
-         updated_at = $1 \
-         WHERE status = {sent} AND id IN (SELECT id FROM deliveries WHERE status = {sent} AND provider_id LIKE 'sandbox-%' \
-         AND updated_at <= $2 AND mailing_id IN (SELECT id FROM mailings WHERE updated_at >= $3) ORDER BY id LIMIT {limit}) \
-         RETURNING mailing_id, channel, status",
-        email = super::channel_code(Channel::Email),
-        opened = status::OPENED,
-        delivered = status::DELIVERED,
-        sent = status::SENT,
-    );
-    let rows = txn
-        .query_all_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
-            sql,
-            [
-                chrono::Utc::now().into(),
-                settled_before.into(),
-                active_since.into(),
-            ],
-        ))
-        .await?;
-    let mut moved: std::collections::BTreeMap<(uuid::Uuid, i16), (i64, i64)> =
-        std::collections::BTreeMap::new();
-    for row in &rows {
-        let mailing_id: uuid::Uuid = row.try_get("", "mailing_id")?;
-        let channel: i16 = row.try_get("", "channel")?;
-        let state: i16 = row.try_get("", "status")?;
-        let entry = moved.entry((mailing_id, channel)).or_default();
+    let moved = queue::confirm_sandbox(&txn, settled_before, active_since, limit, now).await?;
+    let mut counts: BTreeMap<(Source, Channel), (i64, i64)> = BTreeMap::new();
+    for (source, channel, opened) in &moved {
+        let entry = counts.entry((*source, *channel)).or_default();
         entry.0 += 1;
-        if state == status::OPENED {
-            entry.1 += 1;
+        entry.1 += i64::from(*opened);
+    }
+    for ((source, channel), (delivered, opened)) in counts {
+        match source.kind {
+            SourceKind::Mailing => {
+                let changes = [
+                    (mailing_stat::Column::Delivered, delivered),
+                    (mailing_stat::Column::Opened, opened),
+                ];
+                source::bump_stats(&txn, source.id, channel, &changes).await?;
+            }
         }
     }
-    for ((mailing_id, channel), (delivered, opened)) in moved {
-        let changes = [
-            (mailing_stat::Column::Delivered, delivered),
-            (mailing_stat::Column::Opened, opened),
-        ];
-        bump(&txn, mailing_id, channel, &changes).await?;
-    }
     txn.commit().await?;
-    Ok(rows.len() as u64)
+    Ok(moved.len() as u64)
 }

@@ -6,19 +6,18 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use loyalcast_delivery::template::TemplateValues;
 use loyalcast_dto::{Channel, SegmentRule};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
 use super::content::Prepared;
-use super::{channel_code, credit_kind, status};
-use crate::balances;
-use crate::entity::{customer, delivery, mailing_stat};
-use crate::error::Result;
+use super::credits::{self, Kind};
+use super::error::Result;
+use super::queue::{self, NewRow};
+use super::source::{RecipientValues, Source};
+use crate::entity::{customer, mailing_stat};
 use crate::segments::{self, Context};
 
 /// What one channel of a mailing came to.
@@ -43,8 +42,8 @@ pub struct Plan<'a> {
 }
 
 /// Creates the deliveries of a mailing for the customers the plan's rule matches now, with
-/// the contact data and consent each channel needs; reserves the credits; writes the
-/// counters.
+/// the contact data and consent each channel needs; reserves the credits (each SMS counted
+/// with the longest link it can hold, so a reservation is never short); writes the counters.
 pub async fn expand(
     db: &impl ConnectionTrait,
     ctx: &Context,
@@ -59,37 +58,36 @@ pub async fn expand(
         held,
         resend_of,
     } = plan;
-    let now = Utc::now();
-    let initial = if held { status::HELD } else { status::QUEUED };
+    let source = Source::mailing(mailing_id);
+    let now = ctx.now;
     let mut result = HashMap::new();
     for &channel in channels {
         let (address, consent) = segments::reachable(channel);
         let mut condition = segments::condition(rule, ctx)
             .add(address.is_not_null())
             .add(consent.eq(true));
-        if let Some(source) = resend_of {
+        if let Some(resent) = resend_of {
             // A resend reaches the customers whose message failed on this channel.
             condition = condition.add(
-                customer::Column::Id.in_subquery(
-                    Query::select()
-                        .column(delivery::Column::CustomerId)
-                        .from(delivery::Entity)
-                        .and_where(delivery::Column::MailingId.eq(source))
-                        .and_where(delivery::Column::Channel.eq(channel_code(channel)))
-                        .and_where(delivery::Column::Status.eq(status::FAILED))
-                        .to_owned(),
-                ),
+                customer::Column::Id
+                    .in_subquery(queue::failed_customers(Source::mailing(resent), channel)),
             );
         }
         let fanout = if channel == Channel::Sms && prepared.sms_is_personal() {
-            expand_personal_sms(db, mailing_id, condition, prepared, values, initial, now).await?
+            expand_personal_sms(db, source, condition, prepared, values, held, now).await?
         } else {
             let credits = match channel {
                 Channel::Sms => prepared.sms_segments(&values.base),
                 Channel::Email => 1,
                 Channel::Telegram | Channel::Messenger => 0,
             };
-            expand_uniform(db, mailing_id, channel, condition, credits, initial, now).await?
+            let deliveries =
+                queue::insert_for_customers(db, source, channel, condition, credits, held, now)
+                    .await?;
+            ChannelFanout {
+                deliveries,
+                credits: deliveries * i64::from(credits),
+            }
         };
         result.insert(channel, fanout);
         mailing_stat::Entity::insert(mailing_stat::ActiveModel {
@@ -105,16 +103,20 @@ pub async fn expand(
             cancelled: Set(0),
             credits_reserved: Set(fanout.credits),
             credits_used: Set(0),
+            repeats: Set(0),
+            uncertain: Set(0),
+            sandbox: Set(0),
         })
         .exec_without_returning(db)
         .await?;
-        if let Some(kind) = credit_kind(channel) {
-            balances::reserve(
+        if let Some(kind) = Kind::of(channel) {
+            credits::reserve(
                 db,
                 ctx.merchant_id,
                 kind,
                 fanout.credits,
                 &format!("mailing {mailing_id}"),
+                now,
             )
             .await?;
         }
@@ -122,64 +124,15 @@ pub async fn expand(
     Ok(result)
 }
 
-async fn expand_uniform(
-    db: &impl ConnectionTrait,
-    mailing_id: Uuid,
-    channel: Channel,
-    condition: Condition,
-    credits: i32,
-    initial: i16,
-    now: DateTime<Utc>,
-) -> Result<ChannelFanout> {
-    use delivery::Column as D;
-    let select = Query::select()
-        .expr(Expr::val(mailing_id))
-        .column((customer::Entity, customer::Column::Id))
-        .expr(Expr::val(channel_code(channel)))
-        .expr(Expr::val(initial))
-        .expr(Expr::val(0i16))
-        .expr(Expr::val(now))
-        .expr(Expr::val(credits))
-        .expr(Expr::val(now))
-        .from(customer::Entity)
-        .cond_where(condition)
-        .to_owned();
-    let insert = Query::insert()
-        .into_table(delivery::Entity)
-        .columns([
-            D::MailingId,
-            D::CustomerId,
-            D::Channel,
-            D::Status,
-            D::Attempts,
-            D::NextAttemptAt,
-            D::Credits,
-            D::UpdatedAt,
-        ])
-        .select_from(select)
-        .map_err(|e| anyhow::anyhow!("building the fan-out: {e}"))?
-        .on_conflict(
-            OnConflict::columns([D::MailingId, D::CustomerId, D::Channel])
-                .do_nothing()
-                .to_owned(),
-        )
-        .to_owned();
-    let inserted = db.execute(&insert).await?.rows_affected() as i64;
-    Ok(ChannelFanout {
-        deliveries: inserted,
-        credits: inserted * i64::from(credits),
-    })
-}
-
 const PAGE: u64 = 2_000;
 
 async fn expand_personal_sms(
     db: &impl ConnectionTrait,
-    mailing_id: Uuid,
+    source: Source,
     condition: Condition,
     prepared: &Prepared,
     values: &RecipientValues,
-    initial: i16,
+    held: bool,
     now: DateTime<Utc>,
 ) -> Result<ChannelFanout> {
     let mut total = ChannelFanout::default();
@@ -190,30 +143,16 @@ async fn expand_personal_sms(
         values,
         u64::MAX,
         async |page: Vec<(Uuid, i32)>| {
-            let rows: Vec<delivery::ActiveModel> = page
+            let rows: Vec<NewRow> = page
                 .iter()
-                .map(|(customer_id, credits)| delivery::ActiveModel {
-                    mailing_id: Set(mailing_id),
-                    customer_id: Set(*customer_id),
-                    channel: Set(channel_code(Channel::Sms)),
-                    status: Set(initial),
-                    attempts: Set(0),
-                    next_attempt_at: Set(now),
-                    lease_until: Set(None),
-                    credits: Set(*credits),
-                    provider_id: Set(None),
-                    error: Set(None),
-                    updated_at: Set(now),
-                    ..Default::default()
+                .map(|(customer_id, credits)| NewRow {
+                    customer_id: *customer_id,
+                    credits: *credits,
                 })
                 .collect();
-            total.deliveries += rows.len() as i64;
+            total.deliveries +=
+                queue::insert_rows(db, source, Channel::Sms, &rows, held, now).await?;
             total.credits += page.iter().map(|(_, c)| i64::from(*c)).sum::<i64>();
-            for chunk in rows.chunks(500) {
-                delivery::Entity::insert_many(chunk.to_vec())
-                    .exec_without_returning(db)
-                    .await?;
-            }
             Ok(())
         },
     )
@@ -266,79 +205,4 @@ pub async fn personal_sms_pages(
         }
     }
     Ok(())
-}
-
-/// The per-recipient values of a merchant's messages.
-#[derive(Debug, Clone)]
-pub struct RecipientValues {
-    /// Values that do not depend on the recipient (merchant name), the rest empty.
-    pub base: TemplateValues,
-    /// The card named when a customer holds none.
-    pub default_card: String,
-}
-
-impl RecipientValues {
-    pub fn for_customer(&self, c: &customer::Model, card: Option<&String>) -> TemplateValues {
-        TemplateValues {
-            first_name: c.first_name.clone(),
-            last_name: c.last_name.clone(),
-            card_name: card.cloned().unwrap_or_else(|| self.default_card.clone()),
-            points: c.points.to_string(),
-            visits: c.visits.to_string(),
-            ..self.base.clone()
-        }
-    }
-
-    /// The name of the card each customer installed first.
-    pub async fn card_names(
-        &self,
-        db: &impl ConnectionTrait,
-        customers: &[Uuid],
-    ) -> Result<HashMap<Uuid, String>> {
-        use crate::entity::{card, pass};
-        let mut names = HashMap::new();
-        for chunk in customers.chunks(500) {
-            let rows: Vec<(Uuid, Uuid)> = pass::Entity::find()
-                .select_only()
-                .column(pass::Column::CustomerId)
-                .column(pass::Column::CardId)
-                .filter(pass::Column::CustomerId.is_in(chunk.iter().copied()))
-                .order_by_desc(pass::Column::InstalledAt)
-                .into_tuple()
-                .all(db)
-                .await?;
-            if rows.is_empty() {
-                continue;
-            }
-            let cards: HashMap<Uuid, String> = card::Entity::find()
-                .filter(card::Column::Id.is_in(rows.iter().map(|r| r.1)))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|c| (c.id, c.name))
-                .collect();
-            // Newest first, so the last insert per customer is the first installed.
-            for (customer, card) in rows {
-                if let Some(name) = cards.get(&card) {
-                    names.insert(customer, name.clone());
-                }
-            }
-        }
-        Ok(names)
-    }
-}
-
-/// How many distinct customers got at least one delivery of a mailing.
-pub async fn recipients(db: &impl ConnectionTrait, mailing_id: Uuid) -> Result<i64> {
-    let count: Option<i64> = delivery::Entity::find()
-        .select_only()
-        .column_as(
-            Expr::col(delivery::Column::CustomerId).count_distinct(),
-            "n",
-        )
-        .filter(delivery::Column::MailingId.eq(mailing_id))
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(count.unwrap_or(0))
 }

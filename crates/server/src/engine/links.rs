@@ -8,7 +8,15 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 /// The longest token [`LinkSigner::token`] writes: `i64::MAX` has 19 digits.
-const MAX_TOKEN_LEN: usize = 19 + 1 + 24;
+pub const MAX_TOKEN_LEN: usize = 19 + 1 + 24;
+
+/// An unsubscribe link under `public_url` as long as the longest real one: what a message's
+/// length is counted with (and previewed with) before its delivery has an id.
+pub fn longest_unsubscribe_url(public_url: &str) -> String {
+    let sample = format!("{}-{}", i64::MAX, "5e".repeat(12));
+    debug_assert_eq!(sample.len(), MAX_TOKEN_LEN);
+    format!("{}/u/{sample}", public_url.trim_end_matches('/'))
+}
 
 #[derive(Clone)]
 pub struct LinkSigner {

@@ -17,6 +17,12 @@ pub struct Model {
     pub cancelled: i64,
     pub credits_reserved: i64,
     pub credits_used: i64,
+    /// Messages sent again after a stopped worker may have sent them: possible copies.
+    pub repeats: i64,
+    /// Messages whose outcome nobody knows yet (the provider may have accepted them).
+    pub uncertain: i64,
+    /// Messages a sandbox provider accepted (nothing went out).
+    pub sandbox: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -67,7 +67,7 @@ pub async fn unsubscribe(
         .links
         .verify(Purpose::Unsubscribe, &token)
         .ok_or(ApiError::NotFound)?;
-    let channel = events::unsubscribe(&state.db, id)
+    let channel = events::unsubscribe(&state.db, id, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(page(
@@ -97,7 +97,7 @@ pub async fn open_pixel(state: web::Data<AppState>, token: web::Path<String>) ->
     // Always the image, whatever the token and even when the open cannot be recorded: a
     // broken image in a mail app helps nobody, and a failure is logged for us instead.
     if let Some(id) = state.links.verify(Purpose::Open, &token)
-        && let Err(err) = events::opened(&state.db, id).await
+        && let Err(err) = events::opened(&state.db, id, state.clock.now()).await
     {
         tracing::error!(error = ?err, delivery = id, "could not record an email open");
     }

@@ -18,6 +18,14 @@ use crate::idempotency::{self, IdempotencyKey};
 use crate::mailings;
 use crate::state::AppState;
 
+/// The time and the server's public URL, as mailings are accepted and estimated with.
+fn env(state: &AppState) -> mailings::Env<'_> {
+    mailings::Env {
+        now: state.clock.now(),
+        public_url: &state.config.public_url,
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
@@ -88,6 +96,7 @@ pub async fn create(
         &input.channels,
         &input.content,
         input.send_at,
+        state.clock.now(),
     )
     .await?;
     idempotency::respond(
@@ -99,6 +108,7 @@ pub async fn create(
         async |txn| {
             mailings::create(
                 txn,
+                env(&state),
                 auth.merchant_id,
                 auth.member_id,
                 &input,
@@ -198,11 +208,15 @@ pub async fn send(
         &channels,
         &content,
         body.send_at,
+        state.clock.now(),
     )
     .await?;
     let txn = state.db.begin().await?;
+    // Taken in the transaction: of two sends at once, the second finds no draft (a 409).
+    mailings::take_draft(&txn, &m, state.clock.now()).await?;
     mailings::launch(
         &txn,
+        env(&state),
         auth.merchant_id,
         m.id,
         &checked,
@@ -234,7 +248,7 @@ macro_rules! lifecycle {
             auth.require(Role::Admin)?;
             let m = mailings::find(&state.db, auth.merchant_id, id.into_inner()).await?;
             let txn = state.db.begin().await?;
-            $action(&txn, &m).await?;
+            $action(&txn, &m, state.clock.now()).await?;
             txn.commit().await?;
             Ok(web::Json(mailings::get(&state.db, auth.merchant_id, m.id).await?))
         }
@@ -314,6 +328,7 @@ pub async fn resend_failed(
         &input.channels,
         &input.content,
         None,
+        state.clock.now(),
     )
     .await?;
     // The original audience may have changed since; the failed recipients are who counts.
@@ -328,6 +343,7 @@ pub async fn resend_failed(
         async |txn| {
             mailings::create(
                 txn,
+                env(&state),
                 auth.merchant_id,
                 auth.member_id,
                 &input,
@@ -362,6 +378,7 @@ pub async fn estimate(
     Ok(web::Json(
         mailings::estimate(
             &state.db,
+            env(&state),
             auth.merchant_id,
             &rule,
             &input.channels,

@@ -9,6 +9,7 @@ pub mod figures;
 pub mod health;
 pub mod links;
 pub mod mailings;
+pub mod metrics;
 pub mod passes;
 pub mod segments;
 pub mod team;
@@ -42,7 +43,7 @@ pub fn app(
         .openapi(base)
         .service(health::healthz)
         .service(health::readyz)
-        .service(crate::metrics::metrics)
+        .service(metrics::metrics)
         .service(links::unsubscribe_page)
         .service(links::unsubscribe)
         .service(links::open_pixel)

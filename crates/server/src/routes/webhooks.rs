@@ -127,12 +127,16 @@ pub async fn twilio_status(
     };
     match callback.status() {
         ReportedStatus::Delivered => {
-            events::delivered(&state.db, id).await?;
+            events::delivered(&state.db, id, state.clock.now()).await?;
         }
         ReportedStatus::Failed(error) => {
-            events::failed_after_send(&state.db, id, &error.to_string()).await?;
+            events::failed_after_send(&state.db, id, &error.to_string(), state.clock.now()).await?;
         }
-        ReportedStatus::Pending | ReportedStatus::Sent => {}
+        // Twilio has the message: this settles one whose outcome was uncertain.
+        ReportedStatus::Pending | ReportedStatus::Sent => {
+            events::provider_report(&state.db, id, &events::Report::Accepted, state.clock.now())
+                .await?;
+        }
     }
     Ok(twiml())
 }
@@ -162,11 +166,23 @@ pub async fn twilio_inbound(
         InboundSms::from_form(&form).map_err(|e| ApiError::BadRequest(format!("{e}.")))?;
     match inbound.keyword() {
         Some(SmsKeyword::OptOut) => {
-            let n = events::sms_consent_for_phone(&state.db, inbound.from.as_str(), false).await?;
+            let n = events::sms_consent_for_phone(
+                &state.db,
+                inbound.from.as_str(),
+                false,
+                state.clock.now(),
+            )
+            .await?;
             tracing::info!(customers = n, "SMS opt-out received");
         }
         Some(SmsKeyword::OptIn) => {
-            events::sms_consent_for_phone(&state.db, inbound.from.as_str(), true).await?;
+            events::sms_consent_for_phone(
+                &state.db,
+                inbound.from.as_str(),
+                true,
+                state.clock.now(),
+            )
+            .await?;
         }
         _ => {}
     }

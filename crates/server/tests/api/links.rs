@@ -268,17 +268,18 @@ async fn sandbox_messages_are_confirmed_as_a_provider_would(app: &TestApp) {
         now - chrono::Duration::seconds(60),
         hour_ago,
         1_000,
+        now,
     )
     .await
     .unwrap();
     assert_eq!(too_soon, 0);
     let later = now + chrono::Duration::seconds(1);
-    let moved = confirm_sandbox(&app.db, later, hour_ago, 1_000)
+    let moved = confirm_sandbox(&app.db, later, hour_ago, 1_000, now)
         .await
         .unwrap();
     assert_eq!(moved, 26 + 20 + 10);
     assert_eq!(
-        confirm_sandbox(&app.db, later, hour_ago, 1_000)
+        confirm_sandbox(&app.db, later, hour_ago, 1_000, now)
             .await
             .unwrap(),
         0

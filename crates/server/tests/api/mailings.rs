@@ -121,8 +121,14 @@ impl ChannelSender for Recorder {
     fn channel(&self) -> Channel {
         self.channel.unwrap_or(Channel::Sms)
     }
+    /// It stands for each channel's real provider.
     fn provider(&self) -> Provider {
-        Provider::Noop
+        match self.channel() {
+            Channel::Sms => Provider::Twilio,
+            Channel::Email => Provider::Smtp,
+            Channel::Telegram => Provider::Telegram,
+            Channel::Messenger => Provider::Messenger,
+        }
     }
     fn account(&self) -> &str {
         "test"
@@ -142,7 +148,7 @@ impl ChannelSender for Recorder {
             .unwrap()
             .push((message.channel(), to, body(message)));
         Ok(ProviderReceipt {
-            provider: Provider::Noop,
+            provider: self.provider(),
             provider_message_id: format!("test-{}", message.delivery_id.as_str()),
         })
     }

@@ -124,7 +124,7 @@ async fn sent_mailing(app: &TestApp, name: &str) -> (Tenant, Vec<delivery::Model
     .await;
     drain(&worker(app, &Senders::new(None), WorkerConfig::default())).await;
     let deliveries = delivery::Entity::find()
-        .filter(delivery::Column::MailingId.eq(m.id))
+        .filter(delivery::Column::SourceId.eq(m.id))
         .order_by_asc(delivery::Column::Id)
         .all(&app.db)
         .await

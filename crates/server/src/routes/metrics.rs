@@ -2,57 +2,19 @@
 //! state, mailings by state, provider send latency and where the workers' time goes, in the
 //! text exposition format. Message and mailing figures are read from the database when
 //! scraped (from the report counters, not the deliveries table), so every process reports the
-//! shared queue; the other counters are per process.
+//! shared queue; the other counters are per process (see [`crate::counters`]).
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use actix_web::{HttpResponse, get, web};
 use sea_orm::{ConnectionTrait, Statement};
 
+use crate::counters::{PHASE_MICROS, Phases, RESPONSES, SEND_FAILURES, SEND_MICROS, SENDS};
 use crate::engine::channel_of;
-use crate::engine::worker::Phases;
 use crate::entity::mailing_stat;
 use crate::error::Result;
 use crate::state::AppState;
-
-/// HTTP responses by status class (1xx … 5xx).
-pub static RESPONSES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
-
-/// Provider sends by channel code: count, failures and total seconds (as microseconds).
-pub static SENDS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
-pub static SEND_FAILURES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
-pub static SEND_MICROS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
-
-/// Worker step phases ([`Phases::NAMES`]): total microseconds.
-pub static PHASE_MICROS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
-
-pub fn record_phases(phases: &Phases) {
-    for (counter, spent) in PHASE_MICROS.iter().zip(phases.durations()) {
-        counter.fetch_add(
-            u64::try_from(spent.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-    }
-}
-
-pub fn record_response(status: u16) {
-    let class = usize::from(status / 100).clamp(1, 5) - 1;
-    RESPONSES[class].fetch_add(1, Ordering::Relaxed);
-}
-
-pub fn record_send(channel: i16, micros: u64, ok: bool) {
-    let Ok(i) = usize::try_from(channel) else {
-        return;
-    };
-    if i < 4 {
-        SENDS[i].fetch_add(1, Ordering::Relaxed);
-        SEND_MICROS[i].fetch_add(micros, Ordering::Relaxed);
-        if !ok {
-            SEND_FAILURES[i].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
 
 /// Metrics in Prometheus' text format.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
@@ -85,6 +47,8 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse> {
         "unsubscribed",
         "opted_out_after",
         "cancelled",
+        "uncertain",
+        "repeats",
     ]
     .map(|c| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}"))
     .join(", ");
@@ -114,8 +78,11 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse> {
             unsubscribed: row.try_get("", "unsubscribed")?,
             opted_out_after: row.try_get("", "opted_out_after")?,
             cancelled: row.try_get("", "cancelled")?,
+            uncertain: row.try_get("", "uncertain")?,
+            repeats: row.try_get("", "repeats")?,
             credits_reserved: 0,
             credits_used: 0,
+            sandbox: 0,
         };
         let c = crate::mailings::counts(&summed);
         for (state, n) in [
@@ -126,6 +93,8 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse> {
             ("failed", c.failed),
             ("unsubscribed", c.unsubscribed),
             ("cancelled", c.cancelled),
+            ("uncertain", c.uncertain),
+            ("repeats", c.repeats),
         ] {
             let _ = writeln!(
                 out,

@@ -1,0 +1,391 @@
+//! What a delivery belongs to. Every message goes out for a source (today a mailing; a wallet
+//! push, an automation run and an Inbox reply take the next codes) and the engine asks the
+//! source three things: what to send (its content and the values its templates read), whether
+//! it still wants to send, and what to count when its deliveries settle. Adding a kind of send
+//! is a variant here and its arms below; the queue, the claims, sending and settling are the
+//! same for every kind.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use loyalcast_delivery::template::TemplateValues;
+use loyalcast_dto::{Channel, MailingContent, MailingStatus};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionSession, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::content::Prepared;
+use super::error::{EngineError, Result};
+use crate::entity::{card, customer, mailing, mailing_stat, merchant};
+
+/// The kinds of source, stored as small integers in `deliveries.source_kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SourceKind {
+    Mailing,
+}
+
+impl SourceKind {
+    pub fn code(self) -> i16 {
+        match self {
+            SourceKind::Mailing => 0,
+        }
+    }
+
+    pub fn of(code: i16) -> Option<SourceKind> {
+        match code {
+            0 => Some(SourceKind::Mailing),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Mailing => "mailing",
+        }
+    }
+}
+
+/// One source: its kind and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Source {
+    pub kind: SourceKind,
+    pub id: Uuid,
+}
+
+impl Source {
+    pub fn mailing(id: Uuid) -> Source {
+        Source {
+            kind: SourceKind::Mailing,
+            id,
+        }
+    }
+}
+
+/// Whether a source wants its messages sent now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceState {
+    /// Send.
+    Active,
+    /// Not now: messages wait (held) until it resumes.
+    Paused,
+    /// Never: messages not yet sent are cancelled and their credits released.
+    Stopped,
+}
+
+/// The per-recipient values of a merchant's messages.
+#[derive(Debug, Clone)]
+pub struct RecipientValues {
+    /// Values that do not depend on the recipient (merchant name, and an unsubscribe link
+    /// as long as the longest real one, for counting), the rest empty.
+    pub base: TemplateValues,
+    /// The card named when a customer holds none.
+    pub default_card: String,
+}
+
+impl RecipientValues {
+    /// The merchant's values; links are counted at the length of the longest one
+    /// `public_url` can give, so that credits reserved before a delivery has its id are
+    /// never too few.
+    pub async fn load(
+        db: &impl ConnectionTrait,
+        m: &merchant::Model,
+        public_url: &str,
+    ) -> Result<RecipientValues> {
+        let first_card = card::Entity::find()
+            .filter(card::Column::MerchantId.eq(m.id))
+            .order_by_asc(card::Column::Name)
+            .one(db)
+            .await?;
+        Ok(RecipientValues {
+            base: TemplateValues {
+                merchant_name: m.name.clone(),
+                unsubscribe_url: super::links::longest_unsubscribe_url(public_url),
+                ..Default::default()
+            },
+            default_card: first_card.map(|c| c.name).unwrap_or_else(|| m.name.clone()),
+        })
+    }
+}
+
+impl RecipientValues {
+    pub fn for_customer(&self, c: &customer::Model, card: Option<&String>) -> TemplateValues {
+        TemplateValues {
+            first_name: c.first_name.clone(),
+            last_name: c.last_name.clone(),
+            card_name: card.cloned().unwrap_or_else(|| self.default_card.clone()),
+            points: c.points.to_string(),
+            visits: c.visits.to_string(),
+            ..self.base.clone()
+        }
+    }
+
+    /// The name of the card each customer installed first.
+    pub async fn card_names(
+        &self,
+        db: &impl ConnectionTrait,
+        customers: &[Uuid],
+    ) -> Result<HashMap<Uuid, String>> {
+        use crate::entity::pass;
+        let mut names = HashMap::new();
+        for chunk in customers.chunks(500) {
+            let rows: Vec<(Uuid, Uuid)> = pass::Entity::find()
+                .select_only()
+                .column(pass::Column::CustomerId)
+                .column(pass::Column::CardId)
+                .filter(pass::Column::CustomerId.is_in(chunk.iter().copied()))
+                .order_by_desc(pass::Column::InstalledAt)
+                .into_tuple()
+                .all(db)
+                .await?;
+            if rows.is_empty() {
+                continue;
+            }
+            let cards: HashMap<Uuid, String> = card::Entity::find()
+                .filter(card::Column::Id.is_in(rows.iter().map(|r| r.1)))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c.name))
+                .collect();
+            // Newest first, so the last insert per customer is the first installed.
+            for (customer, card) in rows {
+                if let Some(name) = cards.get(&card) {
+                    names.insert(customer, name.clone());
+                }
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// What the engine needs to send a source's messages, read once per process.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub merchant_id: Uuid,
+    pub prepared: Prepared,
+    pub values: RecipientValues,
+}
+
+/// Reads what a source sends.
+pub async fn info(
+    db: &impl ConnectionTrait,
+    source: Source,
+    public_url: &str,
+) -> Result<SourceInfo> {
+    match source.kind {
+        SourceKind::Mailing => {
+            let m = mailing::Entity::find_by_id(source.id)
+                .one(db)
+                .await?
+                .ok_or_else(|| EngineError::Missing(format!("mailing {}", source.id)))?;
+            let merchant = merchant::Entity::find_by_id(m.merchant_id)
+                .one(db)
+                .await?
+                .ok_or_else(|| EngineError::Missing(format!("merchant {}", m.merchant_id)))?;
+            let content: MailingContent = serde_json::from_str(&m.content)?;
+            Ok(SourceInfo {
+                merchant_id: m.merchant_id,
+                prepared: Prepared::from_stored(&content),
+                values: RecipientValues::load(db, &merchant, public_url).await?,
+            })
+        }
+    }
+}
+
+/// Whether each source wants to send now; a source that is gone is stopped.
+pub async fn states(
+    db: &impl ConnectionTrait,
+    sources: &[Source],
+) -> Result<HashMap<Source, SourceState>> {
+    let mut states: HashMap<Source, SourceState> =
+        sources.iter().map(|s| (*s, SourceState::Stopped)).collect();
+    let mailings: Vec<Uuid> = sources
+        .iter()
+        .filter(|s| s.kind == SourceKind::Mailing)
+        .map(|s| s.id)
+        .collect();
+    if !mailings.is_empty() {
+        for m in mailing::Entity::find()
+            .filter(mailing::Column::Id.is_in(mailings))
+            .all(db)
+            .await?
+        {
+            let state = match MailingStatus::parse(&m.status) {
+                Some(MailingStatus::Sending) => SourceState::Active,
+                Some(MailingStatus::Paused) => SourceState::Paused,
+                _ => SourceState::Stopped,
+            };
+            states.insert(Source::mailing(m.id), state);
+        }
+    }
+    Ok(states)
+}
+
+/// What settled for one source on one channel, in one statement group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub sent: i64,
+    pub failed: i64,
+    pub unsubscribed: i64,
+    pub cancelled: i64,
+    /// Outcomes nobody knows (the provider may have accepted the message).
+    pub uncertain: i64,
+    /// Sent rows that a stopped worker may have sent before: possible second copies.
+    pub repeats: i64,
+    /// Sent by a sandbox provider (nothing really went out).
+    pub sandbox: i64,
+    /// Credits spent and released.
+    pub used: i64,
+    pub released: i64,
+}
+
+impl Tally {
+    /// Rows that left the queue for good.
+    pub fn done(&self) -> i64 {
+        self.sent + self.failed + self.unsubscribed + self.cancelled + self.uncertain
+    }
+
+    pub fn add(&mut self, other: &Tally) {
+        self.sent += other.sent;
+        self.failed += other.failed;
+        self.unsubscribed += other.unsubscribed;
+        self.cancelled += other.cancelled;
+        self.uncertain += other.uncertain;
+        self.repeats += other.repeats;
+        self.sandbox += other.sandbox;
+        self.used += other.used;
+        self.released += other.released;
+    }
+}
+
+/// Counts settled rows against their sources (sorted, so concurrent settles lock the same
+/// rows in the same order) and completes a source whose last waiting row settled.
+pub async fn settled(
+    db: &impl ConnectionTrait,
+    tallies: &BTreeMap<(Source, Channel), Tally>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut done: BTreeMap<Source, i64> = BTreeMap::new();
+    for ((source, channel), t) in tallies {
+        match source.kind {
+            SourceKind::Mailing => {
+                let changes = [
+                    (mailing_stat::Column::Sent, t.sent),
+                    (mailing_stat::Column::Failed, t.failed),
+                    (mailing_stat::Column::Unsubscribed, t.unsubscribed),
+                    (mailing_stat::Column::Cancelled, t.cancelled),
+                    (mailing_stat::Column::Uncertain, t.uncertain),
+                    (mailing_stat::Column::Repeats, t.repeats),
+                    (mailing_stat::Column::Sandbox, t.sandbox),
+                    (mailing_stat::Column::CreditsUsed, t.used),
+                    (
+                        mailing_stat::Column::CreditsReserved,
+                        -(t.used + t.released),
+                    ),
+                ];
+                bump_stats(db, source.id, *channel, &changes).await?;
+            }
+        }
+        *done.entry(*source).or_default() += t.done();
+    }
+    for (source, n) in done.into_iter().filter(|(_, n)| *n != 0) {
+        match source.kind {
+            SourceKind::Mailing => {
+                // The settle that takes the last waiting row completes a sending mailing.
+                db.execute_raw(Statement::from_sql_and_values(
+                    db.get_database_backend(),
+                    "UPDATE mailings SET pending = pending - $1, updated_at = $2, \
+                     status = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN 'completed' ELSE status END, \
+                     completed_at = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN $2 ELSE completed_at END \
+                     WHERE id = $3",
+                    [n.into(), now.into(), source.id.into()],
+                ))
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds to a mailing's report counters for one channel, in one statement.
+pub async fn bump_stats(
+    db: &impl ConnectionTrait,
+    mailing_id: Uuid,
+    channel: Channel,
+    changes: &[(mailing_stat::Column, i64)],
+) -> Result<()> {
+    let changes: Vec<_> = changes.iter().filter(|(_, by)| *by != 0).collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut update = mailing_stat::Entity::update_many();
+    for (column, by) in changes {
+        update = update.col_expr(*column, Expr::col(*column).add(*by));
+    }
+    update
+        .filter(mailing_stat::Column::MailingId.eq(mailing_id))
+        .filter(mailing_stat::Column::Channel.eq(channel.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The merchant each source belongs to.
+pub async fn merchants(
+    db: &impl ConnectionTrait,
+    sources: &[Source],
+) -> Result<HashMap<Source, Uuid>> {
+    let mut out = HashMap::new();
+    let mailings: Vec<Uuid> = sources
+        .iter()
+        .filter(|s| s.kind == SourceKind::Mailing)
+        .map(|s| s.id)
+        .collect();
+    if !mailings.is_empty() {
+        for m in mailing::Entity::find()
+            .filter(mailing::Column::Id.is_in(mailings))
+            .all(db)
+            .await?
+        {
+            out.insert(Source::mailing(m.id), m.merchant_id);
+        }
+    }
+    Ok(out)
+}
+
+/// Starts the scheduled sources whose time has come: their held rows become ready.
+pub async fn start_due(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let due = mailing::Entity::find()
+        .filter(mailing::Column::Status.eq(MailingStatus::Scheduled.as_str()))
+        .filter(mailing::Column::ScheduledAt.lte(now))
+        .all(db)
+        .await?;
+    let mut started_any = 0;
+    for m in due {
+        let txn = db.begin().await?;
+        let started = mailing::Entity::update_many()
+            .col_expr(
+                mailing::Column::Status,
+                MailingStatus::Sending.as_str().into(),
+            )
+            .col_expr(mailing::Column::StartedAt, Some(now).into())
+            .col_expr(mailing::Column::UpdatedAt, now.into())
+            .filter(mailing::Column::Id.eq(m.id))
+            .filter(mailing::Column::Status.eq(MailingStatus::Scheduled.as_str()))
+            .exec(&txn)
+            .await?;
+        if started.rows_affected == 1 {
+            super::queue::release_held(&txn, Source::mailing(m.id), now).await?;
+            started_any += 1;
+            tracing::info!(mailing = %m.id, "scheduled mailing started");
+        }
+        txn.commit().await?;
+    }
+    Ok(started_any)
+}
