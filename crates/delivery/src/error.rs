@@ -5,14 +5,18 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// Why a message could not be handed to the provider.
+/// Why a message could not be handed to the provider, or why we cannot tell whether it was.
 ///
 /// The split is what the worker acts on: [`SendError::Retryable`] goes back to the queue
 /// (see [`crate::retry::RetryPolicy`]), [`SendError::Permanent`] fails the delivery and says
-/// why. Reasons are safe to store and show to the merchant: they never contain credentials.
+/// why, and [`SendError::Ambiguous`] is neither: the request may have reached the provider
+/// and been accepted, so resending it could deliver (and, on a paid channel, bill) the
+/// message twice. Reasons are safe to store and show to the merchant: they never contain
+/// credentials, and the ones this crate writes never contain the recipient's address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// A temporary problem: the provider is down, slow, or rate-limiting us.
+    /// The provider did not take the message, for a reason that may pass: it is down or
+    /// rate-limiting us, or we never reached it (nothing of the request was sent).
     #[error("temporary failure: {reason}")]
     Retryable {
         /// The provider's `Retry-After`: do not try again sooner.
@@ -27,6 +31,14 @@ pub enum SendError {
         provider_code: Option<String>,
         reason: String,
     },
+    /// The request was (or may have been) sent, and no answer says whether the provider
+    /// accepted it: a timeout or a lost connection after the request went out, an answer
+    /// that could not be read, or a server error that the provider documents as possibly
+    /// having sent the message. Only a later report (Twilio's status callback) can settle
+    /// it; [`crate::retry::RetryPolicy::after_error`] says per channel whether resending is
+    /// acceptable.
+    #[error("outcome unknown: {reason}")]
+    Ambiguous { reason: String },
 }
 
 impl SendError {
@@ -51,6 +63,13 @@ impl SendError {
         }
     }
 
+    /// An outcome we cannot know: the request may have reached the provider.
+    pub fn ambiguous(reason: impl Into<String>) -> Self {
+        SendError::Ambiguous {
+            reason: reason.into(),
+        }
+    }
+
     /// A message handed to a sender of another channel: a wiring bug, not the recipient's.
     pub(crate) fn wrong_channel(sender: &str, message: loyalcast_dto::Channel) -> Self {
         SendError::permanent(
@@ -67,11 +86,34 @@ impl SendError {
         matches!(self, SendError::Retryable { .. })
     }
 
+    /// Whether the provider may have accepted the message despite the error.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, SendError::Ambiguous { .. })
+    }
+
+    /// `retryable`, `permanent` or `ambiguous`: the class alone, for logs and metrics
+    /// (the reason can quote a provider's text, which may name the recipient).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SendError::Retryable { .. } => "retryable",
+            SendError::Permanent { .. } => "permanent",
+            SendError::Ambiguous { .. } => "ambiguous",
+        }
+    }
+
+    /// The provider's own error code of a permanent error, if it gave one.
+    pub fn provider_code(&self) -> Option<&str> {
+        match self {
+            SendError::Permanent { provider_code, .. } => provider_code.as_deref(),
+            SendError::Retryable { .. } | SendError::Ambiguous { .. } => None,
+        }
+    }
+
     /// The provider's `Retry-After`, for a retryable error that had one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             SendError::Retryable { retry_after, .. } => *retry_after,
-            SendError::Permanent { .. } => None,
+            SendError::Permanent { .. } | SendError::Ambiguous { .. } => None,
         }
     }
 
@@ -79,14 +121,16 @@ impl SendError {
     pub fn code(&self) -> Option<FailureCode> {
         match self {
             SendError::Permanent { code, .. } => Some(*code),
-            SendError::Retryable { .. } => None,
+            SendError::Retryable { .. } | SendError::Ambiguous { .. } => None,
         }
     }
 
     /// The human-readable reason.
     pub fn reason(&self) -> &str {
         match self {
-            SendError::Retryable { reason, .. } | SendError::Permanent { reason, .. } => reason,
+            SendError::Retryable { reason, .. }
+            | SendError::Permanent { reason, .. }
+            | SendError::Ambiguous { reason } => reason,
         }
     }
 }
@@ -162,6 +206,20 @@ mod tests {
         assert_eq!(retryable.to_string(), "temporary failure: HTTP 503");
         assert_eq!(retryable.retry_after(), Some(Duration::from_secs(3)));
         assert_eq!(retryable.reason(), "HTTP 503");
+
+        let ambiguous = SendError::ambiguous("no answer after the request was sent");
+        assert_eq!(
+            ambiguous.to_string(),
+            "outcome unknown: no answer after the request was sent"
+        );
+        assert!(ambiguous.is_ambiguous());
+        assert!(!ambiguous.is_retryable());
+        assert_eq!(ambiguous.code(), None);
+        assert_eq!(ambiguous.retry_after(), None);
+        assert_eq!(
+            [&permanent, &retryable, &ambiguous].map(SendError::kind),
+            ["permanent", "retryable", "ambiguous"]
+        );
     }
 
     #[test]

@@ -1,5 +1,17 @@
-//! What the HTTP adapters share: the client, `Retry-After`, and errors that never show a URL.
-//! Internal to the crate.
+//! What the HTTP adapters share: the client, `Retry-After`, errors that never show a URL,
+//! and where the line between "not sent" and "may have been sent" runs. Internal to the crate.
+//!
+//! ## Sent or not
+//!
+//! An HTTP adapter's failure is **retryable** only when nothing of the request can have
+//! reached the provider: reqwest reports the failure as a connect error (DNS, connection
+//! refused, TLS handshake, the connect timeout), which happens before the first byte of the
+//! request is written. Any failure after that (the overall timeout, a connection lost while
+//! the request was written or the answer awaited, an answer cut short) is **ambiguous**: the
+//! provider may have the request and have acted on it. So that a slow connect is never
+//! mistaken for a slow answer, the connect timeout is shorter than the overall one (reqwest's
+//! overall timeout also runs during the connect, and when it fires first the error no longer
+//! says "connect").
 
 use std::time::{Duration, SystemTime};
 
@@ -12,12 +24,30 @@ use crate::error::{BuildError, FailureCode, SendError};
 /// How long one provider request may take, connection included, unless configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Builds the HTTP client of an adapter: rustls, a timeout, no redirects (a provider API
-/// that redirects a POST is misconfigured, and following it could leak credentials).
+/// The longest connect (DNS, TCP and TLS) allowed, whatever the overall timeout.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an idle keep-alive connection is kept for reuse. Load balancers commonly close
+/// idle connections after 60 s; a request written to a connection at the moment the provider
+/// closes it fails in a way that can only be called ambiguous, so idle connections are
+/// dropped well before that.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The connect timeout for an overall `timeout`: at most half of it, so that it always
+/// fires first during a connect (see the module docs), and at most
+/// [`MAX_CONNECT_TIMEOUT`].
+pub(crate) fn connect_timeout(timeout: Duration) -> Duration {
+    (timeout / 2).min(MAX_CONNECT_TIMEOUT)
+}
+
+/// Builds the HTTP client of an adapter: rustls, an overall timeout and a shorter connect
+/// timeout, no redirects (a provider API that redirects a POST is misconfigured, and
+/// following it could leak credentials).
 pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, BuildError> {
     reqwest::Client::builder()
         .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .connect_timeout(connect_timeout(timeout))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("loyalcast-delivery/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -51,20 +81,72 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
-/// A request that got no HTTP answer: the provider may or may not have the message, and
-/// trying again is the only way forward. reqwest's own text names the URL, which holds
-/// the token for Telegram and Messenger, so only the kind of failure is kept.
+/// A request that got no HTTP answer. Before the connection was made nothing was sent, and
+/// trying again is safe; after it, the provider may have the message (see the module docs).
+/// reqwest's own text names the URL, which holds the token for Telegram and Messenger, so
+/// only the kind of failure is kept.
 pub(crate) fn transport_error(provider: &str, error: &reqwest::Error) -> SendError {
+    if error.is_connect() {
+        let what = if error.is_timeout() {
+            "could not connect in time"
+        } else {
+            "could not connect"
+        };
+        return SendError::retryable(None, format!("{provider}: {what}; nothing was sent"));
+    }
+    if error.is_builder() {
+        // The request could not even be built (a URL reqwest refuses): nothing was sent,
+        // and nothing will change by trying again.
+        return SendError::permanent(
+            FailureCode::Misconfigured,
+            None::<&str>,
+            format!("{provider}: the request could not be built"),
+        );
+    }
     let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
+        "no answer before the timeout"
     } else if error.is_body() || error.is_decode() {
-        "answer could not be read"
+        "the answer could not be read"
     } else {
-        "request failed"
+        "the connection failed"
     };
-    SendError::retryable(None, format!("{provider}: {what}"))
+    SendError::ambiguous(format!(
+        "{provider}: {what} after the request was sent; the provider may have accepted it"
+    ))
+}
+
+/// The answer's status line arrived but its body did not. A success means the provider took
+/// the message and we lost its id: ambiguous. Otherwise the status alone says enough.
+pub(crate) fn body_error(
+    provider: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    error: &reqwest::Error,
+) -> SendError {
+    if status.is_success() {
+        transport_error(provider, error)
+    } else {
+        status_error(provider, status, headers, "the rest of the answer was lost")
+    }
+}
+
+/// A server error's meaning, by HTTP semantics (RFC 9110 section 15.6): 503 says the server
+/// could not handle the request (overloaded, in maintenance), so nothing was done; 500 says
+/// handling it failed somewhere, possibly after the message was sent (Twilio's error 20500:
+/// after a 500, retrying a send makes it "possible for a customer to receive multiple
+/// messages");
+/// 502 and 504 come from a gateway whose upstream may have acted on the request. Other 5xx
+/// codes say nothing either way, and count as ambiguous.
+pub(crate) fn server_error(
+    status: u16,
+    retry_after: Option<Duration>,
+    reason: String,
+) -> SendError {
+    if status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
+        SendError::retryable(retry_after, reason)
+    } else {
+        SendError::ambiguous(reason)
+    }
 }
 
 /// The error for an HTTP status the provider's own error body did not explain.
@@ -80,10 +162,11 @@ pub(crate) fn status_error(
         format!("{provider}: HTTP {status}: {detail}")
     };
     match status {
+        // Both say the request was not processed: too many, or not received in time.
         StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => {
             SendError::retryable(retry_after(headers), reason)
         }
-        s if s.is_server_error() => SendError::retryable(retry_after(headers), reason),
+        s if s.is_server_error() => server_error(s.as_u16(), retry_after(headers), reason),
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
             SendError::permanent(FailureCode::Misconfigured, Some(status.as_u16()), reason)
         }
@@ -143,7 +226,18 @@ mod tests {
             status_error("x", StatusCode::TOO_MANY_REQUESTS, &headers("7"), "").retry_after(),
             Some(Duration::from_secs(7))
         );
-        assert!(status_error("x", StatusCode::BAD_GATEWAY, &none, "").is_retryable());
+        assert!(status_error("x", StatusCode::SERVICE_UNAVAILABLE, &none, "").is_retryable());
+        for maybe_sent in [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::GATEWAY_TIMEOUT,
+        ] {
+            assert!(
+                status_error("x", maybe_sent, &none, "").is_ambiguous(),
+                "{maybe_sent}"
+            );
+        }
+        assert!(status_error("x", StatusCode::REQUEST_TIMEOUT, &none, "").is_retryable());
         assert_eq!(
             status_error("x", StatusCode::UNAUTHORIZED, &none, "").code(),
             Some(FailureCode::Misconfigured)
@@ -151,6 +245,22 @@ mod tests {
         assert_eq!(
             status_error("x", StatusCode::BAD_REQUEST, &none, "").code(),
             Some(FailureCode::Provider)
+        );
+    }
+
+    #[test]
+    fn the_connect_timeout_is_shorter_than_the_overall_one() {
+        assert_eq!(
+            connect_timeout(Duration::from_secs(15)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            connect_timeout(Duration::from_secs(4)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            connect_timeout(Duration::from_millis(600)),
+            Duration::from_millis(300)
         );
     }
 

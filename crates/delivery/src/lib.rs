@@ -11,7 +11,8 @@
 //! - [`sms`]: GSM-7 or UCS-2, segments (160/153, 70/67), units left: what an SMS costs.
 //! - [`template`]: `{first_name}`-style variables, checked with positions (unknown variables
 //!   and unbalanced braces are field errors), rendered raw or HTML-escaped.
-//! - [`retry`]: capped exponential backoff with full jitter, `Retry-After` as a floor.
+//! - [`retry`]: capped exponential backoff with full jitter, `Retry-After` as a floor, and
+//!   per channel what an ambiguous outcome leads to.
 //! - [`opt_out`]: STOP / START / HELP keywords in inbound SMS.
 //! - [`rate_limit`]: per provider account token buckets (governor), overall and per
 //!   recipient.
@@ -20,8 +21,11 @@
 //!
 //! A [`ChannelSender`] makes one attempt to hand an [`OutboundMessage`] to a provider and
 //! returns a [`ProviderReceipt`] (the provider's message id) or a [`SendError`], which is
-//! either `Retryable` (with the provider's `Retry-After`) or `Permanent` (with a
-//! [`FailureCode`]: unsubscribed, blocked, invalid address...). Adapters:
+//! `Retryable` (the provider did not take it, or was never reached; with its
+//! `Retry-After`), `Permanent` (with a [`FailureCode`]: unsubscribed, blocked, invalid
+//! address...) or `Ambiguous` (the request went out and no answer says whether the provider
+//! accepted it: a timeout or lost connection after sending, an unreadable answer). Each
+//! adapter's module says where it draws those lines, and why. Adapters:
 //!
 //! | channel | type | provider protocol |
 //! | --- | --- | --- |
@@ -50,13 +54,20 @@
 //! # use loyalcast_delivery::*;
 //! # use loyalcast_delivery::retry::{RetryDecision, RetryPolicy};
 //! # async fn step(router: &ChannelRouter, policy: &RetryPolicy, message: OutboundMessage, failed_attempts: u32) {
+//! // Claim no more of a channel than it can send inside the lease:
+//! // router.rate_per_second(channel) (None: not rate limited).
+//! let channel = message.channel();
 //! match router.send(&message).await {
 //!     Ok(receipt) => { /* record receipt.provider_message_id, mark sent, commit credits */ }
-//!     Err(error) => match policy.after_error(failed_attempts + 1, &error, &mut rand::thread_rng()) {
+//!     Err(error) => match policy.after_error(channel, failed_attempts + 1, &error, &mut rand::thread_rng()) {
 //!         RetryDecision::RetryAfter(delay) => { /* next_attempt_at = now + delay, keep the reservation */ }
 //!         RetryDecision::GiveUp(_) => {
 //!             // mark failed with error.to_string(), release credits; if
 //!             // error.code().is_some_and(|c| c.suppresses_channel()), suppress the channel
+//!         }
+//!         RetryDecision::AwaitStatus => {
+//!             // mark uncertain with error.to_string(): neither sent nor failed, credits stay
+//!             // reserved, never claimed again; a status callback for the delivery id settles it
 //!         }
 //!     },
 //! }

@@ -5,6 +5,21 @@
 //! another tag), replies within the window as `UPDATE`. The page access token travels as the
 //! `access_token` query parameter, so request URLs are never logged, and, when the app secret
 //! is configured, with its `appsecret_proof`. [`webhook`] reads what Meta posts back.
+//!
+//! ## When Meta may have the message
+//!
+//! The Send API takes no idempotency key (a request is the recipient, the messaging type,
+//! the tag and the message), so a message whose request went out cannot be sent again
+//! safely. As for every HTTP adapter, a failure to connect is [`SendError::Retryable`]
+//! (nothing was sent), and a timeout or lost connection after the request was written, an
+//! answer that could not be read, or a success without a message id is
+//! [`SendError::Ambiguous`]. Graph errors are read by their code first: Meta's error
+//! handling guide says of code 1 "possibly a temporary issue due to downtime" and of code 2
+//! "temporary issue due to downtime. Wait and retry the operation", so both are retryable
+//! whatever the HTTP status; a 5xx without a known code is read by HTTP semantics (503
+//! retryable, 500, 502 and 504 ambiguous). Messenger messages cost nothing, so the retry
+//! policy resends an ambiguous one: a duplicate is the lesser harm, and no report could
+//! settle it (Meta's delivery webhooks name messages by their `mid`, which we never got).
 
 use std::time::Duration;
 
@@ -203,17 +218,15 @@ impl MessengerSender {
         let body = response
             .text()
             .await
-            .map_err(|e| http::transport_error("Messenger", &e))?;
+            .map_err(|e| http::body_error("Messenger", status, &headers, &e))?;
 
         if status.is_success() {
             serde_json::from_str::<SendAnswer>(&body)
                 .map(|answer| ProviderReceipt { provider: Provider::Messenger, provider_message_id: answer.message_id })
                 .map_err(|_| {
-                    SendError::permanent(
-                        FailureCode::Provider,
-                        Some(status.as_u16()),
-                        "Messenger answered success without a message id; it may have been sent, so it is not retried",
-                    )
+                    SendError::ambiguous(format!(
+                        "Messenger answered HTTP {status} without a message id; it was probably sent"
+                    ))
                 })
         } else {
             Err(match serde_json::from_str::<ErrorAnswer>(&body) {
@@ -259,14 +272,17 @@ impl ChannelSender for MessengerSender {
 
     async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
         let result = self.attempt(message).await;
-        // Logged here so that every outcome is, transport failures included; the
-        // error text never holds a credential or a URL carrying one.
+        // Logged here so that every outcome is, transport failures included; the class and
+        // codes only, never a URL (it holds the token) nor the provider's text.
         match &result {
             Ok(receipt) => {
                 tracing::debug!(delivery_id = %message.delivery_id, mid = %receipt.provider_message_id, "messenger accepted the message")
             }
+            Err(error) if error.is_ambiguous() => {
+                tracing::warn!(delivery_id = %message.delivery_id, outcome = error.kind(), "messenger may or may not have the message")
+            }
             Err(error) => {
-                tracing::warn!(delivery_id = %message.delivery_id, %error, "messenger refused the message")
+                tracing::warn!(delivery_id = %message.delivery_id, outcome = error.kind(), code = ?error.code(), provider_code = ?error.provider_code(), "messenger refused the message")
             }
         }
         result
@@ -297,9 +313,10 @@ pub fn classify_error(
     };
     match (code, subcode) {
         // Rate limits: application (4), API calls (613), page (32), and the Messenger
-        // per-thread limit (80006), plus "temporary send message failure" (1200) and
-        // "unexpected error, retry later" (2).
-        (4 | 32 | 613 | 80006 | 1200 | 2, _) => Some(SendError::retryable(retry_after, reason)),
+        // per-thread limit (80006), plus "temporary send message failure" (1200) and the
+        // downtime codes: "API Unknown" (1) and "API Service" (2), which Meta's guide says
+        // to wait out and retry.
+        (1 | 2 | 4 | 32 | 613 | 80006 | 1200, _) => Some(SendError::retryable(retry_after, reason)),
         (100, Some(2018001)) => permanent(FailureCode::InvalidAddress),
         (551, _) => permanent(FailureCode::Unreachable),
         (200, Some(1545041)) => permanent(FailureCode::Unreachable),
@@ -320,7 +337,7 @@ mod tests {
 
     #[test]
     fn rate_limit_codes_are_retryable() {
-        for code in [4, 32, 613, 80006, 1200, 2] {
+        for code in [1, 2, 4, 32, 613, 80006, 1200] {
             let error =
                 classify_error(code, None, "slow down", Some(Duration::from_secs(60))).unwrap();
             assert_eq!(error.retry_after(), Some(Duration::from_secs(60)), "{code}");

@@ -6,6 +6,14 @@
 //! limiter lives in the process; with several worker processes, each takes an equal share of
 //! the account's rate: [`RateLimiterRegistry::share_with`] is told how many processes are
 //! sending (the server counts them through the database) and divides every account's rate.
+//!
+//! An account limiter starts **empty**: its first send waits one interval of its share, and
+//! it saves up a burst only while it is idle. A token bucket that started full would let
+//! every process that starts (or restarts) spend a whole burst at once, and processes
+//! started together would send several bursts past the account's rate before pacing began.
+//! Changing the share starts an empty bucket at the new rate, for the same reason.
+//! [`RateLimiterRegistry::rate_per_second`] and [`AccountRateLimiter::rate_per_second`] say
+//! what a process can send, so that the worker claims no more than it can send in its lease.
 
 use std::collections::HashMap;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -59,6 +67,11 @@ impl Rate {
             count: NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN),
             period_ms: NonZeroU64::new(period_ms).unwrap_or(NonZeroU64::MIN),
         }
+    }
+
+    /// Messages a second at this rate.
+    pub fn messages_per_second(self) -> f64 {
+        f64::from(self.count.get()) * 1000.0 / self.period_ms.get() as f64
     }
 
     fn quota(self) -> Quota {
@@ -165,12 +178,17 @@ impl AccountRateLimiter<DefaultClock> {
 }
 
 impl<C: Clock + Clone> AccountRateLimiter<C> {
-    /// A limiter reading time from `clock`.
+    /// A limiter reading time from `clock`, for a process sending alone.
     pub fn with_clock(config: RateLimitConfig, clock: C) -> Self {
+        Self::shared_with_clock(config, NonZeroU32::MIN, clock)
+    }
+
+    /// A limiter reading time from `clock` that starts with its share of `processes`.
+    fn shared_with_clock(config: RateLimitConfig, processes: NonZeroU32, clock: C) -> Self {
         AccountRateLimiter {
             config,
-            overall: RwLock::new(Self::overall_for(config, NonZeroU32::MIN, &clock)),
-            processes: AtomicU32::new(1),
+            overall: RwLock::new(Self::overall_for(config, processes, &clock)),
+            processes: AtomicU32::new(processes.get()),
             per_recipient: config
                 .per_recipient
                 .map(|r| RateLimiter::dashmap_with_clock(r.quota(), clock.clone())),
@@ -179,21 +197,29 @@ impl<C: Clock + Clone> AccountRateLimiter<C> {
         }
     }
 
+    /// The account limiter for this process's share, with its bucket empty (see the
+    /// [module docs](self)).
     fn overall_for(
         config: RateLimitConfig,
         processes: NonZeroU32,
         clock: &C,
     ) -> Option<Arc<Direct<C>>> {
-        config.overall.map(|r| {
-            Arc::new(RateLimiter::direct_with_clock(
-                r.shared_by(processes).quota(),
-                clock.clone(),
-            ))
+        config.overall.map(|rate| {
+            let share = rate.shared_by(processes);
+            let limiter = RateLimiter::direct_with_clock(share.quota(), clock.clone());
+            // A new bucket is full: spend all of it, so that the first send waits one
+            // interval. The burst is the quota's own, so there is capacity for it, and
+            // nothing else has touched this limiter yet, so the check passes; if either
+            // ever failed the bucket would be partly empty, which errs on the slow side.
+            let _ = limiter.check_n(share.count);
+            Arc::new(limiter)
         })
     }
 
     /// Takes this process's share of the account rate when `processes` send for it. A change
-    /// starts a fresh bucket at the new rate; the same share again changes nothing.
+    /// starts an empty bucket at the new rate, so a re-share never hands out a burst; the
+    /// same share again changes nothing. Sends already waiting ask the new bucket when they
+    /// next wake.
     pub fn share_with(&self, processes: NonZeroU32) {
         if self.processes.swap(processes.get(), Ordering::Relaxed) == processes.get() {
             return;
@@ -210,6 +236,12 @@ impl<C: Clock + Clone> AccountRateLimiter<C> {
         let processes =
             NonZeroU32::new(self.processes.load(Ordering::Relaxed)).unwrap_or(NonZeroU32::MIN);
         self.config.overall.map(|r| r.shared_by(processes))
+    }
+
+    /// Messages a second this process may send on the account now (its share of the
+    /// account rate), or `None` when the account has no overall limit.
+    pub fn rate_per_second(&self) -> Option<f64> {
+        self.current_rate().map(Rate::messages_per_second)
     }
 
     fn overall(&self) -> Option<Arc<Direct<C>>> {
@@ -263,8 +295,17 @@ impl<C: ReasonablyRealtime + Clone> AccountRateLimiter<C> {
     /// the recipient's token, so two sends to one recipient are never closer than its rate,
     /// even while many tasks queue for the account.
     pub async fn until_ready(&self, recipient: &str) {
-        if let Some(overall) = self.overall() {
-            overall.until_ready().await;
+        // Not governor's `until_ready`, which would keep waiting on the bucket it started
+        // with: after a re-share, a send that was waiting on the old bucket would still be
+        // paced by the old rate, alongside new sends paced by the new one. Each wake-up
+        // asks the current bucket.
+        while let Some(overall) = self.overall() {
+            match overall.check() {
+                Ok(()) => break,
+                Err(not_until) => {
+                    tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+                }
+            }
         }
         if let Some(per_recipient) = &self.per_recipient {
             self.sweep_idle_recipients(per_recipient);
@@ -321,6 +362,26 @@ impl RateLimiterRegistry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Messages a second this process may send on any one account of `channel` now: the
+    /// channel's configured overall rate divided by the processes last given to
+    /// [`RateLimiterRegistry::share_with`]. `None` when the configuration sets no overall
+    /// limit. This says nothing of whether the channel's sender is rate limited at all (the
+    /// sandbox is not); [`crate::ChannelRouter::rate_per_second`] knows that.
+    pub fn rate_per_second(&self, channel: Channel) -> Option<f64> {
+        let processes =
+            NonZeroU32::new(self.processes.load(Ordering::Relaxed)).unwrap_or(NonZeroU32::MIN);
+        self.config_for(channel)
+            .overall
+            .map(|rate| rate.shared_by(processes).messages_per_second())
+    }
+
+    fn config_for(&self, channel: Channel) -> RateLimitConfig {
+        self.configs
+            .get(&channel)
+            .copied()
+            .unwrap_or_else(|| RateLimitConfig::default_for(channel))
+    }
+
     /// The limiter of one provider account (see [`crate::ChannelSender::account`]).
     pub fn limiter(&self, channel: Channel, account: &str) -> Arc<AccountRateLimiter> {
         let processes =
@@ -328,14 +389,12 @@ impl RateLimiterRegistry {
         self.lock()
             .entry((channel, account.to_owned()))
             .or_insert_with(|| {
-                let config = self
-                    .configs
-                    .get(&channel)
-                    .copied()
-                    .unwrap_or_else(|| RateLimitConfig::default_for(channel));
-                let limiter = AccountRateLimiter::new(config);
-                limiter.share_with(processes);
-                Arc::new(limiter)
+                // Born with its share, so that it never paces a moment at the whole rate.
+                Arc::new(AccountRateLimiter::shared_with_clock(
+                    self.config_for(channel),
+                    processes,
+                    DefaultClock::default(),
+                ))
             })
             .clone()
     }
@@ -366,11 +425,21 @@ mod tests {
             .count()
     }
 
+    fn nz32(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).unwrap()
+    }
+
     #[test]
-    fn telegram_allows_a_burst_of_30_then_one_every_33_ms() {
+    fn telegram_starts_empty_saves_a_burst_of_30_when_idle_then_one_every_33_ms() {
         let (limiter, clock) = limiter(RateLimitConfig::telegram());
         let distinct = |from: usize| (from..from + 100).map(|i| format!("chat-{i}"));
-        assert_eq!(allowed_now(&limiter, distinct(0)), 30);
+        assert_eq!(
+            allowed_now(&limiter, distinct(0)),
+            0,
+            "a new limiter has no burst"
+        );
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(allowed_now(&limiter, distinct(100)), 30);
 
         let wait = limiter.check("chat-new").unwrap_err();
         assert!(
@@ -388,6 +457,7 @@ mod tests {
     #[test]
     fn one_message_a_second_per_chat() {
         let (limiter, clock) = limiter(RateLimitConfig::telegram());
+        clock.advance(Duration::from_secs(1));
         assert!(limiter.check("42").is_ok());
         let wait = limiter.check("42").unwrap_err();
         assert!(
@@ -410,6 +480,7 @@ mod tests {
             per_recipient: Some(Rate::per_second(NonZeroU32::new(1).unwrap())),
         };
         let (limiter, clock) = limiter(config);
+        clock.advance(Duration::from_secs(1));
         assert!(limiter.check("a").is_ok());
         assert!(
             limiter.check("b").is_err(),
@@ -425,6 +496,7 @@ mod tests {
     #[test]
     fn twilio_mps_limits_the_sender_not_the_recipient() {
         let (limiter, clock) = limiter(RateLimitConfig::twilio(NonZeroU32::new(3).unwrap()));
+        clock.advance(Duration::from_secs(1));
         assert_eq!(
             allowed_now(&limiter, std::iter::repeat_n("+15550001".to_owned(), 10)),
             3
@@ -447,9 +519,11 @@ mod tests {
             per_recipient: None,
         };
         let (limiter, clock) = limiter(config);
-        assert_eq!(allowed_now(&limiter, (0..100).map(|i| i.to_string())), 60);
+        assert_eq!(allowed_now(&limiter, (0..100).map(|i| i.to_string())), 0);
         clock.advance(Duration::from_secs(1));
         assert_eq!(allowed_now(&limiter, (0..100).map(|i| i.to_string())), 1);
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(allowed_now(&limiter, (0..100).map(|i| i.to_string())), 60);
     }
 
     #[test]
@@ -517,12 +591,16 @@ mod tests {
         let (limiter, clock) = limiter(RateLimitConfig::telegram());
         limiter.share_with(NonZeroU32::new(2).unwrap());
         let distinct = |from: usize| (from..from + 100).map(|i| format!("chat-{i}"));
-        assert_eq!(allowed_now(&limiter, distinct(0)), 15);
+        assert_eq!(allowed_now(&limiter, distinct(0)), 0);
         clock.advance(Duration::from_secs(1));
         assert_eq!(allowed_now(&limiter, distinct(1_000)), 15);
-        // Alone again: the whole rate.
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(allowed_now(&limiter, distinct(2_000)), 15);
+        // Alone again: the whole rate, from an empty bucket.
         limiter.share_with(NonZeroU32::MIN);
-        assert_eq!(allowed_now(&limiter, distinct(2_000)), 30);
+        assert_eq!(allowed_now(&limiter, distinct(3_000)), 0);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(allowed_now(&limiter, distinct(4_000)), 30);
         assert_eq!(
             limiter.current_rate(),
             Some(Rate::per_second(NonZeroU32::new(30).unwrap()))
@@ -562,7 +640,7 @@ mod tests {
     #[tokio::test]
     async fn until_ready_returns_once_allowed_and_takes_the_token() {
         let limiter = AccountRateLimiter::new(RateLimitConfig {
-            overall: Some(Rate::per_second(NonZeroU32::new(1000).unwrap())),
+            overall: None,
             per_recipient: Some(Rate::new(
                 NonZeroU32::new(1).unwrap(),
                 NonZeroU64::new(60_000).unwrap(),
@@ -572,5 +650,154 @@ mod tests {
         // The wait took the recipient's one token of the minute.
         assert!(limiter.check("42").is_err());
         assert!(limiter.check("43").is_ok());
+    }
+
+    /// Sends every process makes in each second, each trying as often as its limiter lets
+    /// it, every millisecond, for `seconds`.
+    fn sends_per_second(
+        limiters: &[AccountRateLimiter<FakeRelativeClock>],
+        clock: &FakeRelativeClock,
+        seconds: usize,
+    ) -> Vec<usize> {
+        let mut per_second = vec![0; seconds];
+        for ms in 0..seconds * 1_000 {
+            for limiter in limiters {
+                while limiter.check("anyone").is_ok() {
+                    per_second[ms / 1_000] += 1;
+                }
+            }
+            clock.advance(Duration::from_millis(1));
+        }
+        per_second
+    }
+
+    fn account_150_per_second() -> RateLimitConfig {
+        RateLimitConfig {
+            overall: Some(Rate::per_second(nz32(150))),
+            per_recipient: None,
+        }
+    }
+
+    #[test]
+    fn processes_started_together_keep_to_the_shared_rate_from_the_first_second() {
+        let clock = FakeRelativeClock::default();
+        let processes: Vec<_> = (0..3)
+            .map(|_| {
+                let limiter =
+                    AccountRateLimiter::with_clock(account_150_per_second(), clock.clone());
+                limiter.share_with(nz32(3));
+                limiter
+            })
+            .collect();
+        let per_second = sends_per_second(&processes, &clock, 5);
+        assert!(per_second[0] <= 150, "first second: {per_second:?}");
+        for sent in &per_second[1..] {
+            assert!((148..=152).contains(sent), "{per_second:?}");
+        }
+    }
+
+    #[test]
+    fn processes_born_with_their_share_keep_to_the_shared_rate_too() {
+        let clock = FakeRelativeClock::default();
+        let processes: Vec<_> = (0..3)
+            .map(|_| {
+                AccountRateLimiter::shared_with_clock(
+                    account_150_per_second(),
+                    nz32(3),
+                    clock.clone(),
+                )
+            })
+            .collect();
+        let per_second = sends_per_second(&processes, &clock, 3);
+        assert!(per_second.iter().all(|sent| *sent <= 150), "{per_second:?}");
+        assert!(per_second[1] >= 148, "{per_second:?}");
+    }
+
+    #[test]
+    fn a_re_share_does_not_refill_the_bucket() {
+        let clock = FakeRelativeClock::default();
+        let limiter = AccountRateLimiter::with_clock(account_150_per_second(), clock.clone());
+        // Idle for two seconds: a full burst of 150 saved up...
+        clock.advance(Duration::from_secs(2));
+        // ...which a re-share must not hand out, nor a bucket of the new size.
+        limiter.share_with(nz32(3));
+        assert!(limiter.check("anyone").is_err());
+        let per_second = sends_per_second(std::slice::from_ref(&limiter), &clock, 2);
+        assert!(per_second.iter().all(|sent| *sent <= 50), "{per_second:?}");
+
+        // Back to a whole share: an empty bucket again, then the whole rate.
+        limiter.share_with(nz32(1));
+        assert!(limiter.check("anyone").is_err());
+        let per_second = sends_per_second(std::slice::from_ref(&limiter), &clock, 2);
+        assert!(per_second.iter().all(|sent| *sent <= 150), "{per_second:?}");
+        assert!(per_second[1] >= 148, "{per_second:?}");
+    }
+
+    #[test]
+    fn the_first_send_waits_one_interval_of_the_share() {
+        let (limiter, clock) = limiter(RateLimitConfig::twilio(nz32(1)));
+        limiter.share_with(nz32(2));
+        let wait = limiter.check("+15550001").unwrap_err();
+        assert_eq!(wait, Duration::from_secs(2));
+        clock.advance(wait);
+        assert!(limiter.check("+15550001").is_ok());
+    }
+
+    #[test]
+    fn rates_per_second_follow_the_share() {
+        let (account, _clock) = limiter(account_150_per_second());
+        assert_eq!(account.rate_per_second(), Some(150.0));
+        account.share_with(nz32(3));
+        assert_eq!(account.rate_per_second(), Some(50.0));
+        let (unlimited, _clock) = limiter(RateLimitConfig::UNLIMITED);
+        assert_eq!(unlimited.rate_per_second(), None);
+        // 250/s between three: 83 per 996 ms, 83.33/s.
+        let third = Rate::per_second(nz32(250)).shared_by(nz32(3));
+        assert!((third.messages_per_second() - 83.333).abs() < 0.001);
+    }
+
+    #[test]
+    fn the_registry_gives_each_channels_rate_per_process() {
+        let mut configs = HashMap::new();
+        configs.insert(Channel::Sms, account_150_per_second());
+        configs.insert(Channel::Email, RateLimitConfig::UNLIMITED);
+        let registry = RateLimiterRegistry::new(configs);
+        assert_eq!(registry.rate_per_second(Channel::Sms), Some(150.0));
+        assert_eq!(registry.rate_per_second(Channel::Email), None);
+        assert_eq!(registry.rate_per_second(Channel::Telegram), Some(30.0));
+        registry.share_with(nz32(3));
+        assert_eq!(registry.rate_per_second(Channel::Sms), Some(50.0));
+        assert_eq!(registry.rate_per_second(Channel::Telegram), Some(10.0));
+        assert_eq!(
+            registry
+                .limiter(Channel::Sms, "AC1/+15550006")
+                .rate_per_second(),
+            Some(50.0)
+        );
+    }
+
+    #[tokio::test]
+    async fn sends_waiting_on_the_old_bucket_are_paced_by_the_new_one() {
+        // Ten a second, and five sends waiting: on the old bucket they would all be through
+        // within about half a second. The share then drops to one a minute.
+        let config = RateLimitConfig {
+            overall: Some(Rate::new(nz32(600), NonZeroU64::new(60_000).unwrap())),
+            per_recipient: None,
+        };
+        let limiter = Arc::new(AccountRateLimiter::new(config));
+        let waiters: Vec<_> = (0..5)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move { limiter.until_ready("anyone").await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        limiter.share_with(nz32(600));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let through = waiters.iter().filter(|w| w.is_finished()).count();
+        assert_eq!(through, 0, "the new bucket is empty and gives one a minute");
+        for waiter in waiters {
+            waiter.abort();
+        }
     }
 }

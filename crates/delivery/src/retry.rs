@@ -4,9 +4,25 @@
 //! waits a random time in `[0, min(cap, base * 2^(n-1))]`. Spreading retries uniformly keeps
 //! a provider outage from turning into synchronised waves of retries when it ends. A
 //! provider's `Retry-After` is a floor: a retry is never scheduled sooner than it asks.
+//!
+//! ## Ambiguous outcomes
+//!
+//! A [`SendError::Ambiguous`] send may have reached the recipient. Whether to send it again
+//! is a per-channel decision ([`RetryPolicy::resends_ambiguous`]):
+//!
+//! | channel | costs | after an ambiguous outcome |
+//! | --- | --- | --- |
+//! | SMS | SMS credits, and Twilio bills every message | [`RetryDecision::AwaitStatus`]: never resent automatically |
+//! | email | email credits; a second copy in the inbox | [`RetryDecision::AwaitStatus`]: never resent automatically |
+//! | Telegram | nothing | retried like a retryable error (the customer may see it twice) |
+//! | Messenger | nothing | retried like a retryable error (the customer may see it twice) |
+//!
+//! On a free channel a duplicate is the lesser harm: nothing reports Telegram or Messenger
+//! deliveries back to us by delivery id, so an unresolved outcome would stay unresolved.
 
 use std::time::Duration;
 
+use loyalcast_dto::Channel;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +62,11 @@ pub enum RetryDecision {
     RetryAfter(Duration),
     /// Stop: mark the delivery failed.
     GiveUp(GiveUpReason),
+    /// The provider may have the message and resending it could deliver and bill it twice:
+    /// record the delivery as uncertain (neither sent nor failed, credits still reserved),
+    /// never send it again on its own, and let a later report settle it (Twilio's status
+    /// callback names the delivery id).
+    AwaitStatus,
 }
 
 /// Why a delivery is not retried.
@@ -87,10 +108,24 @@ impl RetryPolicy {
         RetryDecision::RetryAfter(retry_after.map_or(jittered, |floor| jittered.max(floor)))
     }
 
-    /// Decides what follows a failed send: permanent errors stop at once, retryable ones
-    /// follow [`RetryPolicy::next_attempt`] with the error's `Retry-After`.
+    /// Whether an ambiguous send on `channel` may be sent again, at the risk of a
+    /// duplicate: only where a duplicate costs nothing (Telegram, Messenger). See the
+    /// [module docs](self).
+    pub fn resends_ambiguous(&self, channel: Channel) -> bool {
+        match channel {
+            Channel::Telegram | Channel::Messenger => true,
+            Channel::Sms | Channel::Email => false,
+        }
+    }
+
+    /// Decides what follows a failed send on `channel`, the `failed_attempts`-th failure (1
+    /// for the first): permanent errors stop at once, retryable ones follow
+    /// [`RetryPolicy::next_attempt`] with the error's `Retry-After`, and ambiguous ones wait
+    /// for a status ([`RetryDecision::AwaitStatus`]) on a paid channel and are retried like
+    /// retryable ones on a free one.
     pub fn after_error<R: Rng + ?Sized>(
         &self,
+        channel: Channel,
         failed_attempts: u32,
         error: &SendError,
         rng: &mut R,
@@ -100,6 +135,10 @@ impl RetryPolicy {
             SendError::Retryable { retry_after, .. } => {
                 self.next_attempt(failed_attempts, *retry_after, rng)
             }
+            SendError::Ambiguous { .. } if self.resends_ambiguous(channel) => {
+                self.next_attempt(failed_attempts, None, rng)
+            }
+            SendError::Ambiguous { .. } => RetryDecision::AwaitStatus,
         }
     }
 }
@@ -140,7 +179,7 @@ mod tests {
     fn delay(decision: RetryDecision) -> Duration {
         match decision {
             RetryDecision::RetryAfter(d) => d,
-            RetryDecision::GiveUp(reason) => panic!("gave up: {reason:?}"),
+            other => panic!("not a retry: {other:?}"),
         }
     }
 
@@ -254,7 +293,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         let error = SendError::permanent(FailureCode::Unsubscribed, Some("21610"), "unsubscribed");
         assert_eq!(
-            policy().after_error(1, &error, &mut rng),
+            policy().after_error(Channel::Sms, 1, &error, &mut rng),
             RetryDecision::GiveUp(GiveUpReason::Permanent)
         );
     }
@@ -264,9 +303,54 @@ mod tests {
         let mut zeros = StepRng::new(0, 0);
         let error = SendError::retryable(Some(Duration::from_secs(9)), "429");
         assert_eq!(
-            delay(policy().after_error(1, &error, &mut zeros)),
+            delay(policy().after_error(Channel::Telegram, 1, &error, &mut zeros)),
             Duration::from_secs(9)
         );
+    }
+
+    #[test]
+    fn an_ambiguous_send_on_a_paid_channel_is_never_resent() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let error = SendError::ambiguous("no answer after the request was sent");
+        for channel in [Channel::Sms, Channel::Email] {
+            assert!(!policy().resends_ambiguous(channel));
+            for attempt in 1..=policy().max_attempts + 1 {
+                assert_eq!(
+                    policy().after_error(channel, attempt, &error, &mut rng),
+                    RetryDecision::AwaitStatus,
+                    "{channel:?} after attempt {attempt}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_ambiguous_send_on_a_free_channel_backs_off_like_a_retryable_one() {
+        let p = policy();
+        let error = SendError::ambiguous("no answer after the request was sent");
+        for channel in [Channel::Telegram, Channel::Messenger] {
+            assert!(p.resends_ambiguous(channel));
+            let mut rng = StdRng::seed_from_u64(11);
+            for attempt in 1..p.max_attempts {
+                assert!(
+                    delay(p.after_error(channel, attempt, &error, &mut rng)) <= p.ceiling(attempt),
+                    "{channel:?} after attempt {attempt}"
+                );
+            }
+            assert_eq!(
+                p.after_error(channel, p.max_attempts, &error, &mut rng),
+                RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted)
+            );
+        }
+    }
+
+    #[test]
+    fn every_channel_has_a_decision_for_ambiguity() {
+        let paid: Vec<Channel> = Channel::ALL
+            .into_iter()
+            .filter(|c| !policy().resends_ambiguous(*c))
+            .collect();
+        assert_eq!(paid, vec![Channel::Sms, Channel::Email]);
     }
 
     #[test]

@@ -6,19 +6,30 @@
 //! simulated.
 //!
 //! The sandbox fails on purpose for a few reserved addresses, so that the failure paths
-//! (permanent errors, suppression, the retry button) can be seen without a provider. The SMS
-//! numbers are the ones Twilio reserves for the same purpose on its test credentials:
+//! (permanent errors, suppression, the retry button, uncertain outcomes) can be seen and
+//! tested without a provider. Every other address is accepted; the sandbox never answers
+//! ambiguously except for the `ambiguous` rows. The first three SMS numbers are the ones
+//! Twilio reserves for the same purpose on its test credentials; `+15005550010` is ours
+//! (Twilio gives it no meaning):
 //!
 //! | address | result |
 //! | --- | --- |
 //! | SMS `+15005550001` | permanent, `invalid_address` |
 //! | SMS `+15005550004` | permanent, `unsubscribed` |
 //! | SMS `+15005550009` | permanent, `unreachable` |
+//! | SMS `+15005550010` | ambiguous: as if Twilio never answered after the request went out |
 //! | email `bounce@…` | permanent, `invalid_address` |
 //! | email `blocked@…` | permanent, `unsubscribed` |
 //! | email `tempfail@…` | retryable, after 1 s |
+//! | email `timeout@…` | ambiguous: as if the relay never answered after the message body |
 //! | Telegram chat `-1` | permanent, `blocked` |
+//! | Telegram chat `-2` | ambiguous |
 //! | Messenger PSID `0` | permanent, `unreachable` |
+//! | Messenger PSID `1` | ambiguous |
+//!
+//! Nothing will ever settle a sandbox's ambiguous outcome (no status callback comes), just as
+//! nothing reports on a message it accepted: whatever plays the provider's part for the
+//! sandbox plays it for those too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -60,11 +71,17 @@ fn simulated_failure(content: &MessageContent) -> Option<SendError> {
             format!("sandbox: {reason}"),
         ))
     };
+    let ambiguous = || {
+        Some(SendError::ambiguous(
+            "sandbox: simulated timeout after the request was sent; a real provider may have accepted it",
+        ))
+    };
     match content {
         MessageContent::Sms(m) => match m.to.as_str() {
             "+15005550001" => permanent(FailureCode::InvalidAddress, "invalid number"),
             "+15005550004" => permanent(FailureCode::Unsubscribed, "the recipient replied STOP"),
             "+15005550009" => permanent(FailureCode::Unreachable, "not a mobile number"),
+            "+15005550010" => ambiguous(),
             _ => None,
         },
         MessageContent::Email(m) => {
@@ -76,16 +93,19 @@ fn simulated_failure(content: &MessageContent) -> Option<SendError> {
                     Some(Duration::from_secs(1)),
                     "sandbox: mailbox temporarily unavailable",
                 )),
+                "timeout" => ambiguous(),
                 _ => None,
             }
         }
         MessageContent::Telegram(m) if m.chat_id.0 == -1 => {
             permanent(FailureCode::Blocked, "bot was blocked by the user")
         }
+        MessageContent::Telegram(m) if m.chat_id.0 == -2 => ambiguous(),
         MessageContent::Messenger(m) if m.psid.as_str() == "0" => permanent(
             FailureCode::Unreachable,
             "this person isn't available right now",
         ),
+        MessageContent::Messenger(m) if m.psid.as_str() == "1" => ambiguous(),
         MessageContent::Telegram(_) | MessageContent::Messenger(_) => None,
     }
 }

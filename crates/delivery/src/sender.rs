@@ -78,6 +78,13 @@ pub trait ChannelSender: Send + Sync {
 
     /// Makes one attempt to hand `message` to the provider.
     async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError>;
+
+    /// Messages a second this process may send through this sender now, or `None` when
+    /// nothing paces it (a bare adapter, the sandbox). [`RateLimitedSender`] answers with
+    /// its account's share.
+    fn rate_per_second(&self) -> Option<f64> {
+        None
+    }
 }
 
 macro_rules! forward_sender {
@@ -98,6 +105,10 @@ macro_rules! forward_sender {
 
             async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
                 (**self).send(message).await
+            }
+
+            fn rate_per_second(&self) -> Option<f64> {
+                (**self).rate_per_second()
             }
         }
     };
@@ -142,6 +153,15 @@ impl<S: ChannelSender> ChannelSender for RateLimitedSender<S> {
         self.limiter.until_ready(&message.recipient_key()).await;
         self.inner.send(message).await
     }
+
+    /// The account's share for this process; the inner sender's, if it had one, is not
+    /// faster than the account (the limiter waits first).
+    fn rate_per_second(&self) -> Option<f64> {
+        match (self.limiter.rate_per_second(), self.inner.rate_per_second()) {
+            (Some(outer), Some(inner)) => Some(outer.min(inner)),
+            (outer, inner) => outer.or(inner),
+        }
+    }
 }
 
 /// One sender per channel behind one [`ChannelSender`]: the worker's single entry point.
@@ -164,6 +184,14 @@ impl ChannelRouter {
     /// The sender of a channel, if one is configured.
     pub fn sender(&self, channel: Channel) -> Option<&Arc<dyn ChannelSender>> {
         self.senders.get(&channel)
+    }
+
+    /// Messages a second this process may send on `channel` now: its share of the
+    /// channel's account rate (after [`crate::rate_limit::RateLimiterRegistry::share_with`]),
+    /// or `None` when the channel is not rate limited (the sandbox) or has no sender. A worker
+    /// claims no more deliveries of a channel than this rate sends well inside the lease.
+    pub fn rate_per_second(&self, channel: Channel) -> Option<f64> {
+        self.senders.get(&channel)?.rate_per_second()
     }
 
     /// Sends through the sender of the message's channel.

@@ -2,6 +2,18 @@
 //!
 //! The bot token is part of every request URL, so neither the URL nor reqwest's errors
 //! (which name it) are ever logged or stored. [`webhook`] reads what Telegram posts back.
+//!
+//! ## When Telegram may have the message
+//!
+//! `sendMessage` takes no idempotency key (its parameters are the chat, the text and how to
+//! show it), so a message whose request went out cannot be sent again safely. As for every
+//! HTTP adapter, a failure to connect is [`SendError::Retryable`] (nothing was sent), and a
+//! timeout or lost connection after the request was written, an answer that could not be
+//! read or an `ok` answer without the message is [`SendError::Ambiguous`]. The Bot API
+//! documents no meaning for 5xx codes; they are read by HTTP semantics (503 retryable, 500,
+//! 502 and 504 ambiguous). Telegram messages cost nothing, so the retry policy resends an
+//! ambiguous one (a duplicate is the lesser harm); nothing else could settle it, as Telegram
+//! reports no delivery to bots.
 
 use std::time::Duration;
 
@@ -127,7 +139,7 @@ impl TelegramSender {
         let body = response
             .text()
             .await
-            .map_err(|e| http::transport_error("Telegram", &e))?;
+            .map_err(|e| http::body_error("Telegram", status, &headers, &e))?;
 
         match serde_json::from_str::<Answer>(&body) {
             Ok(Answer {
@@ -139,14 +151,13 @@ impl TelegramSender {
                 // Message ids are per chat; the pair identifies the message.
                 provider_message_id: format!("{}:{}", telegram.chat_id.0, sent.message_id),
             }),
+            // Sent, most likely, but without the message id nothing can show it.
             Ok(Answer {
                 ok: true,
                 result: None,
                 ..
-            }) => Err(SendError::permanent(
-                FailureCode::Provider,
-                Some(status.as_u16()),
-                "Telegram answered ok without the message; it may have been sent, so it is not retried",
+            }) => Err(SendError::ambiguous(
+                "Telegram answered ok without the message; it was probably sent",
             )),
             Ok(answer) => Err(classify_error(
                 answer.error_code.unwrap_or(status.as_u16()),
@@ -157,11 +168,9 @@ impl TelegramSender {
                     .map(Duration::from_secs)
                     .or_else(|| http::retry_after(&headers)),
             )),
-            Err(_) if status.is_success() => Err(SendError::permanent(
-                FailureCode::Provider,
-                Some(status.as_u16()),
-                "Telegram answered success with an unreadable body; the message may have been sent, so it is not retried",
-            )),
+            Err(_) if status.is_success() => Err(SendError::ambiguous(format!(
+                "Telegram answered HTTP {status} with an unreadable body; the message was probably sent"
+            ))),
             Err(_) => Err(http::status_error(
                 "Telegram",
                 status,
@@ -188,14 +197,17 @@ impl ChannelSender for TelegramSender {
 
     async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
         let result = self.attempt(message).await;
-        // Logged here so that every outcome is, transport failures included; the
-        // error text never holds a credential or a URL carrying one.
+        // Logged here so that every outcome is, transport failures included; the class and
+        // codes only, never a URL (it holds the token) nor the provider's text.
         match &result {
             Ok(receipt) => {
                 tracing::debug!(delivery_id = %message.delivery_id, id = %receipt.provider_message_id, "telegram accepted the message")
             }
+            Err(error) if error.is_ambiguous() => {
+                tracing::warn!(delivery_id = %message.delivery_id, outcome = error.kind(), "telegram may or may not have the message")
+            }
             Err(error) => {
-                tracing::warn!(delivery_id = %message.delivery_id, %error, "telegram refused the message")
+                tracing::warn!(delivery_id = %message.delivery_id, outcome = error.kind(), code = ?error.code(), provider_code = ?error.provider_code(), "telegram refused the message")
             }
         }
         result
@@ -225,7 +237,7 @@ pub fn classify_error(
         }
         400 => permanent(FailureCode::Rejected),
         401 | 404 => permanent(FailureCode::Misconfigured),
-        code if code >= 500 => SendError::retryable(retry_after, reason),
+        code if code >= 500 => http::server_error(code, retry_after, reason),
         _ => permanent(FailureCode::Provider),
     }
 }
@@ -265,7 +277,9 @@ mod tests {
             classify_error(401, "Unauthorized", None).code(),
             Some(FailureCode::Misconfigured)
         );
-        assert!(classify_error(502, "Bad Gateway", None).is_retryable());
+        assert!(classify_error(503, "Service Unavailable", None).is_retryable());
+        assert!(classify_error(502, "Bad Gateway", None).is_ambiguous());
+        assert!(classify_error(500, "Internal Server Error", None).is_ambiguous());
     }
 
     #[test]

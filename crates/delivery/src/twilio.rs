@@ -8,6 +8,22 @@
 //!
 //! [`webhook`] verifies `X-Twilio-Signature` and reads the status callbacks and inbound
 //! messages Twilio posts back.
+//!
+//! ## When Twilio may have the SMS
+//!
+//! Creating a Message is not idempotent, and the Messages API takes no idempotency key:
+//! Twilio's error 20500 says that sending an SMS is a `POST` that is "not idempotent. If you
+//! get a 500 Server Error on these requests, and you retry the request, it is possible for a
+//! customer to receive multiple messages". So:
+//!
+//! - no connection (DNS, refused, TLS, connect timeout): [`SendError::Retryable`], nothing
+//!   was sent;
+//! - 429 (error 20429) and 503 (error 20503, "temporarily unavailable ... try again a few
+//!   times with exponential back-off"): retryable, after `Retry-After`;
+//! - a timeout or a lost connection after the request was written, an answer that could not
+//!   be read, a 2xx without a message SID, and 500, 502 and 504: [`SendError::Ambiguous`].
+//!   The SMS is paid for, so it is not resent automatically; the status callback, whose URL
+//!   carries the delivery id, settles it if Twilio has the message.
 
 use std::time::Duration;
 
@@ -154,7 +170,7 @@ impl TwilioSmsSender {
         let body = response
             .text()
             .await
-            .map_err(|e| http::transport_error("Twilio", &e))?;
+            .map_err(|e| http::body_error("Twilio", status, &headers, &e))?;
         if status.is_success() {
             serde_json::from_str::<MessageResource>(&body)
                 .map(|resource| {
@@ -184,28 +200,30 @@ impl ChannelSender for TwilioSmsSender {
 
     async fn send(&self, message: &OutboundMessage) -> Result<ProviderReceipt, SendError> {
         let result = self.attempt(message).await;
-        // Logged here so that every outcome is, transport failures included; the
-        // error text never holds a credential or a URL carrying one.
+        // Logged here so that every outcome is, transport failures included. Only the class
+        // and codes: Twilio's messages quote the number ("The 'To' number ... is not valid").
         match &result {
             Ok(receipt) => {
                 tracing::debug!(delivery_id = %message.delivery_id, sid = %receipt.provider_message_id, "twilio accepted the SMS")
             }
+            Err(error) if error.is_ambiguous() => {
+                tracing::warn!(delivery_id = %message.delivery_id, outcome = error.kind(), "twilio may or may not have the SMS")
+            }
             Err(error) => {
-                tracing::warn!(delivery_id = %message.delivery_id, %error, "twilio refused the SMS")
+                tracing::warn!(delivery_id = %message.delivery_id, outcome = error.kind(), code = ?error.code(), provider_code = ?error.provider_code(), "twilio refused the SMS")
             }
         }
         result
     }
 }
 
-/// A 2xx whose body is not a message resource: Twilio may well have queued the SMS, so
-/// trying again could send it twice. Failing is the lesser evil.
+/// A 2xx whose body is not a message resource: Twilio has most likely queued the SMS, but
+/// without its SID only the status callback (which carries the delivery id) can tell. Not a
+/// failure (the credits stay reserved) and not retryable (it would send the SMS twice).
 fn accepted_but_unreadable(status: StatusCode) -> SendError {
-    SendError::permanent(
-        FailureCode::Provider,
-        Some(status.as_u16()),
-        "Twilio answered success without a message SID; the SMS may have been sent, so it is not retried",
-    )
+    SendError::ambiguous(format!(
+        "Twilio answered HTTP {status} without a message SID; the SMS was probably queued"
+    ))
 }
 
 fn error_from_answer(status: StatusCode, headers: &HeaderMap, body: &str) -> SendError {
@@ -351,6 +369,26 @@ mod tests {
             reason.contains("The 'To' number +1555 is not valid."),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn a_500_may_have_sent_the_sms_and_a_503_did_not() {
+        let headers = HeaderMap::new();
+        let internal = r#"{"code": 20500, "message": "Internal Server Error", "status": 500}"#;
+        assert!(
+            error_from_answer(StatusCode::INTERNAL_SERVER_ERROR, &headers, internal).is_ambiguous()
+        );
+        let unavailable = r#"{"code": 20503, "message": "Service unavailable", "status": 503}"#;
+        assert!(
+            error_from_answer(StatusCode::SERVICE_UNAVAILABLE, &headers, unavailable)
+                .is_retryable()
+        );
+        assert!(error_from_answer(StatusCode::GATEWAY_TIMEOUT, &headers, "").is_ambiguous());
+    }
+
+    #[test]
+    fn a_success_without_a_sid_is_ambiguous() {
+        assert!(accepted_but_unreadable(StatusCode::CREATED).is_ambiguous());
     }
 
     #[test]

@@ -114,3 +114,117 @@ impl Write for CapturedLogs {
         Ok(())
     }
 }
+
+/// What a misbehaving fake provider does with each connection, at the TCP level (wiremock
+/// always answers, or delays an answer it will still give).
+#[derive(Debug, Clone, Copy)]
+pub enum Misbehaviour {
+    /// Reads the whole request, then never answers, holding the connection open.
+    ReadsAndNeverAnswers,
+    /// Reads the whole request, then closes the connection without answering.
+    ReadsAndHangsUp,
+    /// Reads the whole request, answers with this status line and a body it cuts short.
+    CutsTheAnswer(&'static str),
+    /// Accepts the connection and never reads or writes: a TLS client waits for the
+    /// server's handshake forever, so the request is never sent.
+    SilentAfterAccept,
+}
+
+/// A fake provider on 127.0.0.1 that misbehaves the same way on every connection.
+pub struct MisbehavingProvider {
+    port: u16,
+    requests_read: Arc<std::sync::atomic::AtomicUsize>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl MisbehavingProvider {
+    pub async fn start(behaviour: Misbehaviour) -> MisbehavingProvider {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests_read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = requests_read.clone();
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(misbehave(stream, behaviour, counter.clone()));
+            }
+        });
+        MisbehavingProvider {
+            port,
+            requests_read,
+            server,
+        }
+    }
+
+    pub fn url(&self) -> Url {
+        Url::parse(&format!("http://127.0.0.1:{}", self.port)).unwrap()
+    }
+
+    pub fn https_url(&self) -> Url {
+        Url::parse(&format!("https://127.0.0.1:{}", self.port)).unwrap()
+    }
+
+    /// Requests read to their last byte: proof that the request reached the "provider".
+    pub fn requests_read(&self) -> usize {
+        self.requests_read.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for MisbehavingProvider {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn misbehave(
+    mut stream: tokio::net::TcpStream,
+    behaviour: Misbehaviour,
+    requests_read: Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::AsyncWriteExt;
+
+    if matches!(behaviour, Misbehaviour::SilentAfterAccept) {
+        std::future::pending::<()>().await;
+    }
+    if !read_request(&mut stream).await {
+        return;
+    }
+    requests_read.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    match behaviour {
+        Misbehaviour::ReadsAndNeverAnswers => {
+            std::future::pending::<()>().await;
+        }
+        Misbehaviour::ReadsAndHangsUp | Misbehaviour::SilentAfterAccept => {}
+        Misbehaviour::CutsTheAnswer(status) => {
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{{\"sid\": \"SM"
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.flush().await;
+        }
+    }
+    // Dropping the stream closes the connection.
+}
+
+/// Reads one HTTP/1.1 request with a `content-length` body; false if the client left first.
+async fn read_request(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+
+    let mut received = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    loop {
+        if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&received[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .map_or(0, |value| value.trim().parse().unwrap());
+            if received.len() >= end + 4 + length {
+                return true;
+            }
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+        }
+    }
+}

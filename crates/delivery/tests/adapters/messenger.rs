@@ -6,7 +6,7 @@ use url::Url;
 use wiremock::matchers::{body_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{CapturedLogs, closed_port_url, messenger};
+use crate::helpers::{CapturedLogs, MisbehavingProvider, Misbehaviour, closed_port_url, messenger};
 
 const PAGE_TOKEN: &str = "EAAGm0PX4ZCpsBAPageTokenDoNotLog";
 const APP_SECRET: &str = "app-secret-do-not-log";
@@ -209,4 +209,78 @@ async fn the_page_token_appears_in_no_error_debug_output_or_log() {
             "the app secret leaked into: {text}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_request_that_gets_no_answer_is_ambiguous_and_the_token_stays_out_of_the_logs() {
+    let logs = CapturedLogs::global();
+    let fake = MisbehavingProvider::start(Misbehaviour::ReadsAndNeverAnswers).await;
+    let mut config = config(fake.url(), MessagingType::Update);
+    config.timeout_ms = 600;
+    let mut message = messenger("42", "hi");
+    message.delivery_id = DeliveryId::from(9_302_i64);
+    let error = MessengerSender::new(config)
+        .unwrap()
+        .send(&message)
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+    assert_eq!(fake.requests_read(), 1);
+    let lines = logs.for_delivery(9_302);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("messenger may or may not have the message")),
+        "{lines:?}"
+    );
+    assert!(!error.to_string().contains(PAGE_TOKEN));
+    assert!(!logs.text().contains(PAGE_TOKEN));
+}
+
+#[tokio::test]
+async fn a_connection_closed_after_the_request_is_ambiguous() {
+    let fake = MisbehavingProvider::start(Misbehaviour::ReadsAndHangsUp).await;
+    let mut config = config(fake.url(), MessagingType::Update);
+    config.timeout_ms = 600;
+    let error = MessengerSender::new(config)
+        .unwrap()
+        .send(&messenger("42", "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+    assert_eq!(fake.requests_read(), 1);
+}
+
+#[tokio::test]
+async fn a_success_without_a_message_id_is_ambiguous() {
+    let server = answering(200, json!({"recipient_id": "42"})).await;
+    let error = sender(&server, MessagingType::Update)
+        .send(&messenger("42", "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+}
+
+#[tokio::test]
+async fn meta_downtime_codes_are_retryable_even_on_a_500() {
+    let server = answering(
+        500,
+        json!({"error": {"message": "An unexpected error has occurred. Please retry your request later.", "type": "OAuthException", "code": 2, "is_transient": true, "fbtrace_id": "F"}}),
+    )
+    .await;
+    let error = sender(&server, MessagingType::Update)
+        .send(&messenger("42", "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_500_without_a_known_code_is_ambiguous() {
+    let server = answering(500, json!({"unexpected": true})).await;
+    let error = sender(&server, MessagingType::Update)
+        .send(&messenger("42", "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
 }

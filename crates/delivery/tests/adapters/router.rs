@@ -2,6 +2,7 @@ use std::collections::HashMap;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::Arc;
 
+use loyalcast_delivery::config::DeliveryConfig;
 use loyalcast_delivery::rate_limit::{Rate, RateLimitConfig, RateLimiterRegistry};
 use loyalcast_delivery::sandbox::{NoopSender, SandboxSender};
 use loyalcast_delivery::{
@@ -60,4 +61,56 @@ async fn a_rate_limited_sender_takes_a_token_before_each_send() {
     // Chat 7 has used its one message of the hour; another chat has not.
     assert!(limiter.check("7").is_err());
     assert!(limiter.check("8").is_ok());
+}
+
+#[tokio::test]
+async fn the_router_tells_each_channels_rate_for_this_process() {
+    let mut configs = HashMap::new();
+    configs.insert(
+        Channel::Telegram,
+        RateLimitConfig {
+            overall: Some(Rate::per_second(NonZeroU32::new(30).unwrap())),
+            per_recipient: None,
+        },
+    );
+    let registry = RateLimiterRegistry::new(configs);
+    let telegram = NoopSender::new(Channel::Telegram);
+    let limiter = registry.limiter(telegram.channel(), telegram.account());
+    let router = ChannelRouter::new()
+        .with(Arc::new(RateLimitedSender::new(telegram, limiter)))
+        .with(Arc::new(SandboxSender::new(Channel::Sms)));
+
+    assert_eq!(router.rate_per_second(Channel::Telegram), Some(30.0));
+    registry.share_with(NonZeroU32::new(3).unwrap());
+    assert_eq!(router.rate_per_second(Channel::Telegram), Some(10.0));
+    assert_eq!(
+        router.rate_per_second(Channel::Sms),
+        None,
+        "the sandbox is not limited"
+    );
+    assert_eq!(router.rate_per_second(Channel::Email), None, "no sender");
+}
+
+#[tokio::test]
+async fn a_configured_router_limits_real_providers_and_not_the_sandbox() {
+    let config: DeliveryConfig = serde_json::from_value(serde_json::json!({
+        "telegram": {"provider": "telegram", "bot_token": "123:telegram-secret"},
+        "rate_limits": {"telegram": {"overall": {"count": 20, "period_ms": 1000}, "per_recipient": null}}
+    }))
+    .unwrap();
+    let delivery = config.build().unwrap();
+    assert_eq!(
+        delivery.router.rate_per_second(Channel::Telegram),
+        Some(20.0)
+    );
+    assert_eq!(delivery.router.rate_per_second(Channel::Sms), None);
+    delivery.limits.share_with(NonZeroU32::new(2).unwrap());
+    assert_eq!(
+        delivery.router.rate_per_second(Channel::Telegram),
+        Some(10.0)
+    );
+    assert_eq!(
+        delivery.limits.rate_per_second(Channel::Telegram),
+        Some(10.0)
+    );
 }

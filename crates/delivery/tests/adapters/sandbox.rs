@@ -78,6 +78,47 @@ async fn reserved_addresses_fail_on_purpose() {
 }
 
 #[tokio::test]
+async fn reserved_addresses_answer_ambiguously_and_no_other_does() {
+    let cases = [
+        (Channel::Sms, sms("+15005550010", "hi")),
+        (Channel::Email, email_message(1, "timeout@example.test")),
+        (Channel::Telegram, telegram(-2, "hi")),
+        (Channel::Messenger, messenger("1", "hi")),
+    ];
+    for (channel, message) in &cases {
+        let error = SandboxSender::new(*channel)
+            .send(message)
+            .await
+            .unwrap_err();
+        assert!(error.is_ambiguous(), "{channel:?}: {error:?}");
+        assert!(error.reason().starts_with("sandbox:"), "{error:?}");
+    }
+
+    // Every other result of the sandbox is a definite one.
+    let others = [
+        (Channel::Sms, sms("+15005550001", "hi")),
+        (Channel::Sms, sms("+15005550004", "hi")),
+        (Channel::Sms, sms("+15005550009", "hi")),
+        (Channel::Sms, sms("+15005550011", "hi")),
+        (Channel::Sms, sms("+447700900123", "hi")),
+        (Channel::Email, email_message(1, "bounce@example.test")),
+        (Channel::Email, email_message(1, "tempfail@example.test")),
+        (Channel::Email, email_message(1, "timeouts@example.test")),
+        (Channel::Telegram, telegram(-1, "hi")),
+        (Channel::Telegram, telegram(2, "hi")),
+        (Channel::Messenger, messenger("0", "hi")),
+        (Channel::Messenger, messenger("11", "hi")),
+    ];
+    for (channel, message) in &others {
+        let result = SandboxSender::new(*channel).send(message).await;
+        assert!(
+            !result.as_ref().is_err_and(|e| e.is_ambiguous()),
+            "{channel:?}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_sandbox_of_one_channel_refuses_another_channel() {
     let error = SandboxSender::new(Channel::Email)
         .send(&sms("+447700900123", "hi"))

@@ -2,17 +2,27 @@ use loyalcast_delivery::email::{SmtpConfig, SmtpCredentials, SmtpSender, SmtpTls
 use loyalcast_delivery::{ChannelSender, FailureCode, Provider, SendError};
 use secrecy::SecretString;
 
-use crate::helpers::{email_message, sms};
-use crate::smtp_sink::{SmtpSink, parse_mail};
+use crate::helpers::{CapturedLogs, email_message, sms};
+use crate::smtp_sink::{AfterMessage, SmtpSink, parse_mail};
 
 fn sender(port: u16) -> SmtpSender {
+    sender_with_timeout(port, 5_000)
+}
+
+/// A short timeout, for a relay that stalls: the test waits for it, and asserts only what
+/// kind of error comes of it.
+fn impatient_sender(port: u16) -> SmtpSender {
+    sender_with_timeout(port, 300)
+}
+
+fn sender_with_timeout(port: u16, timeout_ms: u64) -> SmtpSender {
     SmtpSender::new(SmtpConfig {
         host: "127.0.0.1".to_owned(),
         port,
         tls: SmtpTls::None,
         credentials: None,
         from_address: "mailings@loyalcast.test".to_owned(),
-        timeout_ms: 5_000,
+        timeout_ms,
     })
     .unwrap()
 }
@@ -111,6 +121,99 @@ async fn several_emails_go_through_one_sender_in_turn() {
         recipients,
         vec!["a@example.test", "b@example.test", "c@example.test"]
     );
+    assert_eq!(sink.sessions(), 1, "one connection, reused");
+}
+
+#[tokio::test]
+async fn a_connection_the_relay_closed_while_idle_is_replaced_without_losing_the_email() {
+    let sink = SmtpSink::start().await;
+    sink.hang_up_when_idle();
+    let sender = sender(sink.addr.port());
+    for id in 1..=3 {
+        sender
+            .send(&email_message(id, "a@example.test"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(sink.received().len(), 3);
+    assert_eq!(sink.sessions(), 3);
+}
+
+#[tokio::test]
+async fn a_relay_that_takes_the_message_and_never_answers_makes_the_outcome_ambiguous() {
+    let logs = CapturedLogs::global();
+    let sink = SmtpSink::start().await;
+    sink.after_message("slow@example.test", AfterMessage::Stall);
+    let error = impatient_sender(sink.addr.port())
+        .send(&email_message(9_401, "slow@example.test"))
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+    assert!(
+        error.reason().contains("after the message was sent"),
+        "{error:?}"
+    );
+    assert_eq!(sink.received().len(), 1, "the relay has the message");
+    let lines = logs.for_delivery(9_401);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("smtp relay may or may not have the email")),
+        "{lines:?}"
+    );
+    assert!(
+        !logs.text().contains("slow@example.test"),
+        "no address in the logs"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_lost_after_the_message_makes_the_outcome_ambiguous() {
+    let sink = SmtpSink::start().await;
+    sink.after_message("gone-quiet@example.test", AfterMessage::HangUp);
+    let error = sender(sink.addr.port())
+        .send(&email_message(10, "gone-quiet@example.test"))
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+    assert_eq!(sink.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_relay_that_never_answers_before_the_message_is_retryable() {
+    let sink = SmtpSink::start().await;
+    sink.stall_rcpt("tarpit@example.test");
+    let error = impatient_sender(sink.addr.port())
+        .send(&email_message(11, "tarpit@example.test"))
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+    assert!(error.reason().contains("nothing was sent"), "{error:?}");
+    assert!(sink.received().is_empty());
+}
+
+#[tokio::test]
+async fn an_answer_to_the_message_itself_is_as_definite_as_any_other() {
+    let sink = SmtpSink::start().await;
+    sink.after_message(
+        "later@example.test",
+        AfterMessage::Reply("451 4.7.1 Greylisted, try again later".to_owned()),
+    );
+    sink.after_message(
+        "spam@example.test",
+        AfterMessage::Reply("554 5.7.1 Message rejected as spam".to_owned()),
+    );
+    let sender = sender(sink.addr.port());
+    let later = sender
+        .send(&email_message(12, "later@example.test"))
+        .await
+        .unwrap_err();
+    assert!(later.is_retryable(), "{later:?}");
+    let spam = sender
+        .send(&email_message(13, "spam@example.test"))
+        .await
+        .unwrap_err();
+    assert_eq!(spam.code(), Some(FailureCode::Rejected), "{spam:?}");
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! A small but real SMTP server for tests: it speaks enough of RFC 5321 for lettre
 //! (EHLO/HELO, MAIL FROM, RCPT TO, DATA with dot-unstuffing, RSET, NOOP, QUIT), records
-//! every message it accepts, and refuses the recipients it is told to refuse.
+//! every message it accepts, refuses the recipients it is told to refuse, and misbehaves
+//! for the recipients it is told to: stalls at RCPT, or takes the message and then stalls,
+//! hangs up or answers something else than 250.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,11 +20,30 @@ pub struct ReceivedMail {
     pub data: String,
 }
 
+/// What the sink does once it has read a message for a recipient, instead of `250`.
+#[derive(Debug, Clone)]
+pub enum AfterMessage {
+    /// Records the message and never answers, holding the connection open.
+    Stall,
+    /// Records the message and closes the connection without answering.
+    HangUp,
+    /// Answers with this reply line (a 4xx or 5xx) and does not record the message.
+    Reply(String),
+}
+
 #[derive(Default)]
 struct State {
     received: Vec<ReceivedMail>,
     /// Recipient address -> the full reply line to give its RCPT TO.
     refusals: HashMap<String, String>,
+    /// Recipients whose RCPT TO is never answered.
+    stalled_rcpt: Vec<String>,
+    /// Recipient address -> what follows a message to it.
+    after_message: HashMap<String, AfterMessage>,
+    /// Close every connection right after answering a message (a relay that drops
+    /// clients as soon as they go idle).
+    hang_up_when_idle: bool,
+    sessions: usize,
 }
 
 pub struct SmtpSink {
@@ -58,8 +79,36 @@ impl SmtpSink {
             .insert(address.to_owned(), reply.to_owned());
     }
 
+    /// Never answers `RCPT TO:<address>`.
+    pub fn stall_rcpt(&self, address: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .stalled_rcpt
+            .push(address.to_owned());
+    }
+
+    /// Misbehaves once a message to `address` has been read.
+    pub fn after_message(&self, address: &str, behaviour: AfterMessage) {
+        self.state
+            .lock()
+            .unwrap()
+            .after_message
+            .insert(address.to_owned(), behaviour);
+    }
+
+    /// Closes each connection after answering its first message.
+    pub fn hang_up_when_idle(&self) {
+        self.state.lock().unwrap().hang_up_when_idle = true;
+    }
+
     pub fn received(&self) -> Vec<ReceivedMail> {
         self.state.lock().unwrap().received.clone()
+    }
+
+    /// Connections accepted so far.
+    pub fn sessions(&self) -> usize {
+        self.state.lock().unwrap().sessions
     }
 }
 
@@ -86,6 +135,7 @@ fn angle_address(argument: &str) -> String {
 }
 
 async fn session(stream: TcpStream, state: Arc<Mutex<State>>) {
+    state.lock().unwrap().sessions += 1;
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     if !reply(&mut write, "220 sink.test ESMTP ready").await {
@@ -122,6 +172,9 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) {
             "RCPT" if mail_from.is_none() => "503 5.5.1 MAIL first".to_owned(),
             "RCPT" => {
                 let address = angle_address(command);
+                if state.lock().unwrap().stalled_rcpt.contains(&address) {
+                    std::future::pending::<()>().await;
+                }
                 let refusal = state.lock().unwrap().refusals.get(&address).cloned();
                 match refusal {
                     Some(refusal) => refusal,
@@ -148,13 +201,44 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) {
                     // Dot-unstuffing (RFC 5321 4.5.2): a leading dot was doubled by the client.
                     data.push_str(line.strip_prefix('.').unwrap_or(&line));
                 }
-                let mut state = state.lock().unwrap();
-                state.received.push(ReceivedMail {
+                let mail = ReceivedMail {
                     mail_from: mail_from.take().unwrap_or_default(),
                     rcpt_to: std::mem::take(&mut rcpt_to),
                     data,
-                });
-                format!("250 2.0.0 Ok: queued as {}", state.received.len())
+                };
+                let (behaviour, hang_up_when_idle) = {
+                    let state = state.lock().unwrap();
+                    let behaviour = mail
+                        .rcpt_to
+                        .iter()
+                        .find_map(|to| state.after_message.get(to).cloned());
+                    (behaviour, state.hang_up_when_idle)
+                };
+                match behaviour {
+                    Some(AfterMessage::Stall) => {
+                        state.lock().unwrap().received.push(mail);
+                        std::future::pending::<()>().await;
+                        return;
+                    }
+                    Some(AfterMessage::HangUp) => {
+                        state.lock().unwrap().received.push(mail);
+                        return;
+                    }
+                    Some(AfterMessage::Reply(reply)) => reply,
+                    None => {
+                        let queued = {
+                            let mut state = state.lock().unwrap();
+                            state.received.push(mail);
+                            state.received.len()
+                        };
+                        let answer = format!("250 2.0.0 Ok: queued as {queued}");
+                        if hang_up_when_idle {
+                            let _ = reply(&mut write, &answer).await;
+                            return;
+                        }
+                        answer
+                    }
+                }
             }
             "QUIT" => {
                 let _ = reply(&mut write, "221 2.0.0 Bye").await;

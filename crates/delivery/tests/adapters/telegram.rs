@@ -8,16 +8,20 @@ use url::Url;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{CapturedLogs, closed_port_url, telegram};
+use crate::helpers::{CapturedLogs, MisbehavingProvider, Misbehaviour, closed_port_url, telegram};
 
 const TOKEN: &str = "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 const SEND_PATH: &str = "/bot110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage";
 
 fn sender(base_url: Url) -> TelegramSender {
+    sender_with_timeout(base_url, 5_000)
+}
+
+fn sender_with_timeout(base_url: Url, timeout_ms: u64) -> TelegramSender {
     TelegramSender::new(TelegramConfig {
         base_url,
         bot_token: SecretString::from(TOKEN),
-        timeout_ms: 5_000,
+        timeout_ms,
     })
     .unwrap()
 }
@@ -121,7 +125,8 @@ async fn an_unknown_chat_is_an_invalid_address() {
 }
 
 #[tokio::test]
-async fn a_gateway_error_page_is_retryable() {
+async fn a_gateway_error_page_is_ambiguous() {
+    // 502 from Telegram's front: the Bot API behind it may have sent the message.
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(SEND_PATH))
@@ -133,7 +138,7 @@ async fn a_gateway_error_page_is_retryable() {
             .send(&telegram(1, "hi"))
             .await
             .unwrap_err()
-            .is_retryable()
+            .is_ambiguous()
     );
 }
 
@@ -171,4 +176,86 @@ async fn the_bot_token_appears_in_no_error_debug_output_or_log() {
     ] {
         assert!(!text.contains(secret), "the token leaked into: {text}");
     }
+}
+
+#[tokio::test]
+async fn a_request_that_gets_no_answer_is_ambiguous_and_the_token_stays_out_of_the_logs() {
+    let logs = CapturedLogs::global();
+    let fake = MisbehavingProvider::start(Misbehaviour::ReadsAndNeverAnswers).await;
+    let mut message = telegram(1, "hi");
+    message.delivery_id = DeliveryId::from(9_202_i64);
+    let error = sender_with_timeout(fake.url(), 600)
+        .send(&message)
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+    assert_eq!(fake.requests_read(), 1);
+    let lines = logs.for_delivery(9_202);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("telegram may or may not have the message")),
+        "{lines:?}"
+    );
+    let secret = TOKEN.split_once(':').unwrap().1;
+    assert!(!error.to_string().contains(secret));
+    assert!(!logs.text().contains(secret));
+}
+
+#[tokio::test]
+async fn a_connection_closed_after_the_request_is_ambiguous() {
+    let fake = MisbehavingProvider::start(Misbehaviour::ReadsAndHangsUp).await;
+    let error = sender_with_timeout(fake.url(), 600)
+        .send(&telegram(1, "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+    assert_eq!(fake.requests_read(), 1);
+}
+
+#[tokio::test]
+async fn a_tls_handshake_that_never_completes_is_retryable() {
+    let fake = MisbehavingProvider::start(Misbehaviour::SilentAfterAccept).await;
+    let error = sender_with_timeout(fake.https_url(), 600)
+        .send(&telegram(1, "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+    assert_eq!(fake.requests_read(), 0);
+}
+
+#[tokio::test]
+async fn ok_without_the_message_is_ambiguous() {
+    let server = answering(200, json!({"ok": true})).await;
+    let error = sender(url(&server))
+        .send(&telegram(1, "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_internal_server_error_is_ambiguous_and_unavailable_is_retryable() {
+    let server = answering(
+        500,
+        json!({"ok": false, "error_code": 500, "description": "Internal Server Error"}),
+    )
+    .await;
+    let error = sender(url(&server))
+        .send(&telegram(1, "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(SEND_PATH))
+        .respond_with(ResponseTemplate::new(503).set_body_string("<html>maintenance</html>"))
+        .mount(&server)
+        .await;
+    let error = sender(url(&server))
+        .send(&telegram(1, "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
 }

@@ -8,7 +8,9 @@ use url::Url;
 use wiremock::matchers::{basic_auth, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{CapturedLogs, closed_port_url, sms, telegram};
+use crate::helpers::{
+    CapturedLogs, MisbehavingProvider, Misbehaviour, closed_port_url, sms, telegram,
+};
 
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "twilio-auth-token-do-not-log";
@@ -25,6 +27,14 @@ fn config(base_url: Url) -> TwilioConfig {
         ),
         timeout_ms: 5_000,
     }
+}
+
+/// A sender with a short timeout, against a fake that misbehaves: the test waits for the
+/// timeout, and asserts only what kind of error comes of it.
+fn impatient_sender(base_url: Url) -> TwilioSmsSender {
+    let mut config = config(base_url);
+    config.timeout_ms = 600;
+    TwilioSmsSender::new(config).unwrap()
 }
 
 fn sender(server: &MockServer) -> TwilioSmsSender {
@@ -219,17 +229,130 @@ async fn bad_credentials_are_a_misconfiguration() {
 }
 
 #[tokio::test]
-async fn a_success_without_a_sid_is_not_retried() {
+async fn a_success_without_a_sid_is_ambiguous() {
     let server = answering(201, json!({"status": "queued"})).await;
     let error = sender(&server)
         .send(&sms("+447700900123", "hi"))
         .await
         .unwrap_err();
-    assert_eq!(
-        error.code(),
-        Some(FailureCode::Provider),
-        "a retry could send the SMS twice"
+    assert!(
+        error.is_ambiguous(),
+        "Twilio has the SMS; a retry could send it twice: {error:?}"
     );
+}
+
+#[tokio::test]
+async fn a_500_is_ambiguous_as_twilio_documents() {
+    let server = answering(
+        500,
+        json!({"code": 20500, "message": "Internal Server Error", "status": 500}),
+    )
+    .await;
+    let error = sender(&server)
+        .send(&sms("+447700900123", "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_503_is_retryable_as_twilio_documents() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(
+            ResponseTemplate::new(503).set_body_json(
+                json!({"code": 20503, "message": "Service unavailable", "status": 503}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    let error = sender(&server)
+        .send(&sms("+447700900123", "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_request_that_gets_no_answer_is_ambiguous() {
+    let logs = CapturedLogs::global();
+    let fake = MisbehavingProvider::start(Misbehaviour::ReadsAndNeverAnswers).await;
+    let mut message = sms("+447700900123", "hi");
+    message.delivery_id = DeliveryId::from(9_102_i64);
+    let error = impatient_sender(fake.url())
+        .send(&message)
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+    assert!(
+        error.reason().contains("no answer before the timeout"),
+        "{error:?}"
+    );
+    assert_eq!(fake.requests_read(), 1, "the request reached the provider");
+    let lines = logs.for_delivery(9_102);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("twilio may or may not have the SMS") && l.contains("ambiguous")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains("+447700900123")),
+        "no phone number in the logs: {lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_closed_after_the_request_is_ambiguous() {
+    let fake = MisbehavingProvider::start(Misbehaviour::ReadsAndHangsUp).await;
+    let error = impatient_sender(fake.url())
+        .send(&sms("+447700900123", "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+    assert!(
+        error.reason().contains("the connection failed"),
+        "{error:?}"
+    );
+    assert_eq!(fake.requests_read(), 1);
+}
+
+#[tokio::test]
+async fn a_success_whose_body_is_cut_short_is_ambiguous() {
+    let fake = MisbehavingProvider::start(Misbehaviour::CutsTheAnswer("201 Created")).await;
+    let error = impatient_sender(fake.url())
+        .send(&sms("+447700900123", "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_ambiguous(), "{error:?}");
+    assert!(
+        error.reason().contains("the answer could not be read"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_whose_body_is_cut_short_is_still_a_refusal() {
+    let fake = MisbehavingProvider::start(Misbehaviour::CutsTheAnswer("400 Bad Request")).await;
+    let error = impatient_sender(fake.url())
+        .send(&sms("+447700900123", "hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some(FailureCode::Provider), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_tls_handshake_that_never_completes_is_retryable_as_nothing_was_sent() {
+    // The connect timeout (half of the 600 ms) fires first, and says "connect".
+    let fake = MisbehavingProvider::start(Misbehaviour::SilentAfterAccept).await;
+    let error = impatient_sender(fake.https_url())
+        .send(&sms("+447700900123", "hi"))
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+    assert!(error.reason().contains("nothing was sent"), "{error:?}");
+    assert_eq!(fake.requests_read(), 0);
 }
 
 #[tokio::test]
@@ -240,6 +363,7 @@ async fn an_unreachable_api_is_retryable_and_neither_error_nor_logs_show_the_tok
     message.delivery_id = DeliveryId::from(9_101_i64);
     let error = sender.send(&message).await.unwrap_err();
     assert!(error.is_retryable(), "{error:?}");
+    assert!(error.reason().contains("nothing was sent"), "{error:?}");
     assert!(!error.to_string().contains(TOKEN));
     assert!(!format!("{sender:?}").contains(TOKEN));
     let lines = logs.for_delivery(9_101);
