@@ -76,14 +76,19 @@ pub async fn start(
     let router = Arc::new(delivery.router);
     let limits = delivery.limits;
     let id = uuid::Uuid::now_v7();
-    match heartbeat(&db, id, clock.now()).await {
-        Ok(processes) => limits.share_with(processes),
-        Err(err) => tracing::warn!(error = %err, "worker heartbeat failed; will retry"),
+    // Processes started together register within moments of each other: count again after
+    // a pause, so that none starts out believing it has an account's whole rate.
+    for pause in [Duration::ZERO, JOIN_PAUSE] {
+        tokio::time::sleep(pause).await;
+        match heartbeat(&db, id, clock.now()).await {
+            Ok(processes) => limits.share_with(processes),
+            Err(err) => tracing::warn!(error = %err, "worker heartbeat failed; will retry"),
+        }
     }
     let worker = Arc::new(
         Worker::new(
             db.clone(),
-            router,
+            router.clone(),
             RetryPolicy::default(),
             LinkSigner::new(secret),
             config.public_url.clone(),
@@ -94,7 +99,8 @@ pub async fn start(
                 ..WorkerConfig::default()
             },
         )
-        .with_clock(clock.clone()),
+        .with_clock(clock.clone())
+        .with_rates(Arc::new(move |channel| router.rate_per_second(channel))),
     );
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -239,6 +245,9 @@ async fn housekeeping_loop(
         }
     }
 }
+
+/// How long a starting process waits before counting the sending processes a second time.
+const JOIN_PAUSE: Duration = Duration::from_secs(1);
 
 /// How often a sending process says it is alive.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);

@@ -539,12 +539,13 @@ async fn send_one(
             provider_id: receipt.provider_message_id,
             credits: composed.credits,
         },
-        Err(error) => outcome_of_error(retry, clock.now(), row.attempts, &error),
+        Err(error) => outcome_of_error(retry, row.channel, clock.now(), row.attempts, &error),
     }
 }
 
 fn outcome_of_error(
     retry: &RetryPolicy,
+    channel: Channel,
     now: DateTime<Utc>,
     attempts: i16,
     error: &SendError,
@@ -554,7 +555,9 @@ fn outcome_of_error(
         SendError::Permanent { code, .. } if code.suppresses_channel() => {
             Outcome::Unsubscribed(error.to_string())
         }
-        _ => match retry.after_error(failed_attempts, error, &mut rand::thread_rng()) {
+        _ => match retry.after_error(channel, failed_attempts, error, &mut rand::thread_rng()) {
+            // The provider may have taken it: a paid message is not sent again on a guess.
+            RetryDecision::AwaitStatus => Outcome::Uncertain(error.to_string()),
             RetryDecision::RetryAfter(delay) => Outcome::Retry {
                 at: now
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60)),
