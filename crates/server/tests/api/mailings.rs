@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use loyalcast::clock::ManualClock;
 use loyalcast::engine::links::LinkSigner;
 use loyalcast::engine::worker::{Worker, WorkerConfig};
 use loyalcast_delivery::message::{MessageContent, OutboundMessage};
@@ -96,6 +97,8 @@ pub struct Recorder {
     /// Per recipient key: errors to answer before succeeding.
     pub script: Mutex<HashMap<String, Vec<SendError>>>,
     pub delay: Option<Duration>,
+    /// The provider takes the message (it is recorded) and never answers.
+    pub hang_after_taking: bool,
 }
 
 fn recipient(message: &OutboundMessage) -> String {
@@ -138,6 +141,13 @@ impl ChannelSender for Recorder {
             tokio::time::sleep(delay).await;
         }
         let to = recipient(message);
+        if self.hang_after_taking {
+            self.sent
+                .lock()
+                .unwrap()
+                .push((message.channel(), to, body(message)));
+            return std::future::pending().await;
+        }
         if let Some(errors) = self.script.lock().unwrap().get_mut(&to)
             && !errors.is_empty()
         {
@@ -168,6 +178,24 @@ impl Senders {
                     Arc::new(Recorder {
                         channel: Some(c),
                         delay,
+                        ..Default::default()
+                    }),
+                )
+            })
+            .collect();
+        Senders { by_channel }
+    }
+
+    /// Providers that take each message and never answer (a lost connection after sending).
+    pub fn accepting_then_hanging() -> Self {
+        let by_channel = Channel::ALL
+            .into_iter()
+            .map(|c| {
+                (
+                    c,
+                    Arc::new(Recorder {
+                        channel: Some(c),
+                        hang_after_taking: true,
                         ..Default::default()
                     }),
                 )
@@ -484,23 +512,29 @@ async fn a_worker_that_dies_mid_batch_loses_nothing(app: &TestApp) {
         StatusCode::CREATED,
     )
     .await;
-    // This worker claims a batch, then "dies" in the middle of sending it.
-    let slow = Senders::new(Some(Duration::from_secs(30)));
+    let clock = ManualClock::starting_at(chrono::Utc::now());
+    // This worker claims a batch and starts sending it (the provider takes each message
+    // and then never answers), then "dies": its step is dropped mid-send. It keeps five
+    // messages in flight, so of its twenty rows only the first five can have gone out.
+    let stuck = Senders::accepting_then_hanging();
     let doomed = worker(
         app,
-        &slow,
+        &stuck,
         WorkerConfig {
             batch: 20,
-            lease: Duration::from_secs(1),
+            concurrency: 5,
+            lease: Duration::from_secs(10),
             ..WorkerConfig::default()
         },
-    );
+    )
+    .with_clock(clock.shared());
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), doomed.step())
+        tokio::time::timeout(Duration::from_millis(500), doomed.step())
             .await
             .is_err()
     );
     drop(doomed);
+    assert_eq!(stuck.sent(Channel::Sms).len(), 5, "the first five went out");
     let senders = Senders::new(None);
     let survivor = worker(
         app,
@@ -509,19 +543,26 @@ async fn a_worker_that_dies_mid_batch_loses_nothing(app: &TestApp) {
             batch: 20,
             ..WorkerConfig::default()
         },
-    );
+    )
+    .with_clock(clock.shared());
     let before_lease = drain(&survivor).await;
-    assert!(
-        before_lease < 35,
-        "claimed rows wait for their lease ({before_lease} sent)"
-    );
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(before_lease, 15, "claimed rows wait for their lease");
+    clock.advance(chrono::Duration::seconds(11));
     drain(&survivor).await;
-    let sent = senders.sent(Channel::Sms);
-    let mut unique: Vec<&String> = sent.iter().map(|s| &s.1).collect();
-    unique.sort();
-    unique.dedup();
-    assert_eq!((sent.len(), unique.len()), (35, 35));
+    let mut all: Vec<String> = stuck
+        .sent(Channel::Sms)
+        .into_iter()
+        .chain(senders.sent(Channel::Sms))
+        .map(|s| s.1)
+        .collect();
+    let messages = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        (messages, all.len()),
+        (40, 35),
+        "five went out twice, nobody was missed"
+    );
     let done: Mailing = json(
         app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
             .await,
@@ -529,9 +570,12 @@ async fn a_worker_that_dies_mid_batch_loses_nothing(app: &TestApp) {
     )
     .await;
     assert_eq!(
-        (done.status, done.counts.sent),
-        (MailingStatus::Completed, 35)
+        (done.status, done.counts.sent, done.counts.repeats),
+        (MailingStatus::Completed, 35, 5),
+        "the report says which may have gone out twice"
     );
+    let b = balances(app, &t).await;
+    assert_eq!((b.sms.reserved, b.sms.available), (0, 1_000 - 35));
 }
 
 async fn a_rate_limited_send_is_retried_after_retry_after(app: &TestApp) {
@@ -556,22 +600,15 @@ async fn a_rate_limited_send_is_retried_after_retry_after(app: &TestApp) {
         StatusCode::CREATED,
     )
     .await;
-    let w = worker(app, &senders, WorkerConfig::default());
+    let clock = ManualClock::starting_at(chrono::Utc::now());
+    let w = worker(app, &senders, WorkerConfig::default()).with_clock(clock.shared());
     let first = w.step().await.unwrap();
     assert_eq!((first.claimed, first.retried), (1, 1));
-    let started = std::time::Instant::now();
     // Not before Retry-After, although the policy's own backoff is a few milliseconds.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    clock.advance(chrono::Duration::milliseconds(1_900));
     assert_eq!(w.step().await.unwrap().claimed, 0);
-    loop {
-        let report = w.step().await.unwrap();
-        if report.sent == 1 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "never retried");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(started.elapsed() >= Duration::from_millis(1_400));
+    clock.advance(chrono::Duration::milliseconds(200));
+    assert_eq!(w.step().await.unwrap().sent, 1);
     let done: Mailing = json(
         app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
             .await,
