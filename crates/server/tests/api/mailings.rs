@@ -99,6 +99,18 @@ pub struct Recorder {
     pub delay: Option<Duration>,
     /// The provider takes the message (it is recorded) and never answers.
     pub hang_after_taking: bool,
+    /// Runs while each message is being sent, before the answer.
+    pub during_send: Mutex<Option<Hook>>,
+}
+
+/// Something a fake provider does while it sends.
+pub type Hook =
+    Box<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+impl Recorder {
+    pub fn on_send(&self, hook: Hook) {
+        *self.during_send.lock().unwrap() = Some(hook);
+    }
 }
 
 fn recipient(message: &OutboundMessage) -> String {
@@ -141,6 +153,10 @@ impl ChannelSender for Recorder {
             tokio::time::sleep(delay).await;
         }
         let to = recipient(message);
+        let hook = self.during_send.lock().unwrap().as_ref().map(|h| h());
+        if let Some(hook) = hook {
+            hook.await;
+        }
         if self.hang_after_taking {
             self.sent
                 .lock()
@@ -283,7 +299,7 @@ pub async fn customers(app: &TestApp, t: &Tenant, n: usize) {
     assert_eq!(report.created as usize, n, "{:?}", report.errors.first());
 }
 
-fn mailing_body(channels: &[&str]) -> Value {
+pub fn mailing_body(channels: &[&str]) -> Value {
     json!({
         "name": "November news",
         "audience": {"type": "all"},
@@ -297,7 +313,7 @@ fn mailing_body(channels: &[&str]) -> Value {
     })
 }
 
-async fn balances(app: &TestApp, t: &Tenant) -> Balances {
+pub async fn balances(app: &TestApp, t: &Tenant) -> Balances {
     json(app.get("/api/v1/balances", &t.token).await, StatusCode::OK).await
 }
 

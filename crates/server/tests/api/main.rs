@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod contract;
 mod customers;
+mod engine;
 mod idempotency;
 mod import;
 mod limits;
