@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::entity::{balance, balance_entry};
 use crate::error::{ApiError, Result};
+use crate::feed::{self, Change};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -56,6 +57,12 @@ pub async fn top_up(
         .filter(balance::Column::Kind.eq(kind.as_str()))
         .exec(db)
         .await?;
+    announce(
+        db,
+        merchant_id,
+        serde_json::json!({"kind": kind.as_str(), "change": "top_up", "amount": amount}),
+    )
+    .await?;
     record(db, merchant_id, kind, "top_up", amount, reference).await
 }
 
@@ -100,6 +107,12 @@ pub async fn reserve(
             thousands(have)
         )));
     }
+    announce(
+        db,
+        merchant_id,
+        serde_json::json!({"kind": kind.as_str(), "change": "reserve", "amount": amount}),
+    )
+    .await?;
     record(db, merchant_id, kind, "reserve", amount, reference).await
 }
 
@@ -149,6 +162,7 @@ pub async fn settle(
             kind.as_str()
         )));
     }
+    announce(db, merchant_id, serde_json::json!({"kind": kind.as_str(), "change": "settle", "used": used, "released": released})).await?;
     if used > 0 {
         record(db, merchant_id, kind, "commit", used, reference).await?;
     }
@@ -179,6 +193,17 @@ pub async fn get(db: &impl ConnectionTrait, merchant_id: Uuid) -> Result<Balance
         sms: of(Kind::Sms),
         email: of(Kind::Email),
     })
+}
+
+/// Tells every process's dashboards that the merchant's credits moved (one entry per call,
+/// and so per settled batch, not per message).
+async fn announce(
+    db: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    body: serde_json::Value,
+) -> Result<()> {
+    feed::record(db, &Change::balances(merchant_id, body, Utc::now())).await?;
+    Ok(())
 }
 
 async fn record(

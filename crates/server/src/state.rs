@@ -8,8 +8,10 @@ use secrecy::SecretString;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
+use crate::clock::{self, SharedClock};
 use crate::config::Config;
 use crate::engine::links::LinkSigner;
+use crate::feed::listener::Feed;
 use loyalcast_delivery::config::SmsProvider;
 use loyalcast_delivery::twilio::webhook::SignatureVerifier;
 
@@ -21,13 +23,19 @@ pub struct AppState {
     pub links: LinkSigner,
     /// Checks Twilio's webhook signatures; `None` when SMS is not on Twilio.
     pub twilio: Option<SignatureVerifier>,
+    /// The time handlers go by (stream tickets expire by it).
+    pub clock: SharedClock,
+    /// This process's listener on the change feed, which the streams subscribe to.
+    pub feed: Feed,
 }
 
 impl AppState {
+    /// The state of a server with the system clock; `feed` is the process's listener.
     pub fn new(
         db: DatabaseConnection,
         config: Arc<Config>,
         jwt_secret: &SecretString,
+        feed: Feed,
     ) -> anyhow::Result<Self> {
         let twilio = match &config.delivery.sms {
             SmsProvider::Twilio(twilio) => Some(SignatureVerifier::new(twilio.auth_token.clone())),
@@ -42,6 +50,8 @@ impl AppState {
                 config.login_failures_per_address,
                 Duration::from_secs(u64::from(config.login_failure_window_minutes) * 60),
             ),
+            clock: clock::system(),
+            feed,
             db,
             config,
         })
