@@ -180,10 +180,12 @@ async fn an_entry_recorded_by_another_process_reaches_a_stream_within_a_second(a
     }
     latencies.sort();
     eprintln!(
-        "feed latency on {:?}: median {:?}, max {:?}",
-        loyalcast::db::is_postgres(&app.db)
-            .then_some("postgres")
-            .unwrap_or("sqlite"),
+        "feed latency on {}: median {:?}, max {:?}",
+        if loyalcast::db::is_postgres(&app.db) {
+            "postgres"
+        } else {
+            "sqlite"
+        },
         latencies[latencies.len() / 2],
         latencies[latencies.len() - 1]
     );
