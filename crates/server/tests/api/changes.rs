@@ -221,6 +221,9 @@ async fn resuming_with_last_event_id_replays_exactly_what_was_missed(app: &TestA
     let seen = stream.next(Duration::from_secs(2)).await.unwrap();
     let last = seen.id.unwrap();
     drop(stream);
+    // Another tab of the same merchant stays connected: once it has the entries, the
+    // listener has published them, so the resumed stream must take them from the outbox.
+    let mut observer = open(app, &t, None).await;
     // While disconnected: three entries of this merchant, one of another.
     let other = app.tenant("Someone Else").await;
     let mut missed = Vec::new();
@@ -230,9 +233,11 @@ async fn resuming_with_last_event_id_replays_exactly_what_was_missed(app: &TestA
         missed.push(c.body);
         record_on(&worker, &change(merchant(&other), n)).await;
     }
-    // The listener has published them all before the stream subscribes again, so they come
-    // from the outbox; what follows comes live, once.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    for body in &missed {
+        let seen = observer.next(Duration::from_secs(2)).await.unwrap();
+        assert_eq!(&seen.data.body, body);
+    }
+    // What follows the missed entries comes live, once.
     let mut resumed = open(app, &t, Some(last)).await;
     let mut got = Vec::new();
     let mut ids = Vec::new();
