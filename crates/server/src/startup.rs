@@ -374,6 +374,46 @@ mod tests {
         handle.stop(true).await;
     }
 
+    #[actix_web::test]
+    #[allow(clippy::unwrap_used)]
+    async fn a_stream_ticket_is_taken_out_of_the_url_before_anything_logs_it() {
+        use actix_web::{HttpMessage, HttpRequest, test};
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(super::hide_stream_tickets))
+                .route(
+                    "/s",
+                    web::get().to(|req: HttpRequest| async move {
+                        let ticket = req
+                            .extensions()
+                            .get::<super::StreamTicket>()
+                            .map(|t| t.0.clone())
+                            .unwrap_or_default();
+                        format!("{}|{}|{ticket}", req.uri(), req.query_string())
+                    }),
+                ),
+        )
+        .await;
+        let answer = |uri: &'static str| {
+            let app = &app;
+            async move {
+                let response =
+                    test::call_service(app, test::TestRequest::get().uri(uri).to_request()).await;
+                String::from_utf8(test::read_body(response).await.to_vec()).unwrap()
+            }
+        };
+        assert_eq!(
+            answer("/s?ticket=st_abc&last_event_id=4").await,
+            "/s?last_event_id=4|last_event_id=4|st_abc"
+        );
+        assert_eq!(
+            answer("/s?last_event_id=4&ticket=st%5Fabc").await,
+            "/s?last_event_id=4|last_event_id=4|st_abc"
+        );
+        assert_eq!(answer("/s?ticket=one&ticket=two").await, "/s||one");
+        assert_eq!(answer("/s?tickets=x").await, "/s?tickets=x|tickets=x|");
+    }
+
     #[test]
     fn only_content_hashed_assets_are_immutable() {
         assert!(super::is_hashed_asset(
