@@ -199,11 +199,16 @@ async fn a_change_made_through_one_server_reaches_the_streams_of_another(app: &T
     // The ticket comes from one server and opens the stream on the other.
     let ticket = ticket(app, &t).await;
     let mut stream = open_at(&other.address, &ticket.ticket, None).await;
+    let started = Instant::now();
     top_up(app, &t, "sms", 500).await;
     let event = stream
         .next(Duration::from_secs(2))
         .await
         .expect("the top-up");
+    eprintln!(
+        "a top-up through one server to a stream of another: {:?}, the request included",
+        started.elapsed()
+    );
     assert_eq!(event.data.topic, ChangeTopic::Balances);
     assert_eq!(event.data.subject, None);
     assert_eq!(
