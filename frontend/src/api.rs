@@ -257,6 +257,12 @@ impl Api {
         self.json(Request::get(&Self::url("/figures"))).await
     }
 
+    /// A single-use ticket that opens the change stream (see [`crate::live`]).
+    pub async fn stream_ticket(&self) -> ApiResult<loyalcast_dto::StreamTicket> {
+        self.json(Request::post(&Self::url("/changes/tickets")))
+            .await
+    }
+
     // --- customers ------------------------------------------------------------------------
 
     pub async fn customers(&self, query: &CustomerQuery) -> ApiResult<Page<Customer>> {

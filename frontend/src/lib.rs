@@ -8,6 +8,7 @@ pub mod api;
 pub mod components;
 pub mod fetch;
 pub mod format;
+pub mod live;
 pub mod pages;
 pub mod rule_editor;
 pub mod session;

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod cards;
+pub mod changes;
 pub mod common;
 pub mod customers;
 pub mod figures;
@@ -21,6 +22,7 @@ pub mod wire;
 
 pub use auth::*;
 pub use cards::*;
+pub use changes::*;
 pub use common::*;
 pub use customers::*;
 pub use figures::*;

@@ -48,6 +48,9 @@ pub const MESSENGER_PSID: &str = r"^[0-9]{1,32}$";
 /// An `Idempotency-Key` header: 1 to 255 visible ASCII characters.
 pub const IDEMPOTENCY_KEY: &str = r"^[!-~]{1,255}$";
 
+/// A change-stream ticket: `st_` and 256 random bits in base64url.
+pub const STREAM_TICKET: &str = r"^st_[A-Za-z0-9_-]{43}$";
+
 /// The most characters in a tag.
 pub const TAG_MAX_CHARS: usize = 40;
 

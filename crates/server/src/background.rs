@@ -1,5 +1,6 @@
 //! Background work shared by `serve` and `worker`: the delivery worker and housekeeping
-//! (expired revoked tokens, day-old idempotency records). Everything here coordinates only
+//! (expired revoked tokens and stream tickets, day-old idempotency records and change-feed
+//! entries). Everything here coordinates only
 //! through the database, so any number of processes may run it against one PostgreSQL.
 
 use std::num::NonZeroU32;
@@ -320,6 +321,9 @@ pub async fn housekeeping(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow
         .filter(idempotency_key::Column::CreatedAt.lt(now - chrono::Duration::hours(24)))
         .exec(db)
         .await?;
+    // The change feed keeps a day: as far back as a stream can resume.
+    crate::feed::forget_before(db, now - chrono::Duration::hours(crate::feed::KEEP_HOURS)).await?;
+    crate::feed::tickets::forget_expired(db, now).await?;
     Ok(())
 }
 

@@ -35,14 +35,13 @@ pub async fn top_up(
         .filter(balance::Column::Kind.eq(kind.as_str()))
         .exec(db)
         .await?;
-    credits::record(
+    let now = Utc::now();
+    credits::record(db, merchant_id, kind, "top_up", amount, reference, now).await?;
+    credits::announce(
         db,
         merchant_id,
-        kind,
-        "top_up",
-        amount,
-        reference,
-        Utc::now(),
+        serde_json::json!({"kind": kind.as_str(), "change": "top_up", "amount": amount}),
+        now,
     )
     .await?;
     Ok(())

@@ -200,9 +200,11 @@ pub async fn run() -> anyhow::Result<()> {
                     (1..=10_000_000).contains(&amount),
                     "--amount is 1 to 10,000,000"
                 );
-                crate::balances::top_up(&database, merchant_id, kind, amount, &reference)
+                let txn = sea_orm::TransactionTrait::begin(&database).await?;
+                crate::balances::top_up(&txn, merchant_id, kind, amount, &reference)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
+                txn.commit().await?;
             }
             let b = crate::balances::get(&database, merchant_id)
                 .await
@@ -241,28 +243,12 @@ pub async fn run() -> anyhow::Result<()> {
             let background =
                 background::start(&config, database, &jwt_secret, crate::clock::system()).await?;
             tracing::info!("worker started");
-            shutdown_signal().await;
+            crate::startup::shutdown_signal().await;
             tracing::info!("worker stopping after its current batch");
             background.shutdown().await;
             Ok(())
         }
     }
-}
-
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn report_seed(seeded: bool) {

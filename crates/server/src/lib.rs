@@ -14,6 +14,7 @@ pub mod db;
 pub mod engine;
 pub mod entity;
 pub mod error;
+pub mod feed;
 pub mod idempotency;
 pub mod import;
 pub mod json;

@@ -155,7 +155,18 @@ pub async fn create(
     if !input.draft {
         launch(txn, env, merchant_id, id, checked, input.send_at, resend_of).await?;
     }
-    get(txn, merchant_id, id).await
+    let created = get(txn, merchant_id, id).await?;
+    crate::feed::record(
+        txn,
+        &crate::feed::Change::mailing(
+            merchant_id,
+            id,
+            serde_json::json!({"change": "created", "status": created.status}),
+            now,
+        ),
+    )
+    .await?;
+    Ok(created)
 }
 
 /// Fans a mailing out and reserves its credits; it starts now or waits for `send_at`.

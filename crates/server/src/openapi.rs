@@ -15,7 +15,13 @@ mod refine;
     ),
     modifiers(&Security),
     // Query parameters refer to these by name; utoipa collects only body schemas by itself.
-    components(schemas(loyalcast_dto::CustomerSort, loyalcast_dto::SortOrder)),
+    // The change stream's events are not a JSON body, so their schema is named here too.
+    components(schemas(
+        loyalcast_dto::CustomerSort,
+        loyalcast_dto::SortOrder,
+        loyalcast_dto::ChangeEvent,
+        loyalcast_dto::ChangeTopic
+    )),
     tags(
         (name = "auth", description = "Sign-in, sign-up and the current merchant"),
         (name = "team", description = "The merchant's team members"),
@@ -27,6 +33,7 @@ mod refine;
         (name = "segments", description = "Saved audiences and live counts"),
         (name = "mailings", description = "Mass campaigns over SMS, email, Telegram and Messenger"),
         (name = "balances", description = "SMS and email credits"),
+        (name = "changes", description = "The change feed: what changed, streamed as server-sent events"),
         (name = "links", description = "Links in messages: unsubscribe and open tracking"),
         (name = "webhooks", description = "Provider callbacks, signature-checked"),
         (name = "operations", description = "Health and readiness"),

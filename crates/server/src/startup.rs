@@ -8,15 +8,17 @@ use std::sync::Arc;
 use actix_web::body::EitherBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse, fn_service};
 use actix_web::error::{PathError, QueryPayloadError, UrlencodedError};
-use actix_web::{HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::feed::listener::Feed;
 use crate::openapi::ApiDoc;
 use crate::routes;
 use crate::state::AppState;
@@ -25,6 +27,7 @@ use crate::state::AppState;
 pub struct Application {
     port: u16,
     server: Server,
+    feed: Feed,
 }
 
 impl Application {
@@ -36,16 +39,24 @@ impl Application {
         Self::build_with_clock(config, db, jwt_secret, crate::clock::system())
     }
 
-    /// As [`Application::build`], reading the time from `clock` (tests move it).
+    /// [`Application::build`] going by `clock` (tests move a manual one on). It starts this
+    /// process's listener on the change feed, which the server's streams read.
     pub fn build_with_clock(
         config: Arc<Config>,
         db: DatabaseConnection,
         jwt_secret: &SecretString,
-        clock: crate::clock::SharedClock,
+        clock: SharedClock,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&config.bind)?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState::new(db, config.clone(), jwt_secret, clock)?);
+        let feed = Feed::start(db.clone());
+        let state = web::Data::new(AppState::new(
+            db,
+            config.clone(),
+            jwt_secret,
+            clock,
+            feed.clone(),
+        )?);
         let spa_dir = config.spa_dir.clone();
         let max_body = config.max_import_bytes;
         let document = crate::openapi::document()?;
@@ -65,6 +76,7 @@ impl Application {
                 .wrap(actix_web::middleware::Compress::default())
                 .wrap(actix_web::middleware::from_fn(count_responses))
                 .wrap(TracingLogger::default())
+                .wrap(actix_web::middleware::from_fn(hide_stream_tickets))
                 .service(
                     SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", document.clone()),
                 )
@@ -74,16 +86,88 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(30)
         .run();
-        Ok(Application { port, server })
+        Ok(Application { port, server, feed })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serves until SIGINT or SIGTERM. A signal first ends the change streams, which would
+    /// otherwise hold the graceful drain open until its timeout.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let feed = self.feed.clone();
+        let ending = tokio::spawn(async move {
+            shutdown_signal().await;
+            feed.stop();
+        });
+        let result = self.server.await;
+        self.feed.stop();
+        ending.abort();
+        result
     }
+}
+
+/// SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A stream ticket in a URL (`?ticket=`, as `EventSource` has to send it), taken out of the
+/// URL before the request logger or anything after it sees the URL, and handed to the handler
+/// in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct StreamTicket(pub String);
+
+async fn hide_stream_tickets(
+    mut req: ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let split = req.uri().query().and_then(|query| {
+        let (tickets, rest): (Vec<&str>, Vec<&str>) = query
+            .split('&')
+            .partition(|part| part.split('=').next() == Some("ticket"));
+        let ticket = tickets.first().map(|part| {
+            let value = part.split_once('=').map(|(_, v)| v).unwrap_or("");
+            web::Query::<std::collections::HashMap<String, String>>::from_query(&format!(
+                "t={value}"
+            ))
+            .ok()
+            .and_then(|q| q.get("t").cloned())
+            .unwrap_or_default()
+        })?;
+        Some((ticket, rest.join("&")))
+    });
+    if let Some((ticket, rest)) = split {
+        let path = req.uri().path().to_owned();
+        let bare = if rest.is_empty() {
+            path
+        } else {
+            format!("{path}?{rest}")
+        };
+        match bare.parse::<actix_web::http::Uri>() {
+            Ok(uri) => req.head_mut().uri = uri,
+            // Cannot happen (a part of a valid URI is one); refuse rather than log the secret.
+            Err(_) => {
+                return Err(
+                    ApiError::BadRequest("The query string does not fit.".to_owned()).into(),
+                );
+            }
+        }
+        req.extensions_mut().insert(StreamTicket(ticket));
+    }
+    next.call(req).await
 }
 
 async fn count_responses(
@@ -292,6 +376,46 @@ mod tests {
         let response = client.get(format!("{address}/fine")).send().await.unwrap();
         assert_eq!(response.status(), 200);
         handle.stop(true).await;
+    }
+
+    #[actix_web::test]
+    #[allow(clippy::unwrap_used)]
+    async fn a_stream_ticket_is_taken_out_of_the_url_before_anything_logs_it() {
+        use actix_web::{HttpMessage, HttpRequest, test};
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(super::hide_stream_tickets))
+                .route(
+                    "/s",
+                    web::get().to(|req: HttpRequest| async move {
+                        let ticket = req
+                            .extensions()
+                            .get::<super::StreamTicket>()
+                            .map(|t| t.0.clone())
+                            .unwrap_or_default();
+                        format!("{}|{}|{ticket}", req.uri(), req.query_string())
+                    }),
+                ),
+        )
+        .await;
+        let answer = |uri: &'static str| {
+            let app = &app;
+            async move {
+                let response =
+                    test::call_service(app, test::TestRequest::get().uri(uri).to_request()).await;
+                String::from_utf8(test::read_body(response).await.to_vec()).unwrap()
+            }
+        };
+        assert_eq!(
+            answer("/s?ticket=st_abc&last_event_id=4").await,
+            "/s?last_event_id=4|last_event_id=4|st_abc"
+        );
+        assert_eq!(
+            answer("/s?last_event_id=4&ticket=st%5Fabc").await,
+            "/s?last_event_id=4|last_event_id=4|st_abc"
+        );
+        assert_eq!(answer("/s?ticket=one&ticket=two").await, "/s||one");
+        assert_eq!(answer("/s?tickets=x").await, "/s?tickets=x|tickets=x|");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::engine::links::LinkSigner;
+use crate::feed::listener::Feed;
 use loyalcast_delivery::config::SmsProvider;
 use loyalcast_delivery::twilio::webhook::SignatureVerifier;
 
@@ -24,14 +25,18 @@ pub struct AppState {
     pub twilio: Option<SignatureVerifier>,
     /// The time handlers and services go by.
     pub clock: SharedClock,
+    /// This process's listener on the change feed, which the streams subscribe to.
+    pub feed: Feed,
 }
 
 impl AppState {
+    /// The state of a server with the system clock; `feed` is the process's listener.
     pub fn new(
         db: DatabaseConnection,
         config: Arc<Config>,
         jwt_secret: &SecretString,
         clock: SharedClock,
+        feed: Feed,
     ) -> anyhow::Result<Self> {
         let twilio = match &config.delivery.sms {
             SmsProvider::Twilio(twilio) => Some(SignatureVerifier::new(twilio.auth_token.clone())),
@@ -46,6 +51,7 @@ impl AppState {
                 config.login_failures_per_address,
                 Duration::from_secs(u64::from(config.login_failure_window_minutes) * 60),
             ),
+            feed,
             db,
             config,
             clock,

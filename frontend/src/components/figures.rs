@@ -1,29 +1,30 @@
 //! The four figures at the top of every Mailings page.
 
-use std::time::Duration;
-
 use leptos::prelude::*;
 use leptos_router::components::A;
-use loyalcast_dto::HeaderFigures;
+use loyalcast_dto::{ChangeTopic, HeaderFigures};
 
 use crate::api::use_api;
 use crate::components::icons::{Icon, IconKind};
 use crate::components::states::ErrorState;
 use crate::fetch::fetch;
 use crate::format::{thousands, thousands_u};
+use crate::live::{Notice, on_change, reload_soon};
 
 #[component]
 pub fn FigureCards() -> impl IntoView {
     let api = use_api();
     let figures = fetch(|| (), move |_| async move { api.figures().await });
     let retry = Callback::new(move |_| figures.reload());
-    // Balances move as mailings go out: refresh while the page is open (the figures stay
-    // on screen while reloading, so nothing flickers).
-    let refresh = set_interval_with_handle(move || figures.reload(), Duration::from_secs(60)).ok();
-    on_cleanup(move || {
-        if let Some(handle) = refresh {
-            handle.clear();
+    // Balances move as mailings go out, whichever process sends them: load again when the
+    // change feed says so (the figures stay on screen while reloading, so nothing flickers).
+    let reload = reload_soon(figures);
+    on_change(move |notice| match notice {
+        Notice::Change(e) if matches!(e.topic, ChangeTopic::Balances | ChangeTopic::Mailing) => {
+            reload()
         }
+        Notice::Change(_) => {}
+        Notice::Resync => reload(),
     });
     view! {
         <section class="figures" aria-label="Messaging capacity" data-testid="figures">

@@ -60,6 +60,8 @@ pub fn Shell() -> impl IntoView {
 
 #[component]
 fn Frame() -> impl IntoView {
+    // One stream of live updates for every page, for as long as someone is signed in.
+    crate::live::provide_live();
     view! {
         <div class="app">
             <a class="skip-link" href="#main">"Skip to content"</a>
@@ -122,6 +124,7 @@ fn TopBar() -> impl IntoView {
     let session = move || auth.session();
     view! {
         <header class="topbar">
+            <crate::live::LiveIndicator/>
             <div class="topbar-user">
                 <p class="topbar-merchant" data-testid="merchant-name">
                     {move || session().map(|s| s.merchant.name).unwrap_or_default()}

@@ -2,18 +2,16 @@
 //! report per channel with a small bar chart, the actions its state allows, and the content
 //! that was sent.
 //!
-//! While the mailing is scheduled or sending, the page asks the server again every second;
-//! it stops once the mailing is finished, and when the page is left.
-
-use std::time::Duration;
+//! It loads the mailing again whenever the change feed has an entry for it (see
+//! [`crate::live`]), so its figures move as batches settle, whichever process sends them.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use loyalcast_dto::{
-    Audience, Channel, ChannelReport, DeliveryCounts, Mailing, MailingContent, MailingStatus,
-    SendMailing,
+    Audience, ChangeEvent, ChangeTopic, Channel, ChannelReport, DeliveryCounts, Mailing,
+    MailingContent, MailingStatus, SendMailing,
 };
 use uuid::Uuid;
 
@@ -24,9 +22,7 @@ use crate::components::states::{ErrorState, FormError, Loading};
 use crate::components::time::{Clock, RelativeTime};
 use crate::fetch::fetch;
 use crate::format::{thousands, thousands_u};
-
-/// How often a mailing that is scheduled or sending is asked for again.
-const POLL: Duration = Duration::from_secs(1);
+use crate::live::{Notice, on_change, reload_soon};
 
 fn is_active(status: MailingStatus) -> bool {
     matches!(status, MailingStatus::Sending | MailingStatus::Scheduled)
@@ -77,27 +73,32 @@ pub fn MailingDetailPage() -> impl IntoView {
         },
     );
 
-    // Poll while it is scheduled or sending; one request at a time.
-    let poll = set_interval_with_handle(
-        move || {
-            let active = mailing
-                .data
-                .try_with_untracked(|d| {
-                    d.as_ref()
-                        .and_then(|r| r.as_ref().ok())
-                        .is_some_and(|m| is_active(m.status))
-                })
-                .unwrap_or(false);
-            if active && mailing.loading.try_get_untracked() == Some(false) {
-                mailing.reload();
+    // Load again when the change feed says this mailing moved on (in whichever process):
+    // it was sent, paused or cancelled elsewhere, a batch of it settled, it completed. While
+    // it is in flight, a settlement of the merchant's credits counts too: credits settle in
+    // the very transaction that settles a batch of SMS or email, so it is the sign of a
+    // batch for an engine that does not name the mailing in an entry of its own.
+    let reload = reload_soon(mailing);
+    on_change(move |notice| {
+        let mine = |e: &ChangeEvent| match e.topic {
+            ChangeTopic::Mailing => e.subject.is_some() && e.subject == id.get_untracked(),
+            ChangeTopic::Balances => {
+                e.body.get("change").and_then(|c| c.as_str()) == Some("settle")
+                    && mailing
+                        .data
+                        .try_with_untracked(|d| {
+                            d.as_ref()
+                                .and_then(|r| r.as_ref().ok())
+                                .is_some_and(|m| is_active(m.status))
+                        })
+                        .unwrap_or(false)
             }
-        },
-        POLL,
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(handle) = poll {
-            handle.clear();
+            ChangeTopic::Conversation | ChangeTopic::Push => false,
+        };
+        match notice {
+            Notice::Change(e) if mine(e) => reload(),
+            Notice::Change(_) => {}
+            Notice::Resync => reload(),
         }
     });
 

@@ -21,7 +21,8 @@ use crate::components::states::{Empty, show_fetch};
 use crate::components::time::RelativeTime;
 use crate::fetch::{debounced, fetch};
 use crate::format::thousands_u;
-use loyalcast_dto::Channel;
+use crate::live::{Notice, on_change, reload_soon};
+use loyalcast_dto::{ChangeTopic, Channel};
 
 #[component]
 pub fn MailingsLayout() -> impl IntoView {
@@ -180,6 +181,13 @@ pub fn HistoryPage() -> impl IntoView {
         move || query.get(),
         move |(q, page)| async move { api.mailings(&q, page, HISTORY_PER_PAGE).await },
     );
+    // A mailing created, sent or progressing anywhere may be one of these rows, or a new one.
+    let reload = reload_soon(mailings);
+    on_change(move |notice| match notice {
+        Notice::Change(e) if e.topic == ChangeTopic::Mailing => reload(),
+        Notice::Change(_) => {}
+        Notice::Resync => reload(),
+    });
     let set_page = {
         let navigate = navigate.clone();
         Callback::new(move |page: u64| {

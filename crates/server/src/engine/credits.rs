@@ -100,7 +100,14 @@ pub async fn reserve(
             available: available(db, merchant_id, kind).await?,
         });
     }
-    record(db, merchant_id, kind, "reserve", amount, reference, now).await
+    record(db, merchant_id, kind, "reserve", amount, reference, now).await?;
+    announce(
+        db,
+        merchant_id,
+        serde_json::json!({"kind": kind.as_str(), "change": "reserve", "amount": amount}),
+        now,
+    )
+    .await
 }
 
 /// Spends reserved credits (`used`) and gives back the rest (`released`).
@@ -143,6 +150,23 @@ pub async fn settle(
     if released > 0 {
         record(db, merchant_id, kind, "release", released, reference, now).await?;
     }
+    announce(
+        db,
+        merchant_id,
+        serde_json::json!({"kind": kind.as_str(), "change": "settle", "used": used, "released": released}),
+        now,
+    )
+    .await
+}
+
+/// Tells the merchant's screens that a balance moved (the change feed).
+pub async fn announce(
+    db: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    body: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    crate::feed::record(db, &crate::feed::Change::balances(merchant_id, body, now)).await?;
     Ok(())
 }
 

@@ -38,15 +38,19 @@ impl Report {
     }
 }
 
-/// Adds to the report counters of a delivery's source on its channel.
+/// Adds to the report counters of a delivery's source on its channel, and tells the source's
+/// screens.
 async fn bump(
     db: &impl ConnectionTrait,
     row: &Row,
     changes: &[(mailing_stat::Column, i64)],
+    now: DateTime<Utc>,
 ) -> Result<()> {
     match row.source.kind {
-        SourceKind::Mailing => source::bump_stats(db, row.source.id, row.channel, changes).await,
+        SourceKind::Mailing => source::bump_stats(db, row.source.id, row.channel, changes).await?,
     }
+    let body = serde_json::json!({"change": "progress", "delivery": row.id});
+    source::announce_progress(db, row.source, body, now).await
 }
 
 /// Spends or releases the credits a delivery reserved.
@@ -116,6 +120,7 @@ pub async fn apply_in(
                         (S::Failed, 1),
                         (S::CreditsReserved, -i64::from(row.credits)),
                     ],
+                    now,
                 )
                 .await?;
                 credits_of(txn, &row, false, now).await?;
@@ -133,6 +138,7 @@ pub async fn apply_in(
                         (S::CreditsUsed, credits),
                         (S::CreditsReserved, -credits),
                     ],
+                    now,
                 )
                 .await?;
                 credits_of(txn, &row, true, now).await?;
@@ -145,7 +151,7 @@ pub async fn apply_in(
             let moved =
                 queue::advance(txn, id, &[status::SENT], status::DELIVERED, None, now).await?;
             if let Some(row) = &moved {
-                bump(txn, row, &[(S::Delivered, 1)]).await?;
+                bump(txn, row, &[(S::Delivered, 1)], now).await?;
             }
             Ok(moved.is_some())
         }
@@ -155,7 +161,7 @@ pub async fn apply_in(
             let moved =
                 queue::advance(txn, id, &[status::SENT], status::FAILED, error, now).await?;
             if let Some(row) = &moved {
-                bump(txn, row, &[(S::Sent, -1), (S::Failed, 1)]).await?;
+                bump(txn, row, &[(S::Sent, -1), (S::Failed, 1)], now).await?;
             }
             Ok(moved.is_some())
         }
@@ -186,14 +192,14 @@ pub async fn opened(db: &impl TransactionTrait, id: i64, now: DateTime<Utc>) -> 
     let txn = db.begin().await?;
     let moved = match queue::advance(&txn, id, &[status::SENT], status::OPENED, None, now).await? {
         Some(row) => {
-            bump(&txn, &row, &[(S::Delivered, 1), (S::Opened, 1)]).await?;
+            bump(&txn, &row, &[(S::Delivered, 1), (S::Opened, 1)], now).await?;
             Some(row)
         }
         None => {
             let row =
                 queue::advance(&txn, id, &[status::DELIVERED], status::OPENED, None, now).await?;
             if let Some(row) = &row {
-                bump(&txn, row, &[(S::Opened, 1)]).await?;
+                bump(&txn, row, &[(S::Opened, 1)], now).await?;
             }
             row
         }
@@ -220,7 +226,7 @@ pub async fn unsubscribe(
         return Ok(None);
     };
     if super::settle::consent_off(&txn, row.customer_id, row.channel, now).await? {
-        bump(&txn, &row, &[(mailing_stat::Column::OptedOutAfter, 1)]).await?;
+        bump(&txn, &row, &[(mailing_stat::Column::OptedOutAfter, 1)], now).await?;
     }
     txn.commit().await?;
     Ok(Some(row.channel))
@@ -275,6 +281,9 @@ pub async fn confirm_sandbox(
                 source::bump_stats(&txn, source.id, channel, &changes).await?;
             }
         }
+        let body =
+            serde_json::json!({"change": "progress", "delivered": delivered, "opened": opened});
+        source::announce_progress(&txn, source, body, now).await?;
     }
     txn.commit().await?;
     Ok(moved.len() as u64)

@@ -262,12 +262,17 @@ impl Tally {
 }
 
 /// Counts settled rows against their sources (sorted, so concurrent settles lock the same
-/// rows in the same order) and completes a source whose last waiting row settled.
+/// rows in the same order) and completes a source whose last waiting row settled; tells each
+/// source's screens what changed (the change feed).
 pub async fn settled(
     db: &impl ConnectionTrait,
     tallies: &BTreeMap<(Source, Channel), Tally>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let mut per_source: BTreeMap<Source, Tally> = BTreeMap::new();
+    for ((source, _), t) in tallies {
+        per_source.entry(*source).or_default().add(t);
+    }
     let mut done: BTreeMap<Source, i64> = BTreeMap::new();
     for ((source, channel), t) in tallies {
         match source.kind {
@@ -291,21 +296,67 @@ pub async fn settled(
         }
         *done.entry(*source).or_default() += t.done();
     }
-    for (source, n) in done.into_iter().filter(|(_, n)| *n != 0) {
+    for (source, t) in per_source {
+        let n = done.get(&source).copied().unwrap_or(0);
         match source.kind {
             SourceKind::Mailing => {
                 // The settle that takes the last waiting row completes a sending mailing.
-                db.execute_raw(Statement::from_sql_and_values(
-                    db.get_database_backend(),
-                    "UPDATE mailings SET pending = pending - $1, updated_at = $2, \
-                     status = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN 'completed' ELSE status END, \
-                     completed_at = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN $2 ELSE completed_at END \
-                     WHERE id = $3",
-                    [n.into(), now.into(), source.id.into()],
-                ))
+                let row = db
+                    .query_one_raw(Statement::from_sql_and_values(
+                        db.get_database_backend(),
+                        "UPDATE mailings SET pending = pending - $1, updated_at = $2, \
+                         status = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN 'completed' ELSE status END, \
+                         completed_at = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN $2 ELSE completed_at END \
+                         WHERE id = $3 RETURNING merchant_id, status, pending",
+                        [n.into(), now.into(), source.id.into()],
+                    ))
+                    .await?;
+                let Some(row) = row else { continue };
+                let merchant_id: Uuid = row.try_get("", "merchant_id")?;
+                let status: String = row.try_get("", "status")?;
+                let change = if n > 0
+                    && status == MailingStatus::Completed.as_str()
+                    && row.try_get::<i64>("", "pending")? <= 0
+                {
+                    "completed"
+                } else {
+                    "progress"
+                };
+                let body = serde_json::json!({
+                    "change": change,
+                    "status": status,
+                    "sent": t.sent,
+                    "failed": t.failed,
+                    "unsubscribed": t.unsubscribed,
+                    "cancelled": t.cancelled,
+                    "uncertain": t.uncertain,
+                });
+                crate::feed::record(
+                    db,
+                    &crate::feed::Change::mailing(merchant_id, source.id, body, now),
+                )
                 .await?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Tells a mailing's screens that its figures moved after it was sent (delivered, opened,
+/// unsubscribed).
+pub async fn announce_progress(
+    db: &impl ConnectionTrait,
+    source: Source,
+    body: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let merchants = merchants(db, &[source]).await?;
+    if let Some(merchant_id) = merchants.get(&source) {
+        crate::feed::record(
+            db,
+            &crate::feed::Change::mailing(*merchant_id, source.id, body, now),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -382,6 +433,13 @@ pub async fn start_due(
             .await?;
         if started.rows_affected == 1 {
             super::queue::release_held(&txn, Source::mailing(m.id), now).await?;
+            let body =
+                serde_json::json!({"change": "started", "status": MailingStatus::Sending.as_str()});
+            crate::feed::record(
+                &txn,
+                &crate::feed::Change::mailing(m.merchant_id, m.id, body, now),
+            )
+            .await?;
             started_any += 1;
             tracing::info!(mailing = %m.id, "scheduled mailing started");
         }

@@ -5,6 +5,7 @@ use crate::auth::Auth;
 use crate::balances;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
+use sea_orm::TransactionTrait;
 
 /// SMS and email credits: available and reserved for accepted sends.
 #[utoipa::path(
@@ -55,13 +56,16 @@ pub async fn top_up(
     } else {
         body.reference.trim().to_owned()
     };
+    // The credit, its ledger line and its change-feed entry stand or fall together.
+    let txn = state.db.begin().await?;
     balances::top_up(
-        &state.db,
+        &txn,
         auth.merchant_id,
         body.kind.into(),
         body.amount,
         &reference,
     )
     .await?;
+    txn.commit().await?;
     Ok(web::Json(balances::get(&state.db, auth.merchant_id).await?))
 }

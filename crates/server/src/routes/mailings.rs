@@ -7,6 +7,7 @@ use loyalcast_dto::{
 };
 use sea_orm::TransactionTrait;
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -14,6 +15,7 @@ use super::PageParams;
 use crate::auth::Auth;
 use crate::engine::content;
 use crate::error::{ApiError, Result};
+use crate::feed::{self, Change};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::mailings;
 use crate::state::AppState;
@@ -224,14 +226,23 @@ pub async fn send(
         m.resend_of,
     )
     .await?;
+    let sent = mailings::get(&txn, auth.merchant_id, m.id).await?;
+    feed::record(
+        &txn,
+        &Change::mailing(
+            auth.merchant_id,
+            m.id,
+            json!({"change": "sent", "status": sent.status}),
+            state.clock.now(),
+        ),
+    )
+    .await?;
     txn.commit().await?;
-    Ok(web::Json(
-        mailings::get(&state.db, auth.merchant_id, m.id).await?,
-    ))
+    Ok(web::Json(sent))
 }
 
 macro_rules! lifecycle {
-    ($name:ident, $path:literal, $doc:literal, $action:path) => {
+    ($name:ident, $path:literal, $doc:literal, $action:path, $change:literal, $status:expr) => {
         #[doc = $doc]
         #[utoipa::path(
             tag = "mailings",
@@ -249,6 +260,7 @@ macro_rules! lifecycle {
             let m = mailings::find(&state.db, auth.merchant_id, id.into_inner()).await?;
             let txn = state.db.begin().await?;
             $action(&txn, &m, state.clock.now()).await?;
+            feed::record(&txn, &Change::mailing(m.merchant_id, m.id, json!({"change": $change, "status": $status}), state.clock.now())).await?;
             txn.commit().await?;
             Ok(web::Json(mailings::get(&state.db, auth.merchant_id, m.id).await?))
         }
@@ -259,19 +271,25 @@ lifecycle!(
     pause,
     "/mailings/{id}/pause",
     "Pause a sending mailing; resume continues where it stopped.",
-    mailings::pause
+    mailings::pause,
+    "paused",
+    MailingStatus::Paused
 );
 lifecycle!(
     resume,
     "/mailings/{id}/resume",
     "Resume a paused mailing.",
-    mailings::resume
+    mailings::resume,
+    "resumed",
+    MailingStatus::Sending
 );
 lifecycle!(
     cancel,
     "/mailings/{id}/cancel",
     "Cancel a draft, scheduled, sending or paused mailing: what is not sent yet is dropped and its credits released.",
-    mailings::cancel
+    mailings::cancel,
+    "cancelled",
+    MailingStatus::Cancelled
 );
 
 /// Send the same content again to the recipients whose message failed, as a new mailing.

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod balances;
 pub mod cards;
+pub mod changes;
 pub mod customers;
 pub mod figures;
 pub mod health;
@@ -106,6 +107,8 @@ pub fn config(cfg: &mut ServiceConfig) {
         .service(mailings::resume)
         .service(mailings::cancel)
         .service(mailings::resend_failed)
+        .service(changes::create_ticket)
+        .service(changes::stream)
         .service(webhooks::twilio_status)
         .service(webhooks::twilio_inbound);
 }

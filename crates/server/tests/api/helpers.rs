@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use loyalcast::clock::SharedClock;
 use loyalcast::config::Config;
 use loyalcast::startup::Application;
 use loyalcast_dto::{Problem, Session, SignUpRequest};
@@ -48,6 +49,19 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    spawn_full(backend, adjust, loyalcast::clock::system()).await
+}
+
+/// Spawns the app going by `clock` (a manual one, to move time on without sleeping).
+pub async fn spawn_clocked(backend: Backend, clock: SharedClock) -> Option<TestApp> {
+    spawn_full(backend, |_| {}, clock).await
+}
+
+pub async fn spawn_full(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+    clock: SharedClock,
+) -> Option<TestApp> {
     let (url, cleanup) = match backend {
         Backend::Sqlite => {
             let dir =
@@ -96,8 +110,13 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> O
     let config = Arc::new(config);
     let db = loyalcast::db::connect(&url).await.unwrap();
     loyalcast::db::migrate(&db).await.unwrap();
-    let app =
-        Application::build(config.clone(), db.clone(), &SecretString::from(JWT_SECRET)).unwrap();
+    let app = Application::build_with_clock(
+        config.clone(),
+        db.clone(),
+        &SecretString::from(JWT_SECRET),
+        clock,
+    )
+    .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     Some(TestApp {
@@ -165,7 +184,37 @@ pub struct Tenant {
     pub token: String,
 }
 
+/// Another server on the same database, with its own connections and its own change-feed
+/// listener: what a second `serve` process behind the load balancer is.
+pub struct Instance {
+    pub address: String,
+    pub db: DatabaseConnection,
+}
+
 impl TestApp {
+    /// Starts another server on this app's database (see [`Instance`]).
+    pub async fn another_instance(&self) -> Instance {
+        let db = loyalcast::db::connect(&self.config.database_url)
+            .await
+            .unwrap();
+        let app = Application::build(
+            self.config.clone(),
+            db.clone(),
+            &SecretString::from(JWT_SECRET),
+        )
+        .unwrap();
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        Instance { address, db }
+    }
+
+    /// A connection of its own to this app's database, as another process would have.
+    pub async fn other_connection(&self) -> DatabaseConnection {
+        loyalcast::db::connect(&self.config.database_url)
+            .await
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
