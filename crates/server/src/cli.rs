@@ -219,6 +219,7 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { seed_demo } => {
+            let stop = crate::startup::shutdown_signal();
             if seed_demo || config.seed_demo {
                 report_seed(seed::demo(&database).await?);
             }
@@ -233,17 +234,18 @@ pub async fn run() -> anyhow::Result<()> {
                 crate::clock::system(),
             )
             .await?;
-            let result = app.run_until_stopped().await;
+            let result = app.run_until(stop).await;
             // The server has stopped taking requests: let the worker finish its batch.
             background.shutdown().await;
             result.context("the HTTP server failed")
         }
         Command::Worker => {
+            let stop = crate::startup::shutdown_signal();
             let jwt_secret = secrets::jwt_secret(&config)?;
             let background =
                 background::start(&config, database, &jwt_secret, crate::clock::system()).await?;
             tracing::info!("worker started");
-            crate::startup::shutdown_signal().await;
+            stop.await;
             tracing::info!("worker stopping after its current batch");
             background.shutdown().await;
             Ok(())

@@ -85,6 +85,9 @@ impl Application {
         })
         .listen(listener)?
         .shutdown_timeout(30)
+        // The process decides when to stop (see `run_until`): actix's own handler would stop
+        // the runtime too, before the worker has settled and said goodbye.
+        .disable_signals()
         .run();
         Ok(Application { port, server, feed })
     }
@@ -93,35 +96,56 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT or SIGTERM. A signal first ends the change streams, which would
-    /// otherwise hold the graceful drain open until its timeout.
+    /// Serves until SIGINT or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let feed = self.feed.clone();
-        let ending = tokio::spawn(async move {
-            shutdown_signal().await;
-            feed.stop();
-        });
-        let result = self.server.await;
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then ends the change streams (which would otherwise
+    /// hold the graceful drain open until its timeout) and drains the requests in flight.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            served = &mut server => {
+                self.feed.stop();
+                return served.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            }
+            _ = stop => {}
+        }
         self.feed.stop();
-        ending.abort();
-        result
+        handle.stop(true).await;
+        server
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }
 
-/// SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+/// SIGINT or SIGTERM. The handlers are installed when this is called, not when it is first
+/// awaited, so a signal that comes while the process is still starting is not lost (nor does
+/// it kill the process before it can say goodbye).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        signal(SignalKind::terminate())
+            .ok()
+            .zip(signal(SignalKind::interrupt()).ok())
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut term, mut interrupt)) = handlers {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = interrupt.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// A stream ticket in a URL (`?ticket=`, as `EventSource` has to send it), taken out of the

@@ -601,3 +601,69 @@ async fn an_sms_worker_killed_mid_run_repeats_at_most_its_window_and_says_so() {
     std::fs::remove_dir_all(dir).ok();
     app.cleanup().await;
 }
+
+/// `serve` stopped with SIGTERM drains, lets its worker finish, and removes its heartbeat
+/// (so the other processes take its share of the providers' rates at once), every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_with_sigterm_leaves_the_rate_share_to_the_others() {
+    let Some(app) = spawn(Backend::Postgres).await else {
+        return;
+    };
+    let dir =
+        std::env::temp_dir().join(format!("loyalcast-term-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let processes = || async {
+        use sea_orm::ConnectionTrait;
+        let row = app
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                app.db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM worker_processes",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+    for round in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_loyalcast"))
+            .arg("serve")
+            .env("LOYALCAST_DATABASE_URL", url_of(&app))
+            .env("LOYALCAST_DATA_DIR", &dir)
+            .env("LOYALCAST_JWT_SECRET", JWT_SECRET)
+            .env("LOYALCAST_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while processes().await == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "round {round}: never registered"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let pid = server.id().to_string();
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let status = server.wait().unwrap();
+        assert!(status.success(), "round {round}: {status}");
+        assert_eq!(
+            processes().await,
+            0,
+            "round {round}: the heartbeat was left behind"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+    app.cleanup().await;
+}
