@@ -38,6 +38,7 @@ pub struct CustomerRecord {
 pub fn parse(
     input: &NewCustomer,
     country: phonenumber::country::Id,
+    now: DateTime<Utc>,
     today: NaiveDate,
     fields: &mut Fields,
 ) -> Option<CustomerRecord> {
@@ -74,7 +75,7 @@ pub fn parse(
         fields.push("points", "out_of_range", "must not be negative");
     }
     if let Some(at) = input.last_visit_at
-        && at > Utc::now() + chrono::Duration::minutes(5)
+        && at > now + chrono::Duration::minutes(5)
     {
         fields.push("last_visit_at", "out_of_range", "must not be in the future");
     }
@@ -184,6 +185,7 @@ pub fn active_model(
     id: Uuid,
     r: &CustomerRecord,
     created_at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> customer::ActiveModel {
     customer::ActiveModel {
         id: Set(id),
@@ -206,7 +208,7 @@ pub fn active_model(
         points: Set(r.points),
         search_text: Set(search_text(r)),
         created_at: Set(created_at),
-        updated_at: Set(Utc::now()),
+        updated_at: Set(now),
     }
 }
 
@@ -245,9 +247,10 @@ pub async fn insert(
     db: &impl ConnectionTrait,
     merchant_id: Uuid,
     r: &CustomerRecord,
+    now: DateTime<Utc>,
 ) -> Result<Customer> {
     let id = Uuid::now_v7();
-    let model = active_model(merchant_id, id, r, Utc::now())
+    let model = active_model(merchant_id, id, r, now, now)
         .insert(db)
         .await?;
     replace_tags(db, merchant_id, id, &r.tags).await?;
@@ -261,8 +264,9 @@ pub async fn update(
     id: Uuid,
     created_at: DateTime<Utc>,
     r: &CustomerRecord,
+    now: DateTime<Utc>,
 ) -> Result<Customer> {
-    let model = active_model(merchant_id, id, r, created_at)
+    let model = active_model(merchant_id, id, r, created_at, now)
         .update(db)
         .await?;
     replace_tags(db, merchant_id, id, &r.tags).await?;
@@ -486,7 +490,13 @@ mod tests {
             ..Default::default()
         };
         let mut fields = Fields::new();
-        let record = parse(&input, phonenumber::country::Id::US, today(), &mut fields);
+        let record = parse(
+            &input,
+            phonenumber::country::Id::US,
+            Utc::now(),
+            today(),
+            &mut fields,
+        );
         assert!(!fields.has_errors());
         let record = record.unwrap_or_else(|| panic!("not parsed"));
         assert_eq!(record.first_name, "Ann");
@@ -508,7 +518,16 @@ mod tests {
             ..Default::default()
         };
         let mut fields = Fields::new();
-        assert!(parse(&input, phonenumber::country::Id::US, today(), &mut fields).is_none());
+        assert!(
+            parse(
+                &input,
+                phonenumber::country::Id::US,
+                Utc::now(),
+                today(),
+                &mut fields
+            )
+            .is_none()
+        );
         let names: Vec<String> = fields.into_errors().into_iter().map(|e| e.field).collect();
         assert_eq!(
             names,

@@ -247,7 +247,12 @@ struct Read {
 
 /// Reads and checks the file; writes nothing. Linear in the file's size: each byte is looked
 /// at a fixed number of times, however the file is shaped.
-fn read(bytes: &[u8], country: phonenumber::country::Id, today: NaiveDate) -> Result<Read> {
+fn read(
+    bytes: &[u8],
+    country: phonenumber::country::Id,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+) -> Result<Read> {
     // Excel's "CSV UTF-8" starts with a byte order mark. csv skips it too, but the checks
     // below read the bytes themselves (a quote right after it opens the first value), and
     // csv's record offsets must count from where the line count does.
@@ -432,7 +437,7 @@ fn read(bytes: &[u8], country: phonenumber::country::Id, today: NaiveDate) -> Re
             }
         }
         input.consent = Some(consent);
-        let parsed = customers::parse(&input, country, today, &mut fields);
+        let parsed = customers::parse(&input, country, now, today, &mut fields);
         match (parsed, fields.has_errors()) {
             (Some(record), false) => rows.push(Row { line, record }),
             _ => errors.push(ImportRowError {
@@ -515,6 +520,7 @@ pub async fn run(
     db: &impl TransactionTrait,
     merchant_id: Uuid,
     country: phonenumber::country::Id,
+    now: DateTime<Utc>,
     today: NaiveDate,
     bytes: Bytes,
 ) -> Result<ImportReport> {
@@ -525,7 +531,7 @@ pub async fn run(
         mut errors,
         ignored: ignored_columns,
         count,
-    } = tokio::task::spawn_blocking(move || read(&bytes, country, today))
+    } = tokio::task::spawn_blocking(move || read(&bytes, country, now, today))
         .await
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("reading a CSV import")))??;
     let txn = db.begin().await?;
@@ -671,12 +677,11 @@ pub async fn run(
         }
     }
 
-    let now = Utc::now();
     let mut new_tags: Vec<(Uuid, Vec<String>)> = Vec::new();
     let mut models = Vec::with_capacity(new_records.len());
     for record in &new_records {
         let id = Uuid::now_v7();
-        models.push(customers::active_model(merchant_id, id, record, now));
+        models.push(customers::active_model(merchant_id, id, record, now, now));
         new_tags.push((id, record.tags.clone()));
     }
     for chunk in models.chunks(200) {
@@ -696,7 +701,7 @@ pub async fn run(
         if record_of(model, tags.clone()) == *record {
             continue;
         }
-        customers::active_model(merchant_id, *id, record, model.created_at)
+        customers::active_model(merchant_id, *id, record, model.created_at, now)
             .update(&txn)
             .await?;
         if record.tags != tags {
@@ -758,7 +763,7 @@ mod tests {
 
     /// The lines of the rows reported, and how many rows passed.
     fn lines_of(file: &[u8]) -> (Vec<u64>, usize) {
-        let read = read(file, phonenumber::country::Id::US, today()).unwrap();
+        let read = read(file, phonenumber::country::Id::US, Utc::now(), today()).unwrap();
         (
             read.errors.iter().map(|e| e.line).collect(),
             read.rows.len(),
@@ -766,7 +771,7 @@ mod tests {
     }
 
     fn refusal(file: &[u8]) -> String {
-        match read(file, phonenumber::country::Id::US, today()) {
+        match read(file, phonenumber::country::Id::US, Utc::now(), today()) {
             Ok(_) => panic!("read"),
             Err(ApiError::BadRequest(detail)) => detail,
             Err(ApiError::Validation(errors)) => errors[0].message.clone(),
@@ -807,6 +812,7 @@ mod tests {
         let read = read(
             b"\xef\xbb\xbffirst_name\nAnn\n",
             phonenumber::country::Id::US,
+            Utc::now(),
             today(),
         )
         .unwrap();
@@ -857,10 +863,24 @@ mod tests {
         let wide = format!("first_name{}", ",x".repeat(MAX_COLUMNS));
         assert!(refusal(wide.as_bytes()).starts_with("line 1 names 1001 columns"));
         let ok = format!("first_name{}", ",x".repeat(MAX_COLUMNS - 1));
-        assert!(read(ok.as_bytes(), phonenumber::country::Id::US, today()).is_ok());
+        assert!(
+            read(
+                ok.as_bytes(),
+                phonenumber::country::Id::US,
+                Utc::now(),
+                today()
+            )
+            .is_ok()
+        );
         assert!(refusal(b"Phone,first_name,MOBILE\n").contains("\"Phone\" and \"MOBILE\""));
         let long = format!("first_name,{}\nAnn,x\n", "n".repeat(10_000));
-        let read = read(long.as_bytes(), phonenumber::country::Id::US, today()).unwrap();
+        let read = read(
+            long.as_bytes(),
+            phonenumber::country::Id::US,
+            Utc::now(),
+            today(),
+        )
+        .unwrap();
         assert_eq!(read.ignored[0].chars().count(), MAX_ECHOED_NAME + 1);
     }
 }

@@ -305,6 +305,7 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
             id,
             &record,
             created_at,
+            created_at,
         ));
     }
     for chunk in rows.chunks(200) {

@@ -351,7 +351,7 @@ async fn insert_customers(
                         .then(|| now - Days::minutes(rng.gen_range(0..60 * 24 * 400))),
                     points: i64::from(visits) * 10,
                 };
-                customers::active_model(merchant_id, uuid::Uuid::now_v7(), &record, now)
+                customers::active_model(merchant_id, uuid::Uuid::now_v7(), &record, now, now)
             })
             .collect();
         for part in rows.chunks(500) {

@@ -1,5 +1,4 @@
 use actix_web::{HttpResponse, delete, get, post, web};
-use chrono::Utc;
 use loyalcast_domain::Fields;
 use loyalcast_dto::{ApiKey, CreatedApiKey, NewApiKey, Problem, Role};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -78,7 +77,7 @@ pub async fn create(
         secret_hash: Set(hash),
         role: Set(role.as_str().to_owned()),
         created_by: Set(auth.member_id),
-        created_at: Set(Utc::now()),
+        created_at: Set(state.clock.now()),
         last_used_at: Set(None),
         revoked_at: Set(None),
     }
@@ -112,7 +111,7 @@ pub async fn revoke(
         .ok_or(ApiError::NotFound)?;
     if key.revoked_at.is_none() {
         let mut active: api_key::ActiveModel = key.into();
-        active.revoked_at = Set(Some(Utc::now()));
+        active.revoked_at = Set(Some(state.clock.now()));
         active.update(&state.db).await?;
     }
     Ok(HttpResponse::NoContent().finish())

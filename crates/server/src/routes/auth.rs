@@ -1,7 +1,6 @@
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use chrono::Utc;
 use loyalcast_domain::{Fields, validation};
 use loyalcast_dto::{
     LoginRequest, Me, Merchant, Problem, Role, Session, SignUpRequest, UpdateMerchant,
@@ -71,10 +70,11 @@ fn session(
     member: &team_member::Model,
     merchant: &merchant::Model,
 ) -> Result<Session> {
-    let (token, claims) = state.jwt.issue(member.id, member.merchant_id, Utc::now())?;
+    let now = state.clock.now();
+    let (token, claims) = state.jwt.issue(member.id, member.merchant_id, now)?;
     Ok(Session {
         token,
-        expires_at: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now),
+        expires_at: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
         member: merchants::member_dto(member),
         merchant: merchants::to_dto(merchant),
     })
@@ -101,7 +101,7 @@ pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpRespon
         .await?;
         // Keep the list short: tokens past their expiry are refused anyway.
         revoked_token::Entity::delete_many()
-            .filter(revoked_token::Column::ExpiresAt.lt(Utc::now()))
+            .filter(revoked_token::Column::ExpiresAt.lt(state.clock.now()))
             .exec(&state.db)
             .await?;
     }

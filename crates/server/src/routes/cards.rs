@@ -2,7 +2,6 @@ use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, put, web};
-use chrono::Utc;
 use loyalcast_domain::{Fields, validation};
 use loyalcast_dto::{Card, CardDesign, CardInput, CardKind, Page, Problem, Role};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -221,7 +220,7 @@ pub async fn create(
         &input,
         StatusCode::CREATED,
         async |txn| {
-            let now = Utc::now();
+            let now = state.clock.now();
             let model = card::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 merchant_id: Set(auth.merchant_id),
@@ -299,7 +298,7 @@ pub async fn update(
     active.logo_text = Set(checked.design.logo_text);
     active.apple_pass_type_id = Set(checked.apple_pass_type_id);
     active.membership_period_days = Set(input.membership_period_days);
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(state.clock.now());
     let card = active.update(&state.db).await?;
     let installed = installed_counts(&state.db, &[card.id]).await?;
     Ok(web::Json(to_dto(

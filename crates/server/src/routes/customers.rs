@@ -1,6 +1,5 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use chrono::Utc;
 use loyalcast_domain::Fields;
 use loyalcast_dto::{
     Customer, CustomerDetail, CustomerPatch, CustomerSort, ImportReport, NewCustomer, Page,
@@ -94,11 +93,18 @@ pub async fn create(
 ) -> Result<HttpResponse> {
     let input = body.into_inner();
     let merchant = merchants::find(&state.db, auth.merchant_id).await?;
-    let today = Utc::now()
+    let now = state.clock.now();
+    let today = now
         .with_timezone(&merchants::time_zone(&merchant))
         .date_naive();
     let mut fields = Fields::new();
-    let record = customers::parse(&input, merchants::country(&merchant), today, &mut fields);
+    let record = customers::parse(
+        &input,
+        merchants::country(&merchant),
+        now,
+        today,
+        &mut fields,
+    );
     fields.finish()?;
     let record =
         record.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("parsed customer missing")))?;
@@ -110,7 +116,7 @@ pub async fn create(
         StatusCode::CREATED,
         async |txn| {
             customers::ensure_contact_free(txn, auth.merchant_id, &record, None).await?;
-            customers::insert(txn, auth.merchant_id, &record).await
+            customers::insert(txn, auth.merchant_id, &record, now).await
         },
     )
     .await
@@ -165,19 +171,26 @@ pub async fn update(
     let id = id.into_inner();
     let current = customers::find(&state.db, auth.merchant_id, id).await?;
     let merchant = merchants::find(&state.db, auth.merchant_id).await?;
-    let today = Utc::now()
+    let now = state.clock.now();
+    let today = now
         .with_timezone(&merchants::time_zone(&merchant))
         .date_naive();
     let input = customers::patched(&current, body.into_inner());
     let mut fields = Fields::new();
-    let record = customers::parse(&input, merchants::country(&merchant), today, &mut fields);
+    let record = customers::parse(
+        &input,
+        merchants::country(&merchant),
+        now,
+        today,
+        &mut fields,
+    );
     fields.finish()?;
     let record =
         record.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("parsed customer missing")))?;
     let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
     customers::ensure_contact_free(&txn, auth.merchant_id, &record, Some(id)).await?;
     let updated =
-        customers::update(&txn, auth.merchant_id, id, current.created_at, &record).await?;
+        customers::update(&txn, auth.merchant_id, id, current.created_at, &record, now).await?;
     txn.commit().await?;
     Ok(web::Json(updated))
 }
@@ -260,13 +273,15 @@ pub async fn import_csv(
         return Err(ApiError::field("file", "required", "the file is empty"));
     }
     let merchant = merchants::find(&state.db, auth.merchant_id).await?;
-    let today = Utc::now()
+    let now = state.clock.now();
+    let today = now
         .with_timezone(&merchants::time_zone(&merchant))
         .date_naive();
     let report = import::run(
         &state.db,
         auth.merchant_id,
         merchants::country(&merchant),
+        now,
         today,
         body,
     )

@@ -180,7 +180,7 @@ pub async fn create(
                 platform: Set(input.platform.as_str().to_owned()),
                 installed_at: Set(installed_at),
                 expires_at: Set(expires_at),
-                updated_at: Set(Utc::now()),
+                updated_at: Set(state.clock.now()),
             }
             .insert(txn)
             .await?;

@@ -2,7 +2,6 @@ use std::collections::HashSet;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, put, web};
-use chrono::Utc;
 use loyalcast_domain::{Fields, rules};
 use loyalcast_dto::{
     CountRequest, Page, Problem, Role, Segment, SegmentCount, SegmentInput, SegmentRule,
@@ -22,11 +21,11 @@ use crate::merchants;
 use crate::segments::{self, Context};
 use crate::state::AppState;
 
-async fn context(db: &impl ConnectionTrait, merchant_id: Uuid) -> Result<Context> {
-    let merchant = merchants::find(db, merchant_id).await?;
+async fn context(state: &AppState, merchant_id: Uuid) -> Result<Context> {
+    let merchant = merchants::find(&state.db, merchant_id).await?;
     Ok(Context {
         merchant_id,
-        now: Utc::now(),
+        now: state.clock.now(),
         time_zone: merchants::time_zone(&merchant),
     })
 }
@@ -144,7 +143,7 @@ pub async fn count(
     let mut fields = Fields::new();
     let rule = check_rule(&state.db, auth.merchant_id, &body.rule, &mut fields).await?;
     fields.finish()?;
-    let ctx = context(&state.db, auth.merchant_id).await?;
+    let ctx = context(&state, auth.merchant_id).await?;
     Ok(web::Json(SegmentCount {
         customers: segments::count(&state.db, &rule, &ctx).await?,
     }))
@@ -173,7 +172,7 @@ pub async fn list(
         .limit(per_page)
         .all(&state.db)
         .await?;
-    let ctx = context(&state.db, auth.merchant_id).await?;
+    let ctx = context(&state, auth.merchant_id).await?;
     let rules = models
         .iter()
         .map(|m| parse_rule(&m.rule))
@@ -219,7 +218,7 @@ pub async fn create(
     let rule = check_rule(&state.db, auth.merchant_id, &input.rule, &mut fields).await?;
     fields.finish()?;
     let name = name.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("parsed name missing")))?;
-    let ctx = context(&state.db, auth.merchant_id).await?;
+    let ctx = context(&state, auth.merchant_id).await?;
     let stored = serde_json::to_string(&rule).map_err(anyhow::Error::from)?;
     idempotency::respond(
         &state.db,
@@ -228,7 +227,7 @@ pub async fn create(
         &input,
         StatusCode::CREATED,
         async |txn| {
-            let now = Utc::now();
+            let now = state.clock.now();
             let model = segment::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 merchant_id: Set(auth.merchant_id),
@@ -261,7 +260,7 @@ pub async fn get(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<Segment>> {
     let model = find(&state.db, auth.merchant_id, id.into_inner()).await?;
-    let ctx = context(&state.db, auth.merchant_id).await?;
+    let ctx = context(&state, auth.merchant_id).await?;
     Ok(web::Json(to_dto(&state.db, &model, &ctx).await?))
 }
 
@@ -279,7 +278,7 @@ pub async fn count_saved(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<SegmentCount>> {
     let model = find(&state.db, auth.merchant_id, id.into_inner()).await?;
-    let ctx = context(&state.db, auth.merchant_id).await?;
+    let ctx = context(&state, auth.merchant_id).await?;
     let rule = parse_rule(&model.rule)?;
     Ok(web::Json(SegmentCount {
         customers: segments::count(&state.db, &rule, &ctx).await?,
@@ -317,13 +316,13 @@ pub async fn update(
     let mut active: segment::ActiveModel = model.into();
     active.name = Set(name);
     active.rule = Set(serde_json::to_string(&rule).map_err(anyhow::Error::from)?);
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(state.clock.now());
     let model = active
         .update(&state.db)
         .await
         .map_err(ApiError::from)
         .map_err(name_taken)?;
-    let ctx = context(&state.db, auth.merchant_id).await?;
+    let ctx = context(&state, auth.merchant_id).await?;
     Ok(web::Json(to_dto(&state.db, &model, &ctx).await?))
 }
 

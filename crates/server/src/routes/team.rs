@@ -1,6 +1,5 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
-use chrono::Utc;
 use loyalcast_domain::{Email, Fields};
 use loyalcast_dto::{NewTeamMember, Problem, Role, TeamMember};
 use sea_orm::{
@@ -92,7 +91,7 @@ pub async fn create(
                 email: Set(email.as_str().to_owned()),
                 password_hash: Set(hash.clone()),
                 role: Set(body.role.as_str().to_owned()),
-                created_at: Set(Utc::now()),
+                created_at: Set(state.clock.now()),
             }
             .insert(txn)
             .await?;
