@@ -47,6 +47,9 @@ struct Args {
     /// Concurrent workers (each its own claim loop).
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Messages a worker keeps sent and not yet recorded (its window); the batch by default.
+    #[arg(long)]
+    concurrency: Option<usize>,
     #[arg(long, default_value_t = 2_000)]
     batch: u64,
     /// Keep the database afterwards (to look at plans); its name or file is printed.
@@ -257,7 +260,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             "http://127.0.0.1".into(),
             WorkerConfig {
                 batch: args.batch,
-                concurrency: 256,
+                concurrency: args.concurrency.unwrap_or(args.batch as usize),
                 ..WorkerConfig::default()
             },
         );

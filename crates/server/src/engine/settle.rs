@@ -208,9 +208,7 @@ pub async fn count(
     if tallies.is_empty() {
         return Ok(());
     }
-    source::settled(txn, &tallies, now).await?;
-    let sources: Vec<Source> = tallies.keys().map(|(s, _)| *s).collect();
-    let merchants = source::merchants(txn, &sources).await?;
+    let merchants = source::settled(txn, &tallies, now).await?;
     // Sorted by (merchant, kind): concurrent settles take balance rows in the same order.
     let mut moves: BTreeMap<(Uuid, Kind), (i64, i64)> = BTreeMap::new();
     for ((source, channel), t) in &tallies {

@@ -263,12 +263,13 @@ impl Tally {
 
 /// Counts settled rows against their sources (sorted, so concurrent settles lock the same
 /// rows in the same order) and completes a source whose last waiting row settled; tells each
-/// source's screens what changed (the change feed).
+/// source's screens what changed (the change feed). The merchant of each source counted.
 pub async fn settled(
     db: &impl ConnectionTrait,
     tallies: &BTreeMap<(Source, Channel), Tally>,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<HashMap<Source, Uuid>> {
+    let mut merchants = HashMap::new();
     let mut per_source: BTreeMap<Source, Tally> = BTreeMap::new();
     for ((source, _), t) in tallies {
         per_source.entry(*source).or_default().add(t);
@@ -313,6 +314,7 @@ pub async fn settled(
                     .await?;
                 let Some(row) = row else { continue };
                 let merchant_id: Uuid = row.try_get("", "merchant_id")?;
+                merchants.insert(source, merchant_id);
                 let status: String = row.try_get("", "status")?;
                 let change = if n > 0
                     && status == MailingStatus::Completed.as_str()
@@ -339,7 +341,7 @@ pub async fn settled(
             }
         }
     }
-    Ok(())
+    Ok(merchants)
 }
 
 /// Tells a mailing's screens that its figures moved after it was sent (delivered, opened,

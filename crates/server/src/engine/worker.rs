@@ -441,7 +441,9 @@ impl Worker {
             states: states.clone(),
             sources,
             every: self.config.write_every,
-            group: (self.config.concurrency / 2).max(1),
+            // A fast provider fills the window at once: one write for it. A slow one is written
+            // every `write_every`.
+            group: self.config.concurrency.max(1),
             faults: self.config.faults.clone(),
         };
         let writing = tokio::spawn(writer.run(received));
