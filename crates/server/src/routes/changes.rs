@@ -76,6 +76,9 @@ pub struct StreamHeaders {
 /// seen as `Last-Event-ID` (or `last_event_id`): the entries after it are sent first, from
 /// the feed, which keeps 24 hours. An entry that commits later than one with a larger id
 /// comes without an `id:` line, so that the id to resume from stays the largest one seen.
+/// A stream opened without a last id starts where this server's feed reader is, so an entry
+/// committed a moment before it opened may still be sent: read the current state after the
+/// stream is open and every later change arrives at least once.
 ///
 /// Authenticate with a `ticket` (see `POST /api/v1/changes/tickets`), not with headers.
 #[utoipa::path(
