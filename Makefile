@@ -125,10 +125,18 @@ test: lint unit contract e2e
 # Dispatch throughput, segment counts and memory (docs/benchmarks.md). Needs PostgreSQL for
 # the postgres runs. BENCH_CUSTOMERS=1000000 for the large run.
 BENCH_CUSTOMERS ?= 100000
+# The raw queue ceiling first (when the shared script is beside the checkout), so that the
+# engine's figure can be quoted as a ratio of it from the same session. BENCH_PG is the server
+# the engine bench uses; the Unix socket avoids sqlx 0.9.0's missing TCP_NODELAY (see
+# docs/benchmarks.md).
+PG_CEILING ?= ../shared/bench/pg_ceiling.sh
+BENCH_PG ?= postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres
 bench:
 	$(CARGO) build --release -p loyalcast --bin loyalcast-bench
-	./target/release/loyalcast-bench --db postgres --customers $(BENCH_CUSTOMERS) --sender noop --workers 2
-	./target/release/loyalcast-bench --db postgres --customers $(BENCH_CUSTOMERS) --sender http --workers 2
+	@if [ -x $(PG_CEILING) ] || [ -f $(PG_CEILING) ]; then bash $(PG_CEILING) 1000 2; else echo "no $(PG_CEILING): no raw baseline"; fi
+	./target/release/loyalcast-bench --db postgres --postgres '$(BENCH_PG)' --customers $(BENCH_CUSTOMERS) --sender noop --workers 2
+	./target/release/loyalcast-bench --db postgres --postgres 'postgres://postgres@127.0.0.1:5432/postgres' --customers $(BENCH_CUSTOMERS) --sender noop --workers 2
+	./target/release/loyalcast-bench --db postgres --postgres '$(BENCH_PG)' --customers $(BENCH_CUSTOMERS) --sender http --workers 2
 	./target/release/loyalcast-bench --db sqlite --customers $(BENCH_CUSTOMERS) --sender noop --workers 1
 	./target/release/loyalcast-bench --db sqlite --customers $(BENCH_CUSTOMERS) --sender http --workers 1
 
