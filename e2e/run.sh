@@ -60,6 +60,11 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "e2e: starting $bin serve on $base (database in $tmp)"
+# The operator's settings: a token for top-ups and how merchants are told to buy credits.
+export E2E_OPERATOR_TOKEN="e2e-operator-token-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+LOYALCAST_OPERATOR_TOKEN="$E2E_OPERATOR_TOKEN" \
+LOYALCAST_CREDITS_PURCHASE_URL="https://billing.example.com/credits" \
+LOYALCAST_CREDITS_PURCHASE_TEXT="Credits are billed monthly by Example Loyalty." \
 LOYALCAST_DATABASE_URL="sqlite://$tmp/e2e.db?mode=rwc" \
 LOYALCAST_BIND="127.0.0.1:$port" \
 LOYALCAST_SPA_DIR="$spa" \

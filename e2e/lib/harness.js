@@ -92,6 +92,20 @@ export async function api(session, pathAndQuery, init = {}) {
   return text ? JSON.parse(text) : null;
 }
 
+/** The operator's token of the server run.sh started (credits come only from the operator). */
+export const OPERATOR_TOKEN = process.env.E2E_OPERATOR_TOKEN || '';
+
+/** Adds credits as the operator does, under a fresh reference. */
+export async function operatorTopUp(session, kind, amount) {
+  const res = await fetch(`${BASE_URL}/api/v1/operator/merchants/${session.merchant.id}/top-ups`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${OPERATOR_TOKEN}` },
+    body: JSON.stringify({ kind, amount, reference: `e2e-${Date.now()}-${Math.random()}` }),
+  });
+  if (res.status !== 201) throw new Error(`operator top-up: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
 /** 12480 -> "12,480", as the dashboard shows numbers. */
 export function thousands(n) {
   const sign = n < 0 ? '-' : '';

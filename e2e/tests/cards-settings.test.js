@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { AGENT_EMAIL, api, launch, signedInPage, thousands, withPage } from '../lib/harness.js';
+import { AGENT_EMAIL, BASE_URL, api, launch, operatorTopUp, signedInPage, thousands, withPage } from '../lib/harness.js';
 
 let browser;
 before(async () => {
@@ -72,22 +72,37 @@ test('settings show the team, and an API key is shown once when created', async 
   });
 });
 
-test('the owner tops up SMS credits from the settings', async () => {
-  await withPage(browser, 'settings-top-up', signedInPage, async (page, session) => {
+test('the settings show the balances, how to buy credits and a ledger that follows the operator', async () => {
+  await withPage(browser, 'settings-credits', signedInPage, async (page, session) => {
     const before = await api(session, '/balances');
     await page.goto('/settings#balances');
     await page.getByTestId('balance-sms').waitFor();
     assert.equal((await page.getByTestId('balance-sms').innerText()).trim(), thousands(before.sms.available));
-    await page.getByTestId('top-up-kind').selectOption('sms');
-    await page.getByTestId('top-up-amount').fill('1,500');
-    await page.getByTestId('top-up-reference').fill('E2E invoice');
-    await page.getByTestId('top-up-submit').click();
-    await page.getByTestId('top-up-done').waitFor();
+    // No top-up form: merchants are told how to buy, as the operator configured it.
+    assert.equal(await page.getByTestId('top-up-form').count(), 0);
+    assert.equal(
+      await page.getByTestId('credits-purchase-link').getAttribute('href'),
+      'https://billing.example.com/credits',
+    );
+    assert.match(await page.getByTestId('credits-purchase-text').innerText(), /billed monthly/);
+    // The operator adds 1,500: the page shows it after a reload, with its ledger line.
+    await operatorTopUp(session, 'sms', 1500);
+    await page.reload();
     const expected = thousands(before.sms.available + 1500);
     await page.waitForFunction(
       ([n]) => document.querySelector('[data-testid="balance-sms"]')?.innerText.trim() === n,
       [expected],
     );
+    const first = page.getByTestId('ledger-row').first();
+    await first.waitFor();
+    assert.match(await first.innerText(), /Added[\s\S]*\+1,500 SMS/);
+    // The merchant's own credentials cannot add credits.
+    const res = await fetch(`${BASE_URL}/api/v1/balances/top-up`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${session.token}` },
+      body: JSON.stringify({ kind: 'sms', amount: 1000 }),
+    });
+    assert.ok([404, 405].includes(res.status), `${res.status}`);
     assert.equal((await api(session, '/balances')).sms.available, before.sms.available + 1500);
   });
 });

@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, launch, signedInPage, withPage } from '../lib/harness.js';
+import { api, launch, operatorTopUp, signedInPage, withPage } from '../lib/harness.js';
 
 let browser;
 before(async () => {
@@ -97,9 +97,9 @@ test('changes made elsewhere show in the history list and the header figures wit
     await page.locator('[data-testid="live"][data-status="live"]').waitFor({ state: 'attached' });
     const smsFigure = page.getByTestId('figure-sms').getByTestId('figure-value');
     await smsFigure.waitFor();
-    // A top-up by another client (the owner's API call) moves the SMS figure.
+    // A top-up by the operator (another client) moves the SMS figure.
     const before = (await api(session, '/figures')).sms_balance;
-    await api(session, '/balances/top-up', { method: 'POST', body: JSON.stringify({ kind: 'sms', amount: 7 }) });
+    await operatorTopUp(session, 'sms', 7);
     await page.waitForFunction(
       (n) => document.querySelector('[data-testid="figure-sms"] [data-testid="figure-value"]')?.innerText.trim() === n,
       (before + 7).toLocaleString('en-US'),

@@ -7,9 +7,9 @@
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use loyalcast_dto::{
-    ApiKey, Balances, Card, CardInput, CountRequest, CreatedApiKey, Customer, CustomerDetail,
-    CustomerSort, HeaderFigures, LoginRequest, MailingSummary, Me, NewApiKey, Page, Problem,
-    Segment, SegmentCount, SegmentInput, Session, SortOrder, TeamMember, TopUp,
+    ApiKey, Balances, Card, CardInput, CountRequest, CreatedApiKey, CreditsPurchase, Customer,
+    CustomerDetail, CustomerSort, HeaderFigures, LedgerEntry, LoginRequest, MailingSummary, Me,
+    NewApiKey, Page, Problem, Segment, SegmentCount, SegmentInput, Session, SortOrder, TeamMember,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -377,9 +377,19 @@ impl Api {
         self.json(Request::get(&Self::url("/balances"))).await
     }
 
-    pub async fn top_up(&self, input: &TopUp) -> ApiResult<Balances> {
-        self.json_with(Request::post(&Self::url("/balances/top-up")), input)
+    pub async fn credits_purchase(&self) -> ApiResult<CreditsPurchase> {
+        self.json(Request::get(&Self::url("/balances/purchase")))
             .await
+    }
+
+    pub async fn ledger(&self, page: u64, per_page: u64) -> ApiResult<Page<LedgerEntry>> {
+        let page = page.max(1).to_string();
+        let per_page = per_page.clamp(1, 100).to_string();
+        self.json(
+            Request::get(&Self::url("/balances/ledger"))
+                .query([("page", page.as_str()), ("per_page", per_page.as_str())]),
+        )
+        .await
     }
 
     // --- settings -------------------------------------------------------------------------

@@ -472,24 +472,3 @@ pub enum CreditKind {
     /// Email credits.
     Email,
 }
-
-/// Add credits (owner only). Unknown fields are refused (400).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(
-    feature = "openapi",
-    schema(example = json!({"kind": "sms", "amount": 5000, "reference": "INV-2026-0113"}))
-)]
-#[serde(deny_unknown_fields)]
-pub struct TopUp {
-    /// Which credits to add.
-    pub kind: CreditKind,
-    /// How many credits, 1 to 10,000,000.
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10000000))]
-    pub amount: i64,
-    /// A note for the ledger, e.g. an invoice number: up to 200 characters, any text;
-    /// surrounding whitespace is removed. Empty or blank (the default): `top-up`.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_length = 200, default = ""))]
-    pub reference: String,
-}

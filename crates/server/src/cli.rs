@@ -70,9 +70,10 @@ enum BalanceCommand {
         kind: String,
         #[arg(long)]
         amount: i64,
-        /// A note for the ledger, e.g. an invoice number.
-        #[arg(long, default_value = "top-up (command line)")]
-        reference: String,
+        /// What makes this top-up happen once, e.g. an invoice number: the same reference
+        /// again adds nothing. A unique one is made when left out.
+        #[arg(long)]
+        reference: Option<String>,
     },
     /// Show a merchant's balances.
     Show {
@@ -114,6 +115,7 @@ pub async fn run() -> anyhow::Result<()> {
         };
     }
     let config = Arc::new(Config::load().context("reading the configuration")?);
+    config.check().context("checking the configuration")?;
     telemetry::init(config.log_json);
     let database = db::connect(&config.database_url).await?;
     db::migrate(&database).await?;
@@ -153,7 +155,9 @@ pub async fn run() -> anyhow::Result<()> {
                     owner_name,
                     owner_email,
                     owner_password: SecretString::from(password.clone()),
+                    trial: merchants::Trial::of(&config),
                 },
+                chrono::Utc::now(),
             )
             .await
             .map_err(|e| match e {
@@ -196,15 +200,27 @@ pub async fn run() -> anyhow::Result<()> {
                     "email" => crate::balances::Kind::Email,
                     other => anyhow::bail!("--kind is sms or email, not {other}"),
                 };
-                anyhow::ensure!(
-                    (1..=10_000_000).contains(&amount),
-                    "--amount is 1 to 10,000,000"
-                );
-                let txn = sea_orm::TransactionTrait::begin(&database).await?;
-                crate::balances::top_up(&txn, merchant_id, kind, amount, &reference)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                txn.commit().await?;
+                let reference =
+                    reference.unwrap_or_else(|| format!("command line {}", uuid::Uuid::now_v7()));
+                let reference = crate::balances::check_top_up(amount, &reference)
+                    .map_err(|e| anyhow::anyhow!("{}", problem_text(&e)))?;
+                let receipt = crate::balances::top_up(
+                    &database,
+                    merchant_id,
+                    kind,
+                    amount,
+                    &reference,
+                    chrono::Utc::now(),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", problem_text(&e)))?;
+                if receipt.replayed {
+                    println!(
+                        "A top-up with reference {reference:?} was already added; nothing changed."
+                    );
+                } else {
+                    println!("Added under reference {reference:?}.");
+                }
             }
             let b = crate::balances::get(&database, merchant_id)
                 .await
@@ -264,4 +280,17 @@ fn report_seed(seeded: bool) {
         seed::ADMIN_EMAIL,
         seed::AGENT_EMAIL
     );
+}
+
+/// An error as the operator should read it: the fields' messages, or the problem's detail.
+fn problem_text(err: &crate::error::ApiError) -> String {
+    match err {
+        crate::error::ApiError::Validation(errors) => errors
+            .iter()
+            .map(|e| format!("--{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        crate::error::ApiError::Conflict(detail) => detail.clone(),
+        other => other.to_string(),
+    }
 }

@@ -9,6 +9,9 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+/// The shortest key or token the server accepts.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
     /// `sqlite://data/loyalcast.db?mode=rwc` (embedded) or `postgres://...`.
@@ -26,15 +29,49 @@ pub struct Config {
     /// The built single-page app (Trunk's `dist`), served at `/`.
     #[serde(default = "defaults::spa_dir")]
     pub spa_dir: PathBuf,
-    /// HMAC key for session tokens. Generated into the data directory when absent.
+    /// HMAC key for session tokens, at least 32 bytes. When absent, one is generated once in
+    /// the database, so every process on it shares it.
     #[serde(default)]
     pub jwt_secret: Option<SecretString>,
+    /// Earlier session keys, still accepted for verification after a rotation.
+    #[serde(default)]
+    pub jwt_previous_secrets: Vec<SecretString>,
+    /// HMAC key for the signed links in messages (unsubscribe, opens), at least 32 bytes; its
+    /// own key, so rotating the session key leaves every link sent working. Generated once in
+    /// the database when absent.
+    #[serde(default)]
+    pub link_secret: Option<SecretString>,
+    /// Earlier link keys, still accepted for verification: keep one for at least 60 days
+    /// after it stopped signing, so that the links in messages sent with it keep working.
+    #[serde(default)]
+    pub link_previous_secrets: Vec<SecretString>,
     /// Lifetime of a session token.
     #[serde(default = "defaults::jwt_ttl_minutes")]
     pub jwt_ttl_minutes: i64,
-    /// Whether anyone may sign up a new merchant through the API.
-    #[serde(default = "defaults::yes")]
+    /// Whether anyone may sign up a new merchant through the API. Off unless the operator
+    /// turns it on: merchants send on the operator's accounts.
+    #[serde(default)]
     pub signup_enabled: bool,
+    /// The operator's bearer token for `/api/v1/operator` (top-ups, merchants); at least 32
+    /// bytes. Without it the operator API answers 401 and top-ups go through the command line.
+    #[serde(default)]
+    pub operator_token: Option<SecretString>,
+    /// SMS credits a new merchant starts with (a trial), from the operator; 0 by default.
+    #[serde(default)]
+    pub trial_sms_credits: i64,
+    /// Email credits a new merchant starts with (a trial), from the operator; 0 by default.
+    #[serde(default)]
+    pub trial_email_credits: i64,
+    /// Where merchants buy credits (shown in the dashboard instead of a top-up form).
+    #[serde(default)]
+    pub credits_purchase_url: Option<String>,
+    /// What merchants are told to do to get credits (e.g. whom to contact).
+    #[serde(default)]
+    pub credits_purchase_text: Option<String>,
+    /// The bearer token `/metrics` asks for; at least 32 bytes. Without it `/metrics` is
+    /// not served (404).
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
     /// Seed the demo merchant on start when the database has no merchant yet.
     #[serde(default)]
     pub seed_demo: bool,
@@ -93,9 +130,6 @@ mod defaults {
     pub fn jwt_ttl_minutes() -> i64 {
         60
     }
-    pub fn yes() -> bool {
-        true
-    }
     pub fn login_failures_per_account() -> u32 {
         5
     }
@@ -140,6 +174,39 @@ impl Config {
     /// The configuration with every default, for tests and tools.
     pub fn defaults() -> anyhow::Result<Self> {
         Ok(Figment::new().extract()?)
+    }
+
+    /// Refuses a configuration the server must not run with: a secret shorter than 32
+    /// bytes, a negative trial.
+    pub fn check(&self) -> anyhow::Result<()> {
+        use secrecy::ExposeSecret;
+        for (name, secret) in [
+            ("jwt_secret", &self.jwt_secret),
+            ("link_secret", &self.link_secret),
+            ("operator_token", &self.operator_token),
+            ("metrics_token", &self.metrics_token),
+        ] {
+            if let Some(secret) = secret
+                && secret.expose_secret().len() < MIN_SECRET_BYTES
+            {
+                anyhow::bail!("{name} must be at least {MIN_SECRET_BYTES} bytes long");
+            }
+        }
+        for (name, secrets) in [
+            ("jwt_previous_secrets", &self.jwt_previous_secrets),
+            ("link_previous_secrets", &self.link_previous_secrets),
+        ] {
+            if secrets
+                .iter()
+                .any(|s| s.expose_secret().len() < MIN_SECRET_BYTES)
+            {
+                anyhow::bail!("each of {name} must be at least {MIN_SECRET_BYTES} bytes long");
+            }
+        }
+        if self.trial_sms_credits < 0 || self.trial_email_credits < 0 {
+            anyhow::bail!("trial credits cannot be negative");
+        }
+        Ok(())
     }
 
     pub fn is_sqlite(&self) -> bool {

@@ -202,7 +202,7 @@ impl From<crate::engine::error::EngineError> for ApiError {
                 needed,
                 available,
             } => ApiError::InsufficientCredits(format!(
-                "This needs {} {} credits; {} are available. Top up or narrow the audience.",
+                "This needs {} {} credits; {} are available. Buy more credits or narrow the audience.",
                 crate::engine::credits::thousands(needed),
                 if kind == "sms" { "SMS" } else { kind },
                 crate::engine::credits::thousands(available)

@@ -1,7 +1,7 @@
 //! Creating merchants with their owner, and reading them: used by sign-up, the
 //! `merchant create` command and the demo seed.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use loyalcast_domain::{Email, Fields, validation};
 use loyalcast_dto::{Merchant, Role, TeamMember};
 use sea_orm::{
@@ -23,12 +23,33 @@ pub struct NewMerchant {
     pub owner_name: String,
     pub owner_email: String,
     pub owner_password: SecretString,
+    /// Credits it starts with, as the operator's configuration grants (a trial); 0 and 0
+    /// unless the operator says otherwise.
+    pub trial: Trial,
 }
 
-/// Creates the merchant, its owner and its (empty) balances in one transaction.
+/// Credits a new merchant starts with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trial {
+    pub sms: i64,
+    pub email: i64,
+}
+
+impl Trial {
+    pub fn of(config: &crate::config::Config) -> Trial {
+        Trial {
+            sms: config.trial_sms_credits.max(0),
+            email: config.trial_email_credits.max(0),
+        }
+    }
+}
+
+/// Creates the merchant, its owner and its balances (empty, or the trial's) in one
+/// transaction.
 pub async fn create(
     db: &impl TransactionTrait,
     input: NewMerchant,
+    now: DateTime<Utc>,
 ) -> Result<(Merchant, TeamMember)> {
     let mut fields = Fields::new();
     let name = fields.text("merchant_name", &input.name, 120);
@@ -55,7 +76,6 @@ pub async fn create(
 
     let txn = db.begin().await?;
     ensure_email_free(&txn, email.as_str(), "email").await?;
-    let now = Utc::now();
     let merchant = merchant::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(name),
@@ -85,6 +105,14 @@ pub async fn create(
         }
         .insert(&txn)
         .await?;
+    }
+    for (kind, amount) in [
+        (crate::balances::Kind::Sms, input.trial.sms),
+        (crate::balances::Kind::Email, input.trial.email),
+    ] {
+        if amount > 0 {
+            crate::balances::add(&txn, merchant.id, kind, amount, Some("trial"), now).await?;
+        }
     }
     txn.commit().await?;
     Ok((to_dto(&merchant), member_dto(&owner)))

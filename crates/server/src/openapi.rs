@@ -32,7 +32,8 @@ mod refine;
         (name = "passes", description = "Cards installed in Apple Wallet or Google Wallet"),
         (name = "segments", description = "Saved audiences and live counts"),
         (name = "mailings", description = "Mass campaigns over SMS, email, Telegram and Messenger"),
-        (name = "balances", description = "SMS and email credits"),
+        (name = "balances", description = "SMS and email credits, and their ledger (read-only)"),
+        (name = "operator", description = "The operator's API: merchants and their credits; authenticated with the operator's token"),
         (name = "changes", description = "The change feed: what changed, streamed as server-sent events"),
         (name = "links", description = "Links in messages: unsubscribe and open tracking"),
         (name = "webhooks", description = "Provider callbacks, signature-checked"),
@@ -53,6 +54,28 @@ impl Modify for Security {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "A session token from /auth/login, or an API key (lc_...)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "operator",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The operator's token (`operator_token` in the configuration); no merchant credential works here",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "metrics",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The metrics token (`metrics_token` in the configuration)",
                     ))
                     .build(),
             ),

@@ -179,6 +179,7 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
     }
     // One transaction: a seed that fails half-way leaves nothing behind.
     let txn = db.begin().await?;
+    let now = Utc::now();
     let (merchant, _) = merchants::create(
         &txn,
         NewMerchant {
@@ -188,13 +189,14 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
             owner_name: "Olivia Bean".to_owned(),
             owner_email: OWNER_EMAIL.to_owned(),
             owner_password: SecretString::from(PASSWORD),
+            trial: Default::default(),
         },
+        now,
     )
     .await
     .map_err(|e| anyhow::anyhow!("creating the demo merchant: {e}"))?;
 
     let mut rng = ChaCha8Rng::seed_from_u64(20_261_129);
-    let now = Utc::now();
     let hash = password::hash(SecretString::from(PASSWORD)).await?;
     for (name, email, role) in [
         ("Marcus Leaf", ADMIN_EMAIL, Role::Admin),
@@ -366,13 +368,23 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
         .insert(&txn)
         .await?;
     }
-    balances::top_up(&txn, merchant.id, balances::Kind::Sms, 10_000, "demo seed").await?;
-    balances::top_up(
+    // The demo's credits, as an operator would grant them (seeding is an operator's act).
+    balances::add(
+        &txn,
+        merchant.id,
+        balances::Kind::Sms,
+        10_000,
+        Some("demo seed"),
+        now,
+    )
+    .await?;
+    balances::add(
         &txn,
         merchant.id,
         balances::Kind::Email,
         25_000,
-        "demo seed",
+        Some("demo seed"),
+        now,
     )
     .await?;
     txn.commit().await?;

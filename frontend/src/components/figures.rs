@@ -68,7 +68,7 @@ fn figure_cards(f: &HeaderFigures) -> impl IntoView + use<> {
                 <h3>"SMS balance"</h3>
             </div>
             <p class="figure-value" data-testid="figure-value">{thousands(f.sms_balance)}</p>
-            <p class="figure-note">"credits · " <A href="/settings#balances">"Top up"</A></p>
+            <p class="figure-note">"credits · " <A href="/settings#balances">"Buy credits"</A></p>
         </article>
         <article class="figure" data-testid="figure-email">
             <div class="figure-head">
@@ -76,7 +76,7 @@ fn figure_cards(f: &HeaderFigures) -> impl IntoView + use<> {
                 <h3>"Email balance"</h3>
             </div>
             <p class="figure-value" data-testid="figure-value">{thousands(f.email_balance)}</p>
-            <p class="figure-note">"credits · " <A href="/settings#balances">"Top up"</A></p>
+            <p class="figure-note">"credits · " <A href="/settings#balances">"Buy credits"</A></p>
         </article>
     }
 }

@@ -574,7 +574,7 @@ pub fn NewMailingPage() -> impl IntoView {
                 view! {
                     <p class="form-error" role="alert" data-testid="cost-error">
                         <Icon kind=IconKind::Alert size=16/>
-                        <span>{m} " " <A href="/settings#balances">"Top up"</A></span>
+                        <span>{m} " " <A href="/settings#balances">"Buy credits"</A></span>
                     </p>
                 }
             })

@@ -2,8 +2,10 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_router::components::A;
 use loyalcast_dto::{
-    ApiKey, ApiKeyRole, Balances, CreatedApiKey, CreditKind, Me, NewApiKey, Role, TeamMember, TopUp,
+    ApiKey, ApiKeyRole, Balances, CreatedApiKey, CreditKind, CreditsPurchase, LedgerEntry,
+    LedgerEntryKind, LedgerSource, LedgerSourceKind, Me, NewApiKey, Page, Role, TeamMember,
 };
 use uuid::Uuid;
 
@@ -70,69 +72,10 @@ fn MerchantSection() -> impl IntoView {
 #[component]
 fn BalancesSection() -> impl IntoView {
     let api = use_api();
-    let auth = use_auth();
     let balances = fetch(|| (), move |_| async move { api.balances().await });
-    let is_owner = move || auth.session().is_some_and(|s| s.member.role == Role::Owner);
-
-    let kind = RwSignal::new(CreditKind::Sms);
-    let amount = RwSignal::new(String::new());
-    let reference = RwSignal::new(String::new());
-    let saving = RwSignal::new(false);
-    let error = RwSignal::new(None::<ApiError>);
-    let done = RwSignal::new(None::<String>);
-
-    let top_up = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if saving.get_untracked() {
-            return;
-        }
-        done.set(None);
-        let parsed = amount
-            .get_untracked()
-            .trim()
-            .replace([',', ' '], "")
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=10_000_000).contains(n));
-        let Some(credits) = parsed else {
-            error.set(Some(local_problem(
-                "amount",
-                "Enter a number of credits from 1 to 10,000,000.",
-            )));
-            return;
-        };
-        let input = TopUp {
-            kind: kind.get_untracked(),
-            amount: credits,
-            reference: reference.get_untracked().trim().to_owned(),
-        };
-        saving.set(true);
-        error.set(None);
-        spawn_local(async move {
-            match api.top_up(&input).await {
-                Ok(updated) => {
-                    balances.data.try_set(Some(Ok(updated)));
-                    amount.try_set(String::new());
-                    reference.try_set(String::new());
-                    done.try_set(Some(format!(
-                        "Added {} {} credits.",
-                        thousands(credits),
-                        if input.kind == CreditKind::Sms {
-                            "SMS"
-                        } else {
-                            "email"
-                        }
-                    )));
-                }
-                Err(e) => {
-                    error.try_set(Some(e));
-                }
-            }
-            saving.try_set(false);
-        });
-    };
-    let err = Signal::derive(move || error.get());
-    // The figures' "Top up" links here: bring the section into view once it is drawn.
+    let purchase = fetch(|| (), move |_| async move { api.credits_purchase().await });
+    let ledger = fetch(|| (), move |_| async move { api.ledger(1, 10).await });
+    // The figures' "Buy credits" links here: bring the section into view once it is drawn.
     request_animation_frame(|| {
         let document = web_sys::window().and_then(|w| w.document());
         let wanted = web_sys::window()
@@ -168,48 +111,85 @@ fn BalancesSection() -> impl IntoView {
                 </dl>
             }.into_any())}
             <p class="muted small">"One SMS credit per SMS segment, one email credit per email."</p>
-            {move || if is_owner() {
+            {show_fetch(purchase, "", |p: &CreditsPurchase| {
+                let (url, text) = (p.url.clone(), p.text.clone());
                 view! {
-                    <form class="inline-form" on:submit=top_up novalidate=true data-testid="top-up-form">
-                        <div class="field">
-                            <label for="top-up-kind">"Credits"</label>
-                            <select id="top-up-kind" data-testid="top-up-kind"
-                                on:change=move |ev| kind.set(if event_target_value(&ev) == "email" { CreditKind::Email } else { CreditKind::Sms })
-                                prop:value=move || if kind.get() == CreditKind::Email { "email" } else { "sms" }>
-                                <option value="sms">"SMS"</option>
-                                <option value="email">"Email"</option>
-                            </select>
-                        </div>
-                        <div class="field">
-                            <label for="top-up-amount">"Amount"</label>
-                            <input id="top-up-amount" type="text" inputmode="numeric" placeholder="1,000" data-testid="top-up-amount"
-                                aria-describedby="top-up-amount-error"
-                                prop:value=amount on:input=move |ev| amount.set(event_target_value(&ev))/>
-                            <FieldError error=err field="amount" id="top-up-amount-error"/>
-                        </div>
-                        <div class="field">
-                            <label for="top-up-reference">"Reference " <span class="muted">"(optional)"</span></label>
-                            <input id="top-up-reference" type="text" maxlength="200" placeholder="Invoice number" data-testid="top-up-reference"
-                                prop:value=reference on:input=move |ev| reference.set(event_target_value(&ev))/>
-                            <FieldError error=err field="reference" id="top-up-reference-error"/>
-                        </div>
-                        <div class="field field-action">
-                            <button type="submit" class="btn btn-primary" data-testid="top-up-submit"
-                                disabled=move || saving.get() aria-busy=move || saving.get().to_string()>
-                                {move || if saving.get() { "Adding…" } else { "Top up" }}
-                            </button>
-                        </div>
-                    </form>
+                    <div class="credits-purchase" data-testid="credits-purchase">
+                        {text.clone().map(|t| view! { <p data-testid="credits-purchase-text">{t}</p> })}
+                        {url.clone().map(|u| view! {
+                            <a class="btn btn-primary" href=u target="_blank" rel="noopener" data-testid="credits-purchase-link">"Buy credits"</a>
+                        })}
+                        {(url.is_none() && text.is_none()).then(|| view! {
+                            <p class="muted small" data-testid="credits-purchase-text">"Credits are added by the service that runs Loyalcast for you; ask them for more."</p>
+                        })}
+                    </div>
                 }
                 .into_any()
-            } else {
-                view! { <p class="muted small">"Only the owner of the account can add credits."</p> }.into_any()
-            }}
-            <FormError error=err known_fields=&["amount", "reference"]/>
-            {move || done.get().map(|d| view! {
-                <p class="form-success" role="status" data-testid="top-up-done"><Icon kind=IconKind::Check size=16/>{d}</p>
+            })}
+            <h3 class="subhead">"Recent movements"</h3>
+            {show_fetch(ledger, "Loading the ledger…", |page: &Page<LedgerEntry>| {
+                if page.items.is_empty() {
+                    return view! { <Empty title="No credits yet." hint="Top-ups, and what each send reserves, spends and gives back, appear here."/> }.into_any();
+                }
+                let items = page.items.clone();
+                view! {
+                    <div class="table-wrap">
+                        <table class="table" data-testid="ledger-table">
+                            <caption class="sr-only">"Credit movements, newest first"</caption>
+                            <thead>
+                                <tr>
+                                    <th scope="col">"What"</th>
+                                    <th scope="col" class="num">"Credits"</th>
+                                    <th scope="col">"For"</th>
+                                    <th scope="col" class="hide-sm">"When"</th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {items.into_iter().map(|e| view! { <LedgerRow entry=e/> }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }
+                .into_any()
             })}
         </section>
+    }
+}
+
+#[component]
+fn LedgerRow(entry: LedgerEntry) -> impl IntoView {
+    let what = match entry.entry {
+        LedgerEntryKind::TopUp => "Added",
+        LedgerEntryKind::Reserve => "Held for a send",
+        LedgerEntryKind::Spend => "Spent",
+        LedgerEntryKind::Release => "Given back",
+    };
+    let kind = if entry.kind == CreditKind::Sms {
+        "SMS"
+    } else {
+        "email"
+    };
+    let sign = match entry.entry {
+        LedgerEntryKind::TopUp | LedgerEntryKind::Release => "+",
+        LedgerEntryKind::Reserve | LedgerEntryKind::Spend => "−",
+    };
+    let for_what = match entry.source {
+        Some(LedgerSource {
+            kind: LedgerSourceKind::Mailing,
+            id,
+        }) => view! {
+            <A href=format!("/mailings/{id}")>"A mailing"</A>
+        }
+        .into_any(),
+        None => view! { <span>{entry.reference.clone()}</span> }.into_any(),
+    };
+    view! {
+        <tr data-testid="ledger-row">
+            <td>{what}</td>
+            <td class="num">{format!("{sign}{} {kind}", thousands(entry.amount))}</td>
+            <td>{for_what}</td>
+            <td class="hide-sm"><RelativeTime at=entry.created_at/></td>
+        </tr>
     }
 }
 

@@ -60,6 +60,26 @@ impl Auth {
     }
 }
 
+/// Whether the request's `Authorization: Bearer` token is `expected` (the operator's or the
+/// metrics token). Compared as digests in constant time, so neither a prefix nor the length
+/// of the token shows in the timing.
+pub fn bearer_is(req: &HttpRequest, expected: &secrecy::SecretString) -> bool {
+    use secrecy::ExposeSecret;
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let given = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .unwrap_or_default();
+    let same = Sha256::digest(given.as_bytes())
+        .ct_eq(&Sha256::digest(expected.expose_secret().as_bytes()));
+    !given.is_empty() && bool::from(same)
+}
+
 pub fn parse_role(value: &str) -> Role {
     match value {
         "owner" => Role::Owner,

@@ -115,7 +115,9 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             owner_name: "Bench".into(),
             owner_email: "bench@bench.example.com".into(),
             owner_password: SecretString::from("bench-password-123"),
+            trial: Default::default(),
         },
+        Utc::now(),
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -365,9 +367,16 @@ async fn insert_customers(
         txn.commit().await?;
         done += chunk;
     }
-    balances::top_up(db, merchant_id, balances::Kind::Sms, 1, "bench")
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    balances::top_up(
+        db,
+        merchant_id,
+        balances::Kind::Sms,
+        1,
+        "bench",
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }
 

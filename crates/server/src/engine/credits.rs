@@ -10,6 +10,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use super::error::{EngineError, Result};
+use super::source::Source;
 use crate::entity::{balance, balance_entry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23,6 +24,14 @@ impl Kind {
         match self {
             Kind::Sms => "sms",
             Kind::Email => "email",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Kind> {
+        match value {
+            "sms" => Some(Kind::Sms),
+            "email" => Some(Kind::Email),
+            _ => None,
         }
     }
 
@@ -73,7 +82,7 @@ pub async fn reserve(
     merchant_id: Uuid,
     kind: Kind,
     amount: i64,
-    reference: &str,
+    source: Source,
     now: DateTime<Utc>,
 ) -> Result<()> {
     if amount <= 0 {
@@ -100,7 +109,14 @@ pub async fn reserve(
             available: available(db, merchant_id, kind).await?,
         });
     }
-    record(db, merchant_id, kind, "reserve", amount, reference, now).await?;
+    record(
+        db,
+        merchant_id,
+        kind,
+        Line::of("reserve", amount, source),
+        now,
+    )
+    .await?;
     announce(
         db,
         merchant_id,
@@ -117,7 +133,7 @@ pub async fn settle(
     kind: Kind,
     used: i64,
     released: i64,
-    reference: &str,
+    source: Source,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let total = used + released;
@@ -145,10 +161,17 @@ pub async fn settle(
         )));
     }
     if used > 0 {
-        record(db, merchant_id, kind, "commit", used, reference, now).await?;
+        record(db, merchant_id, kind, Line::of("commit", used, source), now).await?;
     }
     if released > 0 {
-        record(db, merchant_id, kind, "release", released, reference, now).await?;
+        record(
+            db,
+            merchant_id,
+            kind,
+            Line::of("release", released, source),
+            now,
+        )
+        .await?;
     }
     announce(
         db,
@@ -171,23 +194,51 @@ pub async fn announce(
 }
 
 /// A ledger entry.
+/// One ledger line to write.
+pub struct Line<'a> {
+    /// `top_up`, `reserve`, `commit` (spent) or `release`.
+    pub entry: &'static str,
+    pub amount: i64,
+    /// What the line belongs to: a send's credits name their source.
+    pub source: Option<Source>,
+    /// A top-up's reference (unique per merchant and kind: a repeat adds nothing).
+    pub top_up_reference: Option<&'a str>,
+}
+
+impl Line<'_> {
+    fn of(entry: &'static str, amount: i64, source: Source) -> Line<'static> {
+        Line {
+            entry,
+            amount,
+            source: Some(source),
+            top_up_reference: None,
+        }
+    }
+}
+
 pub async fn record(
     db: &impl ConnectionTrait,
     merchant_id: Uuid,
     kind: Kind,
-    entry: &str,
-    amount: i64,
-    reference: &str,
+    line: Line<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let reference = match (line.top_up_reference, line.source) {
+        (Some(r), _) => r.to_owned(),
+        (None, Some(source)) => format!("{} {}", source.kind.as_str(), source.id),
+        (None, None) => String::new(),
+    };
     balance_entry::ActiveModel {
         id: Set(Uuid::now_v7()),
         merchant_id: Set(merchant_id),
         kind: Set(kind.as_str().to_owned()),
-        entry: Set(entry.to_owned()),
-        amount: Set(amount),
+        entry: Set(line.entry.to_owned()),
+        amount: Set(line.amount),
         reference: Set(reference.chars().take(200).collect()),
         created_at: Set(now),
+        source_kind: Set(line.source.map(|s| s.kind.as_str().to_owned())),
+        source_id: Set(line.source.map(|s| s.id)),
+        top_up_reference: Set(line.top_up_reference.map(str::to_owned)),
     }
     .insert(db)
     .await?;

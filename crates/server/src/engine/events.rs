@@ -69,7 +69,7 @@ async fn credits_of(
     };
     let credits = i64::from(row.credits);
     let (used, released) = if spent { (credits, 0) } else { (0, credits) };
-    credits::settle(db, *merchant, kind, used, released, "deliveries", now).await
+    credits::settle(db, *merchant, kind, used, released, row.source, now).await
 }
 
 /// A provider's report about a delivery: applied now, or kept until the delivery's outcome

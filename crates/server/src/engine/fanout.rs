@@ -115,7 +115,7 @@ pub async fn expand(
                 ctx.merchant_id,
                 kind,
                 fanout.credits,
-                &format!("mailing {mailing_id}"),
+                super::source::Source::mailing(mailing_id),
                 now,
             )
             .await?;

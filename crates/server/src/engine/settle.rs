@@ -209,17 +209,18 @@ pub async fn count(
         return Ok(());
     }
     let merchants = source::settled(txn, &tallies, now).await?;
-    // Sorted by (merchant, kind): concurrent settles take balance rows in the same order.
-    let mut moves: BTreeMap<(Uuid, Kind), (i64, i64)> = BTreeMap::new();
+    // Sorted by (merchant, kind) first: concurrent settles take balance rows in the same
+    // order. Each source's move is its own ledger line, so the ledger names what it was for.
+    let mut moves: BTreeMap<(Uuid, Kind, Source), (i64, i64)> = BTreeMap::new();
     for ((source, channel), t) in &tallies {
         if let (Some(merchant), Some(kind)) = (merchants.get(source), Kind::of(*channel)) {
-            let entry = moves.entry((*merchant, kind)).or_default();
+            let entry = moves.entry((*merchant, kind, *source)).or_default();
             entry.0 += t.used;
             entry.1 += t.released;
         }
     }
-    for ((merchant, kind), (used, released)) in moves {
-        credits::settle(txn, merchant, kind, used, released, "deliveries", now).await?;
+    for ((merchant, kind, source), (used, released)) in moves {
+        credits::settle(txn, merchant, kind, used, released, source, now).await?;
     }
     Ok(())
 }

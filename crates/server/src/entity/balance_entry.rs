@@ -11,6 +11,9 @@ pub struct Model {
     pub amount: i64,
     pub reference: String,
     pub created_at: DateTimeUtc,
+    pub source_kind: Option<String>,
+    pub source_id: Option<Uuid>,
+    pub top_up_reference: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -82,10 +82,12 @@ fn refine_operation(operation: &mut Map<String, Value>) {
         operation.insert("operationId".to_owned(), Value::String(id));
     }
     optional_body(operation);
+    // Operations for merchants' credentials (not the operator's token, which has its own
+    // scheme) take either of them.
     let secured = operation
         .get("security")
         .and_then(Value::as_array)
-        .is_some_and(|s| !s.is_empty());
+        .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
     if secured {
         // Every secured operation takes either credential.
         operation.insert(

@@ -141,7 +141,9 @@ pub async fn sign_up(
             owner_name: body.owner_name,
             owner_email: body.email,
             owner_password: SecretString::from(body.password),
+            trial: crate::merchants::Trial::of(&state.config),
         },
+        state.clock.now(),
     )
     .await?;
     let member = team_member::Entity::find_by_id(owner.id)

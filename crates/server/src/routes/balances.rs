@@ -1,13 +1,16 @@
-use actix_web::{get, post, web};
-use loyalcast_dto::{Balances, Problem, Role, TopUp};
+use actix_web::{get, web};
+use loyalcast_dto::{Balances, CreditKind, CreditsPurchase, LedgerEntry, Page, Problem};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::auth::Auth;
 use crate::balances;
-use crate::error::{ApiError, Result};
+use crate::error::Result;
+use crate::routes::PageParams;
 use crate::state::AppState;
-use sea_orm::TransactionTrait;
 
-/// SMS and email credits: available and reserved for accepted sends.
+/// SMS and email credits: available and reserved for accepted sends. Credits are added by
+/// the operator only (see `GET /api/v1/balances/purchase` for how to get more).
 #[utoipa::path(
     tag = "balances",
     responses((status = 200, body = Balances), (status = 401, body = Problem, content_type = "application/problem+json")),
@@ -18,54 +21,65 @@ pub async fn get(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Bal
     Ok(web::Json(balances::get(&state.db, auth.merchant_id).await?))
 }
 
-/// Add SMS or email credits (owner only).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LedgerParams {
+    /// Only this kind of credit; both when absent.
+    pub kind: Option<CreditKind>,
+    /// The page to read, from 1 (the default) to 1,000,000.
+    #[param(minimum = 1, maximum = 1_000_000, example = 1)]
+    pub page: Option<u64>,
+    /// Items per page, from 1 to 100 (25 when absent).
+    #[param(minimum = 1, maximum = 100, example = 25)]
+    pub per_page: Option<u64>,
+}
+
+/// Every movement of the merchant's credits, newest first: the operator's top-ups and the
+/// reservations, spending and releases of each send, with the send they belong to. Read-only.
 #[utoipa::path(
     tag = "balances",
-    request_body = TopUp,
+    params(LedgerParams),
     responses(
-        (status = 200, body = Balances),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 200, body = Page<LedgerEntry>),
+        (status = 400, description = "A paging value or `kind` is out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-#[post("/balances/top-up")]
-pub async fn top_up(
+#[get("/balances/ledger")]
+pub async fn ledger(
     state: web::Data<AppState>,
     auth: Auth,
-    body: crate::json::Json<TopUp>,
-) -> Result<web::Json<Balances>> {
-    auth.require(Role::Owner)?;
-    let body = body.into_inner();
-    if !(1..=10_000_000).contains(&body.amount) {
-        return Err(ApiError::field(
-            "amount",
-            "out_of_range",
-            "must be between 1 and 10,000,000",
-        ));
+    params: web::Query<LedgerParams>,
+) -> Result<web::Json<Page<LedgerEntry>>> {
+    let params = params.into_inner();
+    let paging = PageParams {
+        page: params.page,
+        per_page: params.per_page,
     }
-    if body.reference.chars().count() > 200 {
-        return Err(ApiError::field(
-            "reference",
-            "too_long",
-            "must be at most 200 characters",
-        ));
-    }
-    let reference = if body.reference.trim().is_empty() {
-        "top-up".to_owned()
-    } else {
-        body.reference.trim().to_owned()
+    .resolve()?;
+    let kind = params.kind.map(balances::Kind::from);
+    Ok(web::Json(
+        balances::ledger(&state.db, auth.merchant_id, kind, paging).await?,
+    ))
+}
+
+/// How to get more credits, as the operator configured it (a link, a text, or neither).
+#[utoipa::path(
+    tag = "balances",
+    responses((status = 200, body = CreditsPurchase), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+#[get("/balances/purchase")]
+pub async fn purchase(state: web::Data<AppState>, _auth: Auth) -> web::Json<CreditsPurchase> {
+    let config = &state.config;
+    let nonempty = |v: &Option<String>| {
+        v.as_ref()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
     };
-    // The credit, its ledger line and its change-feed entry stand or fall together.
-    let txn = state.db.begin().await?;
-    balances::top_up(
-        &txn,
-        auth.merchant_id,
-        body.kind.into(),
-        body.amount,
-        &reference,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(web::Json(balances::get(&state.db, auth.merchant_id).await?))
+    web::Json(CreditsPurchase {
+        url: nonempty(&config.credits_purchase_url),
+        text: nonempty(&config.credits_purchase_text),
+    })
 }

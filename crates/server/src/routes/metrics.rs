@@ -13,13 +13,27 @@ use sea_orm::{ConnectionTrait, Statement};
 use crate::counters::{PHASE_MICROS, Phases, RESPONSES, SEND_FAILURES, SEND_MICROS, SENDS};
 use crate::engine::channel_of;
 use crate::entity::mailing_stat;
-use crate::error::Result;
+use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
-/// Metrics in Prometheus' text format.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+/// Metrics in Prometheus' text format, for the operator's scraper: served only with
+/// `Authorization: Bearer <metrics_token>` (401 otherwise), and not at all (404) when no
+/// `metrics_token` is configured.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "No metrics token, or a wrong one", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Metrics are not served: no `metrics_token` is configured", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
+    ),
+    security(("metrics" = []))
+)]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse> {
+pub async fn metrics(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse> {
+    authorize(&state, &req)?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -171,4 +185,16 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(out))
+}
+
+fn authorize(state: &AppState, req: &actix_web::HttpRequest) -> Result<()> {
+    let Some(expected) = &state.config.metrics_token else {
+        return Err(ApiError::NotFound);
+    };
+    if !crate::auth::bearer_is(req, expected) {
+        return Err(ApiError::Unauthorized(
+            "Send the metrics token as `Authorization: Bearer <token>`.",
+        ));
+    }
+    Ok(())
 }

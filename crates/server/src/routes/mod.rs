@@ -11,6 +11,7 @@ pub mod health;
 pub mod links;
 pub mod mailings;
 pub mod metrics;
+pub mod operator;
 pub mod passes;
 pub mod segments;
 pub mod team;
@@ -97,7 +98,11 @@ pub fn config(cfg: &mut ServiceConfig) {
         .service(segments::delete)
         .service(segments::count_saved)
         .service(balances::get)
-        .service(balances::top_up)
+        .service(balances::ledger)
+        .service(balances::purchase)
+        .service(operator::merchants)
+        .service(operator::balances_of)
+        .service(operator::top_up)
         .service(mailings::estimate)
         .service(mailings::list)
         .service(mailings::create)

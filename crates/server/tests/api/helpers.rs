@@ -14,6 +14,10 @@ use uuid::Uuid;
 
 pub const JWT_SECRET: &str = "integration-test-secret-with-enough-entropy";
 pub const PASSWORD: &str = "a long enough password";
+/// The operator's token in every test app (tops up credits through `/api/v1/operator`).
+pub const OPERATOR_TOKEN: &str = "operator-token-of-the-test-suite-0123456789";
+/// The token `/metrics` asks for in every test app.
+pub const METRICS_TOKEN: &str = "metrics-token-of-the-test-suite-0123456789";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -106,6 +110,10 @@ pub async fn spawn_full(
     config.spa_dir = PathBuf::from("/nonexistent-loyalcast-spa");
     config.jwt_secret = Some(SecretString::from(JWT_SECRET));
     config.login_failures_per_address = 1000;
+    // Sign-up is off by default; the suite signs its tenants up.
+    config.signup_enabled = true;
+    config.operator_token = Some(SecretString::from(OPERATOR_TOKEN));
+    config.metrics_token = Some(SecretString::from(METRICS_TOKEN));
     adjust(&mut config);
     let config = Arc::new(config);
     let db = loyalcast::db::connect(&url).await.unwrap();

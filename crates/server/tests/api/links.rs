@@ -315,6 +315,7 @@ async fn sandbox_messages_are_confirmed_as_a_provider_would(app: &TestApp) {
     let metrics = app
         .client
         .get(app.url("/metrics"))
+        .bearer_auth(crate::helpers::METRICS_TOKEN)
         .send()
         .await
         .unwrap()

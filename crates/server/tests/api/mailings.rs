@@ -260,15 +260,22 @@ pub async fn drain(worker: &Worker) -> u64 {
     }
 }
 
+/// Credits from the operator (the only way they are made), under a fresh reference.
 pub async fn top_up(app: &TestApp, t: &Tenant, kind: &str, amount: i64) {
     let r = app
-        .post(
-            "/api/v1/balances/top-up",
-            &t.token,
-            &json!({"kind": kind, "amount": amount}),
+        .client
+        .post(app.url(&format!(
+            "/api/v1/operator/merchants/{}/top-ups",
+            t.session.merchant.id
+        )))
+        .bearer_auth(crate::helpers::OPERATOR_TOKEN)
+        .json(
+            &json!({"kind": kind, "amount": amount, "reference": uuid::Uuid::new_v4().to_string()}),
         )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
 }
 
 /// Imports `n` customers: all with a phone, two in three with an email, one in three on
@@ -828,7 +835,7 @@ async fn the_command_line_tops_up_a_balance() {
             .unwrap()
     };
     let merchant = t.session.merchant.id.to_string();
-    let out = run(&[
+    let top_up = [
         "balance",
         "top-up",
         "--merchant",
@@ -837,7 +844,10 @@ async fn the_command_line_tops_up_a_balance() {
         "sms",
         "--amount",
         "12480",
-    ]);
+        "--reference",
+        "INV-7",
+    ];
+    let out = run(&top_up);
     assert!(
         out.status.success(),
         "{}",
@@ -845,6 +855,17 @@ async fn the_command_line_tops_up_a_balance() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("SMS: 12,480 available"));
     assert_eq!(balances(&app, &t).await.sms.available, 12_480);
+    // The same reference again adds nothing, and says so.
+    let again = run(&top_up);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing changed"));
+    assert_eq!(balances(&app, &t).await.sms.available, 12_480);
+    // Without a reference each run is its own top-up.
+    for _ in 0..2 {
+        let out = run(&top_up[..8]);
+        assert!(out.status.success());
+    }
+    assert_eq!(balances(&app, &t).await.sms.available, 12_480 * 3);
     let bad = run(&[
         "balance",
         "top-up",
@@ -856,7 +877,7 @@ async fn the_command_line_tops_up_a_balance() {
         "1",
     ]);
     assert!(!bad.status.success());
-    assert_eq!(balances(&app, &t).await.sms.available, 12_480);
+    assert_eq!(balances(&app, &t).await.sms.available, 12_480 * 3);
     app.cleanup().await;
 }
 

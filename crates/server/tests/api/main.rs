@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod changes;
 mod contract;
+mod credits;
 mod customers;
 mod engine;
 mod idempotency;
