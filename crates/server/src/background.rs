@@ -18,12 +18,10 @@ use loyalcast_dto::Channel;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement,
 };
-use secrecy::SecretString;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::engine::links::LinkSigner;
 use crate::engine::worker::{Worker, WorkerConfig};
 use crate::entity::{idempotency_key, revoked_token};
 
@@ -63,7 +61,7 @@ impl Background {
 pub async fn start(
     config: &Config,
     db: DatabaseConnection,
-    secret: &SecretString,
+    keys: &crate::keys::Keys,
     clock: SharedClock,
 ) -> anyhow::Result<Background> {
     let sandboxed = sandbox_channels(&config.delivery);
@@ -86,12 +84,13 @@ pub async fn start(
             Err(err) => tracing::warn!(error = %err, "worker heartbeat failed; will retry"),
         }
     }
+    let links = keys.link_signer();
     let worker = Arc::new(
         Worker::new(
             db.clone(),
             router.clone(),
             RetryPolicy::default(),
-            LinkSigner::new(secret),
+            links.clone(),
             config.public_url.clone(),
             WorkerConfig {
                 batch: config.worker_batch,
@@ -105,6 +104,20 @@ pub async fn start(
     );
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
+    tasks.push(supervise("signing keys", stopped.clone(), {
+        let (db, stopped, clock) = (db.clone(), stopped.clone(), clock.clone());
+        let config = std::sync::Arc::new(config.clone());
+        move || {
+            crate::keys::refresh(
+                db.clone(),
+                config.clone(),
+                clock.clone(),
+                None,
+                links.clone(),
+                stopped.clone(),
+            )
+        }
+    }));
     tasks.push(supervise("delivery", stopped.clone(), {
         let stopped = stopped.clone();
         move || {

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use crate::config::Config;
 use crate::merchants::{self, NewMerchant};
 use crate::startup::Application;
-use crate::{background, db, openapi, secrets, seed, telemetry};
+use crate::{background, db, keys, openapi, secrets, seed, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +55,22 @@ enum Command {
     Balance {
         #[command(subcommand)]
         command: BalanceCommand,
+    },
+    /// The keys the server signs with, when they live in the database.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new key for session tokens or for links in messages. Every process signs with
+    /// it two minutes later; the one it replaces still verifies for 90 days.
+    Rotate {
+        /// `sessions` or `links`.
+        #[arg(long)]
+        purpose: String,
     },
 }
 
@@ -239,27 +255,46 @@ pub async fn run() -> anyhow::Result<()> {
             if seed_demo || config.seed_demo {
                 report_seed(seed::demo(&database).await?);
             }
-            let jwt_secret = secrets::jwt_secret(&config)?;
-            let app = Application::build(config.clone(), database.clone(), &jwt_secret)?;
+            let keys = keys::load(&database, &config, chrono::Utc::now()).await?;
+            let app = Application::build(config.clone(), database.clone(), &keys)?;
             tracing::info!(port = app.port(), database = %db::redact(&config.database_url), "serving");
             println!("Loyalcast is serving on http://{}", config.bind);
-            let background = background::start(
-                &config,
-                database.clone(),
-                &jwt_secret,
-                crate::clock::system(),
-            )
-            .await?;
+            let background =
+                background::start(&config, database.clone(), &keys, crate::clock::system()).await?;
             let result = app.run_until(stop).await;
             // The server has stopped taking requests: let the worker finish its batch.
             background.shutdown().await;
             result.context("the HTTP server failed")
         }
+        Command::Keys {
+            command: KeysCommand::Rotate { purpose },
+        } => {
+            let (purpose, configured) = match purpose.as_str() {
+                "sessions" => (keys::Purpose::Sessions, config.jwt_secret.is_some()),
+                "links" => (keys::Purpose::Links, config.link_secret.is_some()),
+                other => anyhow::bail!("--purpose is sessions or links, not {other}"),
+            };
+            if configured {
+                anyhow::bail!(
+                    "the {} key comes from the configuration: set the new one there and list the old one in its previous secrets",
+                    purpose.as_str()
+                );
+            }
+            // The ring exists before it is rotated, so the first key is not skipped.
+            keys::load(&database, &config, chrono::Utc::now()).await?;
+            let generation = keys::rotate(&database, purpose, chrono::Utc::now()).await?;
+            println!(
+                "Made generation {generation} of the {} key; every process signs with it within {} minutes.",
+                purpose.as_str(),
+                keys::ACTIVATION.num_minutes()
+            );
+            Ok(())
+        }
         Command::Worker => {
             let stop = crate::startup::shutdown_signal();
-            let jwt_secret = secrets::jwt_secret(&config)?;
+            let keys = keys::load(&database, &config, chrono::Utc::now()).await?;
             let background =
-                background::start(&config, database, &jwt_secret, crate::clock::system()).await?;
+                background::start(&config, database, &keys, crate::clock::system()).await?;
             tracing::info!("worker started");
             stop.await;
             tracing::info!("worker stopping after its current batch");

@@ -18,6 +18,7 @@ pub mod feed;
 pub mod idempotency;
 pub mod import;
 pub mod json;
+pub mod keys;
 pub mod mailings;
 pub mod merchants;
 pub mod openapi;

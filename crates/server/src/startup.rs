@@ -10,7 +10,6 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse, fn_service};
 use actix_web::error::{PathError, QueryPayloadError, UrlencodedError};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use sea_orm::DatabaseConnection;
-use secrecy::SecretString;
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -28,15 +27,17 @@ pub struct Application {
     port: u16,
     server: Server,
     feed: Feed,
+    /// Dropped with the application, which ends its key refresh.
+    _keys_stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
     pub fn build(
         config: Arc<Config>,
         db: DatabaseConnection,
-        jwt_secret: &SecretString,
+        keys: &crate::keys::Keys,
     ) -> anyhow::Result<Self> {
-        Self::build_with_clock(config, db, jwt_secret, crate::clock::system())
+        Self::build_with_clock(config, db, keys, crate::clock::system())
     }
 
     /// [`Application::build`] going by `clock` (tests move a manual one on). It starts this
@@ -44,7 +45,7 @@ impl Application {
     pub fn build_with_clock(
         config: Arc<Config>,
         db: DatabaseConnection,
-        jwt_secret: &SecretString,
+        keys: &crate::keys::Keys,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&config.bind)?;
@@ -53,10 +54,21 @@ impl Application {
         let state = web::Data::new(AppState::new(
             db,
             config.clone(),
-            jwt_secret,
-            clock,
+            keys,
+            clock.clone(),
             feed.clone(),
         )?);
+        // The keys as the database has them, read again now and then: a rotation reaches
+        // this process within the activation time. Ends with the application.
+        let (keys_stop, keys_stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(crate::keys::refresh(
+            state.db.clone(),
+            config.clone(),
+            clock,
+            Some(state.jwt.clone()),
+            state.links.clone(),
+            keys_stopped,
+        ));
         let spa_dir = config.spa_dir.clone();
         let max_body = config.max_import_bytes;
         let document = crate::openapi::document()?;
@@ -89,7 +101,12 @@ impl Application {
         // the runtime too, before the worker has settled and said goodbye.
         .disable_signals()
         .run();
-        Ok(Application { port, server, feed })
+        Ok(Application {
+            port,
+            server,
+            feed,
+            _keys_stop: keys_stop,
+        })
     }
 
     pub fn port(&self) -> u16 {

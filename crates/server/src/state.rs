@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
-use secrecy::SecretString;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::LoginThrottle;
@@ -27,14 +27,20 @@ pub struct AppState {
     pub clock: SharedClock,
     /// This process's listener on the change feed, which the streams subscribe to.
     pub feed: Feed,
+    /// When the signing keys were last read from the database on a miss.
+    keys_read_at: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
+
+/// The least time between two reads of the keys caused by a token that did not verify (a
+/// flood of forged tokens costs one query per this much time).
+const KEY_READ_PAUSE: chrono::Duration = chrono::Duration::seconds(5);
 
 impl AppState {
     /// The state of a server with the system clock; `feed` is the process's listener.
     pub fn new(
         db: DatabaseConnection,
         config: Arc<Config>,
-        jwt_secret: &SecretString,
+        keys: &crate::keys::Keys,
         clock: SharedClock,
         feed: Feed,
     ) -> anyhow::Result<Self> {
@@ -43,8 +49,9 @@ impl AppState {
             SmsProvider::Sandbox => None,
         };
         Ok(AppState {
-            jwt: JwtKeys::new(jwt_secret, config.jwt_ttl_minutes)?,
-            links: LinkSigner::new(jwt_secret),
+            jwt: keys.jwt(config.jwt_ttl_minutes)?,
+            links: keys.link_signer(),
+            keys_read_at: std::sync::Mutex::new(None),
             twilio,
             throttle: LoginThrottle::new(
                 config.login_failures_per_account,
@@ -56,5 +63,61 @@ impl AppState {
             config,
             clock,
         })
+    }
+}
+
+impl AppState {
+    /// The delivery a link's token names, if it is genuine; read with the keys as the
+    /// database has them now when this process's keys do not verify it.
+    pub async fn verify_link(
+        &self,
+        purpose: crate::engine::links::Purpose,
+        token: &str,
+    ) -> Option<i64> {
+        match self.links.verify(purpose, token) {
+            Some(id) => Some(id),
+            None if token.len() <= crate::engine::links::MAX_TOKEN_LEN
+                && self.read_keys_again().await =>
+            {
+                self.links.verify(purpose, token)
+            }
+            None => None,
+        }
+    }
+
+    /// A session token's claims, read the same way.
+    pub async fn verify_session(&self, token: &str) -> Option<crate::auth::jwt::Claims> {
+        match self.jwt.verify(token) {
+            Some(claims) => Some(claims),
+            None if self.read_keys_again().await => self.jwt.verify(token),
+            None => None,
+        }
+    }
+
+    /// Reads the signing keys again when a token did not verify: another process may sign
+    /// with a key this one has not seen yet (a rotation). At most once per [`KEY_READ_PAUSE`];
+    /// whether the keys were read.
+    pub async fn read_keys_again(&self) -> bool {
+        let now = self.clock.now();
+        {
+            let mut last = self
+                .keys_read_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|at| now < at + KEY_READ_PAUSE) {
+                return false;
+            }
+            *last = Some(now);
+        }
+        match crate::keys::load(&self.db, &self.config, now).await {
+            Ok(keys) => {
+                keys.install(Some(&self.jwt), &self.links);
+                true
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "reading the signing keys failed");
+                false
+            }
+        }
     }
 }

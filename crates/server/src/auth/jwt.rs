@@ -1,6 +1,8 @@
 //! Session tokens: HS256 JWTs with the algorithm pinned and issuer, audience and expiry
 //! checked. Each carries a `jti` so that sign-out can revoke it.
 
+use std::sync::{Arc, PoisonError, RwLock};
+
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use secrecy::{ExposeSecret, SecretString};
@@ -23,27 +25,65 @@ pub struct Claims {
     pub jti: String,
 }
 
+/// Issues tokens with one key and accepts tokens of that key and of earlier ones (a
+/// rotation does not sign everyone out). Clones share their keys, so that replacing them
+/// reaches every holder.
+#[derive(Clone)]
 pub struct JwtKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: Arc<RwLock<Keys>>,
     validation: Validation,
     ttl: Duration,
 }
 
+struct Keys {
+    encoding: EncodingKey,
+    decoding: Vec<DecodingKey>,
+}
+
+impl Keys {
+    fn of(signing: &SecretString, verifying: &[SecretString]) -> anyhow::Result<Keys> {
+        let mut decoding = vec![DecodingKey::from_secret(
+            signing.expose_secret().as_bytes(),
+        )?];
+        for secret in verifying {
+            decoding.push(DecodingKey::from_secret(secret.expose_secret().as_bytes())?);
+        }
+        Ok(Keys {
+            encoding: EncodingKey::from_secret(signing.expose_secret().as_bytes())?,
+            decoding,
+        })
+    }
+}
+
 impl JwtKeys {
     pub fn new(secret: &SecretString, ttl_minutes: i64) -> anyhow::Result<Self> {
-        let bytes = secret.expose_secret().as_bytes();
+        Self::with_keys(secret, &[], ttl_minutes)
+    }
+
+    /// Signs with `signing`; accepts tokens signed with it or with any of `verifying`.
+    pub fn with_keys(
+        signing: &SecretString,
+        verifying: &[SecretString],
+        ttl_minutes: i64,
+    ) -> anyhow::Result<Self> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
         Ok(JwtKeys {
-            encoding: EncodingKey::from_secret(bytes)?,
-            decoding: DecodingKey::from_secret(bytes)?,
+            keys: Arc::new(RwLock::new(Keys::of(signing, verifying)?)),
             validation,
             ttl: Duration::minutes(ttl_minutes.max(1)),
         })
+    }
+
+    /// Replaces the keys of this set and of all its clones (keeps them when the new ones
+    /// cannot be made, which HMAC keys of any length always can).
+    pub fn replace(&self, signing: &SecretString, verifying: &[SecretString]) {
+        if let Ok(keys) = Keys::of(signing, verifying) {
+            *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+        }
     }
 
     /// Issues a token for a member; returns it with its claims.
@@ -62,15 +102,19 @@ impl JwtKeys {
             exp: (now + self.ttl).timestamp(),
             jti: Uuid::new_v4().to_string(),
         };
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)?;
         Ok((token, claims))
     }
 
     /// The claims of a valid token; `None` for anything forged, expired or malformed.
     pub fn verify(&self, token: &str) -> Option<Claims> {
-        decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|data| data.claims)
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        keys.decoding.iter().find_map(|key| {
+            decode::<Claims>(token, key, &self.validation)
+                .ok()
+                .map(|data| data.claims)
+        })
     }
 }
 
@@ -108,6 +152,24 @@ mod tests {
         assert!(keys_a.verify(&old).is_none());
         let (token, _) = keys_b.issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now())?;
         assert!(keys_a.verify(&token).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn tokens_of_a_previous_key_verify_after_a_rotation() -> anyhow::Result<()> {
+        let old = SecretString::from("the session key before the rotation");
+        let new = SecretString::from("the session key after the rotation");
+        let keys = JwtKeys::new(&old, 60)?;
+        let (before, _) = keys.issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now())?;
+        keys.clone().replace(&new, std::slice::from_ref(&old));
+        assert!(
+            keys.verify(&before).is_some(),
+            "signed in before the rotation"
+        );
+        let (after, _) = keys.issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now())?;
+        assert!(JwtKeys::new(&new, 60)?.verify(&after).is_some());
+        keys.replace(&new, &[]);
+        assert!(keys.verify(&before).is_none());
         Ok(())
     }
 

@@ -127,7 +127,7 @@ fn credential(req: &HttpRequest) -> Option<String> {
 async fn authenticate_session(state: &AppState, token: &str) -> Result<Auth, ApiError> {
     const INVALID: ApiError =
         ApiError::Unauthorized("The session token is invalid or has expired.");
-    let claims = state.jwt.verify(token).ok_or(INVALID)?;
+    let claims = state.verify_session(token).await.ok_or(INVALID)?;
     let revoked = revoked_token::Entity::find_by_id(claims.jti.clone())
         .one(&state.db)
         .await?;

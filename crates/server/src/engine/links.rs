@@ -2,6 +2,8 @@
 //! (`/o/{token}`). A token is the delivery id and an HMAC of it, so links cannot be guessed
 //! or walked, and need no table.
 
+use std::sync::{Arc, PoisonError, RwLock};
+
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
@@ -18,9 +20,12 @@ pub fn longest_unsubscribe_url(public_url: &str) -> String {
     format!("{}/u/{sample}", public_url.trim_end_matches('/'))
 }
 
+/// Signs links with one key and verifies them with that key and the earlier ones (after a
+/// rotation, the links in messages already sent keep working). Clones share their keys, so
+/// that replacing them (a rotation seen in the database) reaches every holder.
 #[derive(Clone)]
 pub struct LinkSigner {
-    key: Vec<u8>,
+    keys: Arc<RwLock<Vec<Vec<u8>>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,32 +43,60 @@ impl Purpose {
     }
 }
 
+/// The link key derived from a secret (never the secret itself).
+fn derive(secret: &SecretString) -> Vec<u8> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes())
+        .unwrap_or_else(|_| unreachable_mac());
+    mac.update(b"loyalcast link key v1");
+    mac.finalize().into_bytes().to_vec()
+}
+
 impl LinkSigner {
-    /// Derives the link key from the server secret (never the secret itself).
+    /// One key: signs and verifies.
     pub fn new(secret: &SecretString) -> Self {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes())
-            .unwrap_or_else(|_| unreachable_mac());
-        mac.update(b"loyalcast link key v1");
+        Self::with_keys(secret, &[])
+    }
+
+    /// Signs with `signing`; verifies with it and with each of `verifying`.
+    pub fn with_keys(signing: &SecretString, verifying: &[SecretString]) -> Self {
         LinkSigner {
-            key: mac.finalize().into_bytes().to_vec(),
+            keys: Arc::new(RwLock::new(Self::derive_all(signing, verifying))),
         }
     }
 
-    fn mac(&self, purpose: Purpose, delivery_id: i64) -> String {
+    fn derive_all(signing: &SecretString, verifying: &[SecretString]) -> Vec<Vec<u8>> {
+        let mut keys = vec![derive(signing)];
+        for key in verifying.iter().map(derive) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+
+    /// Replaces the keys of this signer and of all its clones.
+    pub fn replace(&self, signing: &SecretString, verifying: &[SecretString]) {
+        let keys = Self::derive_all(signing, verifying);
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+    }
+
+    fn mac(key: &[u8], purpose: Purpose, delivery_id: i64) -> String {
         let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable_mac());
+            <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_mac());
         mac.update(purpose.tag());
         mac.update(&delivery_id.to_be_bytes());
         hex::encode(&mac.finalize().into_bytes()[..12])
     }
 
     pub fn token(&self, purpose: Purpose, delivery_id: i64) -> String {
-        format!("{delivery_id}-{}", self.mac(purpose, delivery_id))
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let mac = Self::mac(&keys[0], purpose, delivery_id);
+        format!("{delivery_id}-{mac}")
     }
 
-    /// The delivery a token names, if the token is genuine: exactly what [`Self::token`]
-    /// wrote for that id, so `+42-…` or `042-…` (which `i64` parsing would accept) and
-    /// upper-case hex are not second spellings of a link.
+    /// The delivery a token names, if the token is genuine under one of the keys: exactly
+    /// what [`Self::token`] wrote for that id, so `+42-…` or `042-…` (which `i64` parsing
+    /// would accept) and upper-case hex are not second spellings of a link.
     pub fn verify(&self, purpose: Purpose, token: &str) -> Option<i64> {
         // No genuine token is longer (19 digits, a dash, 24 hex digits): anything else is
         // refused before it is parsed or hashed.
@@ -72,8 +105,13 @@ impl LinkSigner {
         }
         let (id, _) = token.split_once('-')?;
         let id: i64 = id.parse().ok()?;
-        let expected = self.token(purpose, id);
-        bool::from(expected.as_bytes().ct_eq(token.as_bytes())).then_some(id)
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let mut genuine = false;
+        for key in keys.iter() {
+            let expected = format!("{id}-{}", Self::mac(key, purpose, id));
+            genuine |= bool::from(expected.as_bytes().ct_eq(token.as_bytes()));
+        }
+        genuine.then_some(id)
     }
 }
 
@@ -102,6 +140,27 @@ mod tests {
         let other = LinkSigner::new(&SecretString::from("another server secret entirely"));
         assert_eq!(other.verify(Purpose::Unsubscribe, &token), None);
         assert_eq!(signer.verify(Purpose::Unsubscribe, "garbage"), None);
+    }
+
+    #[test]
+    fn after_a_rotation_old_links_verify_and_new_ones_are_signed_with_the_new_key() {
+        let old = SecretString::from("the key before the rotation, long enough");
+        let new = SecretString::from("the key after the rotation, long enough too");
+        let before = LinkSigner::new(&old);
+        let sent = before.token(Purpose::Unsubscribe, 7);
+        let shared = before.clone();
+        before.replace(&new, std::slice::from_ref(&old));
+        // The clone sees the rotation too; the old link still works, new links use the new key.
+        assert_eq!(shared.verify(Purpose::Unsubscribe, &sent), Some(7));
+        let fresh = shared.token(Purpose::Unsubscribe, 7);
+        assert_ne!(fresh, sent);
+        assert_eq!(
+            LinkSigner::new(&new).verify(Purpose::Unsubscribe, &fresh),
+            Some(7)
+        );
+        // Once the old key is dropped, its links stop verifying.
+        shared.replace(&new, &[]);
+        assert_eq!(shared.verify(Purpose::Unsubscribe, &sent), None);
     }
 
     #[test]

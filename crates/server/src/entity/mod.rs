@@ -15,5 +15,6 @@ pub mod merchant;
 pub mod pass;
 pub mod revoked_token;
 pub mod segment;
+pub mod signing_key;
 pub mod stream_ticket;
 pub mod team_member;

@@ -32,8 +32,8 @@ pub async fn unsubscribe_page(
     token: web::Path<String>,
 ) -> Result<HttpResponse> {
     let id = state
-        .links
-        .verify(Purpose::Unsubscribe, &token)
+        .verify_link(Purpose::Unsubscribe, &token)
+        .await
         .ok_or(ApiError::NotFound)?;
     // A genuine token of a delivery since deleted has nothing to unsubscribe from: the
     // confirm button would only lead to a 404.
@@ -64,8 +64,8 @@ pub async fn unsubscribe(
     token: web::Path<String>,
 ) -> Result<HttpResponse> {
     let id = state
-        .links
-        .verify(Purpose::Unsubscribe, &token)
+        .verify_link(Purpose::Unsubscribe, &token)
+        .await
         .ok_or(ApiError::NotFound)?;
     let channel = events::unsubscribe(&state.db, id, state.clock.now())
         .await?
@@ -96,7 +96,7 @@ const PIXEL: &[u8] = &[
 pub async fn open_pixel(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
     // Always the image, whatever the token and even when the open cannot be recorded: a
     // broken image in a mail app helps nobody, and a failure is logged for us instead.
-    if let Some(id) = state.links.verify(Purpose::Open, &token)
+    if let Some(id) = state.verify_link(Purpose::Open, &token).await
         && let Err(err) = events::opened(&state.db, id, state.clock.now()).await
     {
         tracing::error!(error = ?err, delivery = id, "could not record an email open");

@@ -118,13 +118,12 @@ pub async fn spawn_full(
     let config = Arc::new(config);
     let db = loyalcast::db::connect(&url).await.unwrap();
     loyalcast::db::migrate(&db).await.unwrap();
-    let app = Application::build_with_clock(
-        config.clone(),
-        db.clone(),
-        &SecretString::from(JWT_SECRET),
-        clock,
-    )
-    .unwrap();
+    // The keys as `serve` reads them: the configured session key, the link key made once in
+    // the database.
+    let keys = loyalcast::keys::load(&db, &config, clock.now())
+        .await
+        .unwrap();
+    let app = Application::build_with_clock(config.clone(), db.clone(), &keys, clock).unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     Some(TestApp {
@@ -205,12 +204,10 @@ impl TestApp {
         let db = loyalcast::db::connect(&self.config.database_url)
             .await
             .unwrap();
-        let app = Application::build(
-            self.config.clone(),
-            db.clone(),
-            &SecretString::from(JWT_SECRET),
-        )
-        .unwrap();
+        let keys = loyalcast::keys::load(&db, &self.config, chrono::Utc::now())
+            .await
+            .unwrap();
+        let app = Application::build(self.config.clone(), db.clone(), &keys).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         Instance { address, db }

@@ -12,6 +12,7 @@ mod customers;
 mod engine;
 mod idempotency;
 mod import;
+mod keys;
 mod limits;
 mod links;
 mod mailings;
