@@ -273,6 +273,10 @@ pub async fn top_up(app: &TestApp, t: &Tenant, kind: &str, amount: i64) {
 
 /// Imports `n` customers: all with a phone, two in three with an email, one in three on
 /// Telegram; every seventh opted out of SMS.
+/// The consent declaration of the test imports: every channel, on a stated legal basis.
+pub const DECLARED_CONSENT: &str =
+    "consent=sms,email,telegram,messenger&legal_basis=test%20customers%20agreed";
+
 pub async fn customers(app: &TestApp, t: &Tenant, n: usize) {
     let mut csv =
         String::from("first_name,last_name,phone,email,telegram_chat_id,sms_opt_in,tags\n");
@@ -294,7 +298,9 @@ pub async fn customers(app: &TestApp, t: &Tenant, n: usize) {
             if i % 2 == 0 { "even" } else { "odd" },
         ));
     }
-    let r = app.import_csv(&t.token, csv).await;
+    // Consent is off unless given: the sms_opt_in column gives SMS (or not), the import's
+    // declaration every other channel.
+    let r = app.import_csv_with(&t.token, DECLARED_CONSENT, csv).await;
     let report: ImportReport = json(r, StatusCode::OK).await;
     assert_eq!(report.created as usize, n, "{:?}", report.errors.first());
 }
