@@ -259,7 +259,11 @@ pub struct ImportParams {
     /// Why the merchant may message these customers (e.g. "signed up in store, paper form
     /// 2026"), 1 to 500 characters on one line; recorded with every consent the import
     /// changes. Required with `consent`.
-    #[param(min_length = 1, max_length = 500)]
+    #[param(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub legal_basis: Option<String>,
 }
 
@@ -269,7 +273,7 @@ impl ImportParams {
         let mut channels = Vec::new();
         if let Some(names) = &self.consent {
             for name in names.split(',') {
-                match Channel::ALL.into_iter().find(|c| c.as_str() == name.trim()) {
+                match Channel::ALL.into_iter().find(|c| c.as_str() == name) {
                     Some(c) if !channels.contains(&c) => channels.push(c),
                     Some(_) => {}
                     None => {
@@ -407,4 +411,38 @@ pub async fn tags(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Ve
         .all(&state.db)
         .await?;
     Ok(web::Json(tags))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ImportParams;
+
+    #[test]
+    fn the_documented_channel_list_is_the_check() {
+        let pattern =
+            regex::Regex::new(loyalcast_dto::text::CHANNEL_LIST).unwrap_or_else(|e| panic!("{e}"));
+        for sample in [
+            "",
+            "sms",
+            "sms,email",
+            "sms,sms",
+            "email,telegram,messenger",
+            "sms,",
+            ",sms",
+            "sms, email",
+            "SMS",
+            "fax",
+            "sms,,email",
+        ] {
+            let params = ImportParams {
+                consent: Some(sample.to_owned()),
+                legal_basis: Some("signed up in store".to_owned()),
+            };
+            assert_eq!(
+                pattern.is_match(sample),
+                params.declaration().is_ok(),
+                "{sample:?}"
+            );
+        }
+    }
 }

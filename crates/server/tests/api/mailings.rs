@@ -48,7 +48,11 @@ async fn a_personal_sms_estimate_of_a_large_audience_is_bounded_and_says_so(app:
         };
         csv.push_str(&format!("{name},+1415{}\n", 2_000_000 + i));
     }
-    let imported: ImportReport = json(app.import_csv(&t.token, csv).await, StatusCode::OK).await;
+    let imported: ImportReport = json(
+        app.import_csv_with(&t.token, DECLARED_CONSENT, csv).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(imported.created, n);
     let body = "x".repeat(125);
     let content = json!({"sms": {"body": format!("Hi {{first_name}}, {body}")}});

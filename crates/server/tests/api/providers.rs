@@ -481,7 +481,11 @@ async fn sms_audience(app: &TestApp, t: &Tenant) {
     for i in 0..3_000 {
         csv.push_str(&format!("S{i},+1415{:07}\n", 4_000_000 + i));
     }
-    let report: ImportReport = json(app.import_csv(&t.token, csv).await, StatusCode::OK).await;
+    let report: ImportReport = json(
+        app.import_csv_with(&t.token, DECLARED_CONSENT, csv).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(report.created, 3_000);
 }
 
