@@ -290,6 +290,13 @@ impl Api {
             .await
     }
 
+    pub async fn customer_consent(&self, id: Uuid) -> ApiResult<loyalcast_dto::ConsentHistory> {
+        self.json(Request::get(&Self::url(&format!(
+            "/customers/{id}/consent"
+        ))))
+        .await
+    }
+
     pub async fn tags(&self) -> ApiResult<Vec<String>> {
         self.json(Request::get(&Self::url("/tags"))).await
     }

@@ -11,6 +11,7 @@ mod m20261129_000004_create_worker_processes;
 mod m20261202_000005_delivery_sources;
 mod m20261202_000006_create_changes;
 mod m20261202_000007_operator;
+mod m20261202_000008_consent;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_delivery_sources::Migration),
             Box::new(m20261202_000006_create_changes::Migration),
             Box::new(m20261202_000007_operator::Migration),
+            Box::new(m20261202_000008_consent::Migration),
         ]
     }
 }

@@ -4,9 +4,12 @@ use uuid::Uuid;
 
 use crate::passes::Pass;
 
-/// Whether the customer agreed to hear from the merchant on each channel. A STOP reply or
-/// an unsubscribe link turns the channel off. All four are required when sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Whether the customer agreed to hear from the merchant on each channel. Nothing is on
+/// unless given: a customer created without `consent` has every channel off. A STOP reply,
+/// an unsubscribe link or a provider's "unsubscribed" answer turns a channel off, and only
+/// the customer can turn it on again (START, the re-subscribe page); a team member's change
+/// or an import that tries is refused (409). All four are required when sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(
     feature = "openapi",
@@ -24,15 +27,124 @@ pub struct Consent {
     pub messenger: bool,
 }
 
-impl Default for Consent {
-    fn default() -> Self {
-        Consent {
-            sms: true,
-            email: true,
-            telegram: true,
-            messenger: true,
+impl Consent {
+    /// The consent on one channel.
+    pub fn get(&self, channel: crate::Channel) -> bool {
+        match channel {
+            crate::Channel::Sms => self.sms,
+            crate::Channel::Email => self.email,
+            crate::Channel::Telegram => self.telegram,
+            crate::Channel::Messenger => self.messenger,
         }
     }
+
+    /// Sets the consent on one channel.
+    pub fn set(&mut self, channel: crate::Channel, on: bool) {
+        match channel {
+            crate::Channel::Sms => self.sms = on,
+            crate::Channel::Email => self.email = on,
+            crate::Channel::Telegram => self.telegram = on,
+            crate::Channel::Messenger => self.messenger = on,
+        }
+    }
+}
+
+/// Where a consent change came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentSource {
+    /// A team member or an API key, creating or changing the customer.
+    Api,
+    /// A CSV import (a consent column, or the import's declared legal basis).
+    Import,
+    /// The customer replied STOP (or another opt-out word) to an SMS.
+    Stop,
+    /// The customer replied START after a STOP.
+    Start,
+    /// The customer used the unsubscribe link of a message.
+    UnsubscribeLink,
+    /// The customer subscribed again on the page the unsubscribe link leads to.
+    ResubscribePage,
+    /// A provider answered that the recipient unsubscribed or blocked the sender.
+    Provider,
+}
+
+impl ConsentSource {
+    /// As written in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentSource::Api => "api",
+            ConsentSource::Import => "import",
+            ConsentSource::Stop => "stop",
+            ConsentSource::Start => "start",
+            ConsentSource::UnsubscribeLink => "unsubscribe_link",
+            ConsentSource::ResubscribePage => "resubscribe_page",
+            ConsentSource::Provider => "provider",
+        }
+    }
+
+    /// The source written as [`ConsentSource::as_str`] does.
+    pub fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "api" => ConsentSource::Api,
+            "import" => ConsentSource::Import,
+            "stop" => ConsentSource::Stop,
+            "start" => ConsentSource::Start,
+            "unsubscribe_link" => ConsentSource::UnsubscribeLink,
+            "resubscribe_page" => ConsentSource::ResubscribePage,
+            "provider" => ConsentSource::Provider,
+            _ => return None,
+        })
+    }
+
+    /// Whether this is the customer's own act (which only the customer can undo).
+    pub fn by_customer(self) -> bool {
+        !matches!(self, ConsentSource::Api | ConsentSource::Import)
+    }
+}
+
+/// One change of a customer's consent on one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "channel": "sms",
+    "granted": false,
+    "source": "stop",
+    "actor_member_id": null,
+    "actor_api_key_id": null,
+    "legal_basis": null,
+    "at": "2026-11-28T08:15:00.000000Z"
+})))]
+pub struct ConsentChange {
+    /// The channel.
+    pub channel: crate::Channel,
+    /// `true`: consent given; `false`: withdrawn (or the customer opted out).
+    pub granted: bool,
+    /// Where the change came from.
+    pub source: ConsentSource,
+    /// The team member who made it, when one did.
+    pub actor_member_id: Option<Uuid>,
+    /// The API key that made it, when one did.
+    pub actor_api_key_id: Option<Uuid>,
+    /// The legal basis an import declared for the consent it gave.
+    pub legal_basis: Option<String>,
+    /// When.
+    #[serde(with = "crate::wire::strict")]
+    pub at: DateTime<Utc>,
+}
+
+/// A customer's consent now, the opt-outs only they can undo, and how it came to be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsentHistory {
+    /// Consent per channel now.
+    pub consent: Consent,
+    /// Channels the customer opted out of themselves (STOP, an unsubscribe link, a
+    /// provider's answer): only the customer can turn these on again.
+    pub opted_out: Vec<crate::Channel>,
+    /// The latest 200 changes, newest first.
+    pub changes: Vec<ConsentChange>,
 }
 
 /// A card holder of the merchant, with contact data, consent and loyalty counters.
@@ -186,7 +298,9 @@ pub struct NewCustomer {
         schema(max_length = 32, pattern = r"^[0-9]{1,32}$")
     )]
     pub messenger_psid: Option<String>,
-    /// Consent per channel; left out, every channel is on. `null` is refused.
+    /// Consent per channel, as the customer gave it; left out, every channel is off (nothing
+    /// may be sent). Each channel given is recorded in the customer's consent history
+    /// (source `api`, with who gave it). `null` is refused.
     #[serde(
         default,
         with = "crate::wire::non_null",
@@ -325,7 +439,11 @@ pub struct CustomerPatch {
         schema(value_type = Option<String>, max_length = 32, pattern = r"^[0-9]{1,32}$")
     )]
     pub messenger_psid: Option<Option<String>>,
-    /// New consent, all four channels. `null` is refused.
+    /// New consent, all four channels; each channel that changes is recorded in the
+    /// customer's consent history. Turning on a channel the customer opted out of
+    /// themselves (STOP, an unsubscribe link, a provider's answer) is refused with 409
+    /// (`errors` names `consent.<channel>`, code `opted_out`) and nothing changes. `null` is
+    /// refused.
     #[serde(
         default,
         with = "crate::wire::non_null",
@@ -412,9 +530,12 @@ pub struct ImportReport {
     pub errors: Vec<ImportRowError>,
     /// Header columns that were not recognised and so not read.
     pub ignored_columns: Vec<String>,
+    /// Rows imported with a part left out, each with why: a consent the row gives on a
+    /// channel the customer opted out of themselves (code `opted_out`), which stays off.
+    pub notices: Vec<ImportRowError>,
 }
 
-/// A CSV row that was not imported, and why.
+/// A CSV row that was not imported (or, among `notices`, imported in part), and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportRowError {

@@ -45,6 +45,10 @@ pub const TELEGRAM_CHAT_ID: &str = r"^-?[0-9]{1,20}$";
 /// A Messenger page-scoped id: 1 to 32 digits.
 pub const MESSENGER_PSID: &str = r"^[0-9]{1,32}$";
 
+/// A list of channels, separated by commas (the import's `consent` declaration).
+pub const CHANNEL_LIST: &str =
+    r"^(sms|email|telegram|messenger)(,(sms|email|telegram|messenger))*$";
+
 /// An `Idempotency-Key` header: 1 to 255 visible ASCII characters.
 pub const IDEMPOTENCY_KEY: &str = r"^[!-~]{1,255}$";
 

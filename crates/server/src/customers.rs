@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use loyalcast_domain::validation::{self, FieldIssue};
 use loyalcast_domain::{Email, Fields, Phone};
-use loyalcast_dto::{Consent, Customer, CustomerPatch, CustomerSort, NewCustomer, SortOrder};
+use loyalcast_dto::{
+    Channel, Consent, ConsentSource, Customer, CustomerPatch, CustomerSort, FieldError,
+    NewCustomer, SortOrder,
+};
 use sea_orm::sea_query::{Expr, ExprTrait, NullOrdering, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait,
@@ -14,6 +17,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::engine::consent::{self, Actor, Change};
 use crate::entity::{customer, customer_tag};
 use crate::error::{ApiError, Result};
 
@@ -242,11 +246,66 @@ pub async fn ensure_contact_free(
     fields.finish().map_err(|taken| ApiError::Taken(taken.0))
 }
 
-/// Inserts a customer with its tags.
+/// The consent changes from `before` to `after`, one per channel that differs.
+pub fn consent_changes(
+    merchant_id: Uuid,
+    customer_id: Uuid,
+    before: Consent,
+    after: Consent,
+    source: ConsentSource,
+    actor: Actor,
+    legal_basis: Option<&str>,
+) -> Vec<Change> {
+    Channel::ALL
+        .into_iter()
+        .filter(|c| before.get(*c) != after.get(*c))
+        .map(|channel| Change {
+            merchant_id,
+            customer_id,
+            channel,
+            granted: after.get(channel),
+            source,
+            actor,
+            legal_basis: legal_basis.map(str::to_owned),
+        })
+        .collect()
+}
+
+/// Refuses (409, naming `consent.<channel>`) a consent that turns on a channel the customer
+/// opted out of themselves: only they can give it again.
+pub async fn refuse_reopt_in(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    after: Consent,
+) -> Result<()> {
+    let opted_out = consent::opted_out(db, &[customer_id]).await?;
+    let refused: Vec<FieldError> = opted_out
+        .get(&customer_id)
+        .into_iter()
+        .flatten()
+        .filter(|c| after.get(**c))
+        .map(|c| FieldError {
+            field: format!("consent.{}", c.as_str()),
+            code: "opted_out".to_owned(),
+            message: format!(
+                "the customer opted out of {} themselves; only they can opt in again",
+                c.label()
+            ),
+        })
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::OptedOut(refused))
+    }
+}
+
+/// Inserts a customer with its tags; the consent it gives is recorded as given by `actor`.
 pub async fn insert(
     db: &impl ConnectionTrait,
     merchant_id: Uuid,
     r: &CustomerRecord,
+    actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Customer> {
     let id = Uuid::now_v7();
@@ -254,18 +313,42 @@ pub async fn insert(
         .insert(db)
         .await?;
     replace_tags(db, merchant_id, id, &r.tags).await?;
+    let changes = consent_changes(
+        merchant_id,
+        id,
+        Consent::default(),
+        r.consent,
+        ConsentSource::Api,
+        actor,
+        None,
+    );
+    consent::record(db, &changes, now).await?;
     Ok(to_dto(&model, r.tags.clone()))
 }
 
-/// Stores a customer's new state with its tags.
+/// Stores a customer's new state with its tags, changed by `actor` from `before`: a consent
+/// the customer withdrew themselves is refused, and each consent change is recorded.
 pub async fn update(
     db: &impl ConnectionTrait,
     merchant_id: Uuid,
     id: Uuid,
-    created_at: DateTime<Utc>,
+    before: &Customer,
     r: &CustomerRecord,
+    actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Customer> {
+    refuse_reopt_in(db, id, r.consent).await?;
+    let changes = consent_changes(
+        merchant_id,
+        id,
+        before.consent,
+        r.consent,
+        ConsentSource::Api,
+        actor,
+        None,
+    );
+    consent::record(db, &changes, now).await?;
+    let created_at = before.created_at;
     let model = active_model(merchant_id, id, r, created_at, now)
         .update(db)
         .await?;
@@ -370,6 +453,22 @@ pub fn to_dto(m: &customer::Model, tags: Vec<String>) -> Customer {
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
+}
+
+/// A customer's consent, their own opt-outs and the latest 200 changes.
+pub async fn consent_history(
+    db: &impl ConnectionTrait,
+    customer: &Customer,
+) -> Result<loyalcast_dto::ConsentHistory> {
+    let opted_out = consent::opted_out(db, &[customer.id])
+        .await?
+        .remove(&customer.id)
+        .unwrap_or_default();
+    Ok(loyalcast_dto::ConsentHistory {
+        consent: customer.consent,
+        opted_out,
+        changes: consent::history(db, customer.id, 200).await?,
+    })
 }
 
 /// What the customer list is asked for.

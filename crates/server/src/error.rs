@@ -28,6 +28,10 @@ pub enum ApiError {
     /// what is stored, not a malformed field, so a 409 that names the fields.
     #[error("already taken")]
     Taken(Vec<FieldError>),
+    /// A consent the customer withdrew themselves, which only they can give again: a 409
+    /// that names the fields (`consent.sms`, ...).
+    #[error("the customer opted out")]
+    OptedOut(Vec<FieldError>),
     #[error("too many requests")]
     TooManyRequests {
         retry_after_secs: u64,
@@ -74,6 +78,7 @@ impl ApiError {
             ApiError::NotFound => "not-found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Taken(_) => "taken",
+            ApiError::OptedOut(_) => "opted-out",
             ApiError::TooManyRequests { .. } => "too-many-requests",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
@@ -93,6 +98,7 @@ impl ApiError {
             ApiError::NotFound => "Not found",
             ApiError::Conflict(_) => "Conflict",
             ApiError::Taken(_) => "Already taken",
+            ApiError::OptedOut(_) => "The customer opted out",
             ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::PayloadTooLarge(_) => "Request too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
@@ -105,7 +111,7 @@ impl ApiError {
 
     fn detail(&self) -> Option<String> {
         match self {
-            ApiError::Validation(errors) | ApiError::Taken(errors) => {
+            ApiError::Validation(errors) | ApiError::Taken(errors) | ApiError::OptedOut(errors) => {
                 Some(match errors.as_slice() {
                     [one] => format!("{}: {}", one.field, one.message),
                     many => format!("{} fields are invalid", many.len()),
@@ -136,7 +142,9 @@ impl ApiError {
             status: self.status_code().as_u16(),
             detail: self.detail(),
             errors: match self {
-                ApiError::Validation(errors) | ApiError::Taken(errors) => errors.clone(),
+                ApiError::Validation(errors)
+                | ApiError::Taken(errors)
+                | ApiError::OptedOut(errors) => errors.clone(),
                 _ => Vec::new(),
             },
         }
@@ -151,7 +159,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) | ApiError::Taken(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Taken(_) | ApiError::OptedOut(_) => {
+                StatusCode::CONFLICT
+            }
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -8,13 +8,16 @@ use std::collections::HashMap;
 use actix_web::web::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use loyalcast_domain::Fields;
-use loyalcast_dto::{Consent, FieldError, ImportReport, ImportRowError, NewCustomer};
+use loyalcast_dto::{
+    Channel, Consent, ConsentSource, FieldError, ImportReport, ImportRowError, NewCustomer,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
 use crate::customers::{self, CustomerRecord};
+use crate::engine::consent::{self, Actor};
 use crate::entity::{customer, customer_tag};
 use crate::error::{ApiError, Result};
 
@@ -235,6 +238,62 @@ fn text_of(bytes: &[u8]) -> Result<&str> {
 struct Row {
     line: u64,
     record: CustomerRecord,
+    stated: Stated,
+}
+
+/// What the import says about consent on each channel (in [`Channel::ALL`] order): given
+/// (`Some(true)`), withdrawn (`Some(false)`) or nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Stated([Option<bool>; 4]);
+
+impl Stated {
+    fn index(channel: Channel) -> usize {
+        Channel::ALL.iter().position(|c| *c == channel).unwrap_or(0)
+    }
+
+    fn get(&self, channel: Channel) -> Option<bool> {
+        self.0[Self::index(channel)]
+    }
+
+    fn set(&mut self, channel: Channel, value: bool) {
+        self.0[Self::index(channel)] = Some(value);
+    }
+
+    /// Two rows of one customer: a withdrawal wins over a grant, a grant over nothing.
+    fn merge(&mut self, other: Stated) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine = match (*mine, theirs) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                _ => None,
+            };
+        }
+    }
+
+    /// The consent of a customer who had `current` and opted out of `opted_out` themselves:
+    /// what is withdrawn is off, what is given is on unless the customer opted out of it,
+    /// the rest stays.
+    fn applied(&self, current: Consent, opted_out: &[Channel]) -> Consent {
+        let mut consent = current;
+        for channel in Channel::ALL {
+            match self.get(channel) {
+                Some(false) => consent.set(channel, false),
+                Some(true) if !opted_out.contains(&channel) => consent.set(channel, true),
+                _ => {}
+            }
+        }
+        consent
+    }
+}
+
+/// The legal basis an import declares for giving consent on channels that its rows say
+/// nothing about (no consent column, or an empty cell).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Declaration {
+    /// The channels every row consents to unless its own column says otherwise.
+    pub channels: Vec<Channel>,
+    /// Why the merchant may message these customers (recorded with every change).
+    pub legal_basis: Option<String>,
 }
 
 /// A file read and checked.
@@ -250,6 +309,7 @@ struct Read {
 fn read(
     bytes: &[u8],
     country: phonenumber::country::Id,
+    declared: &[Channel],
     now: DateTime<Utc>,
     today: NaiveDate,
 ) -> Result<Read> {
@@ -368,7 +428,7 @@ fn read(
         }
         let mut fields = Fields::new();
         let mut input = NewCustomer::default();
-        let mut consent = Consent::default();
+        let mut stated = Stated::default();
         let mut full_name = None;
         for (value, column) in record.iter().zip(&columns) {
             let Some(column) = column else { continue };
@@ -419,11 +479,11 @@ fn read(
                 Column::TelegramChatId => input.telegram_chat_id = text(),
                 Column::MessengerPsid => input.messenger_psid = text(),
                 Column::SmsOptIn if !value.is_empty() => match yes_no(value) {
-                    Some(v) => consent.sms = v,
+                    Some(v) => stated.set(Channel::Sms, v),
                     None => fields.push("sms_opt_in", "invalid_boolean", "must be yes or no"),
                 },
                 Column::EmailOptIn if !value.is_empty() => match yes_no(value) {
-                    Some(v) => consent.email = v,
+                    Some(v) => stated.set(Channel::Email, v),
                     None => fields.push("email_opt_in", "invalid_boolean", "must be yes or no"),
                 },
                 _ => {}
@@ -436,10 +496,20 @@ fn read(
                 input.last_name = last.trim().to_owned();
             }
         }
-        input.consent = Some(consent);
+        for channel in declared {
+            if stated.get(*channel).is_none() {
+                stated.set(*channel, true);
+            }
+        }
+        // A new customer has what the row gives and nothing else.
+        input.consent = Some(stated.applied(Consent::default(), &[]));
         let parsed = customers::parse(&input, country, now, today, &mut fields);
         match (parsed, fields.has_errors()) {
-            (Some(record), false) => rows.push(Row { line, record }),
+            (Some(record), false) => rows.push(Row {
+                line,
+                record,
+                stated,
+            }),
             _ => errors.push(ImportRowError {
                 line,
                 errors: fields.into_errors(),
@@ -475,8 +545,8 @@ fn yes_no(value: &str) -> Option<bool> {
 }
 
 /// Fills the gaps of `base` with what `extra` knows; tags are united, counters kept at the
-/// larger value, consent withdrawn if either withdrew it. A merge never erases data the
-/// merchant already has.
+/// larger value. A merge never erases data the merchant already has. (Consent is merged
+/// apart, as [`Stated`].)
 fn merge(base: &mut CustomerRecord, extra: &CustomerRecord) {
     if base.last_name.is_empty() {
         base.last_name = extra.last_name.clone();
@@ -492,11 +562,6 @@ fn merge(base: &mut CustomerRecord, extra: &CustomerRecord) {
         }
     }
     base.birthday = base.birthday.or(extra.birthday);
-    // An import can record an opt-out but never undo one (a STOP stays a STOP).
-    base.consent.sms &= extra.consent.sms;
-    base.consent.email &= extra.consent.email;
-    base.consent.telegram &= extra.consent.telegram;
-    base.consent.messenger &= extra.consent.messenger;
     for tag in &extra.tags {
         if !base.tags.contains(tag) {
             base.tags.push(tag.clone());
@@ -516,14 +581,18 @@ enum Target {
     Existing(Uuid),
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     db: &impl TransactionTrait,
     merchant_id: Uuid,
     country: phonenumber::country::Id,
+    declaration: Declaration,
+    actor: Actor,
     now: DateTime<Utc>,
     today: NaiveDate,
     bytes: Bytes,
 ) -> Result<ImportReport> {
+    let declared = declaration.channels.clone();
     // Reading and checking a file of up to the import limit is CPU work of a good part of a
     // second; on a blocking thread it does not hold up the other requests of this worker.
     let Read {
@@ -531,7 +600,7 @@ pub async fn run(
         mut errors,
         ignored: ignored_columns,
         count,
-    } = tokio::task::spawn_blocking(move || read(&bytes, country, now, today))
+    } = tokio::task::spawn_blocking(move || read(&bytes, country, &declared, now, today))
         .await
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("reading a CSV import")))??;
     let txn = db.begin().await?;
@@ -561,6 +630,11 @@ pub async fn run(
     for tags in existing_tags.values_mut() {
         tags.sort();
     }
+    // What the matched customers opted out of themselves: an import cannot give it back.
+    let opted_out = consent::opted_out(&txn, &matched).await?;
+    let no_opt_outs = Vec::new();
+    let opted_out_of = |id: &Uuid| opted_out.get(id).unwrap_or(&no_opt_outs);
+    let mut notices: Vec<ImportRowError> = Vec::new();
     let mut by_phone: HashMap<String, Target> = HashMap::new();
     let mut by_email: HashMap<String, Target> = HashMap::new();
     for model in existing.values() {
@@ -573,7 +647,9 @@ pub async fn run(
     }
 
     let mut new_records: Vec<CustomerRecord> = Vec::new();
+    let mut new_stated: Vec<Stated> = Vec::new();
     let mut updates: HashMap<Uuid, CustomerRecord> = HashMap::new();
+    let mut update_stated: HashMap<Uuid, Stated> = HashMap::new();
     let mut merged = 0u64;
     let key = |t: &Target| match t {
         Target::New(i) => (0u8, *i, Uuid::nil()),
@@ -636,15 +712,36 @@ pub async fn run(
         let resolved = match target {
             None => {
                 new_records.push(row.record);
+                new_stated.push(row.stated);
                 Target::New(new_records.len() - 1)
             }
             Some((0, index, _)) => {
                 merged += 1;
                 merge(&mut new_records[index], &row.record);
+                new_stated[index].merge(row.stated);
                 Target::New(index)
             }
             Some((_, _, id)) => {
                 merged += 1;
+                let refused: Vec<FieldError> = opted_out_of(&id)
+                    .iter()
+                    .filter(|c| row.stated.get(**c) == Some(true))
+                    .map(|c| FieldError {
+                        field: format!("consent.{}", c.as_str()),
+                        code: "opted_out".into(),
+                        message: format!(
+                            "the customer opted out of {} themselves; it stays off",
+                            c.label()
+                        ),
+                    })
+                    .collect();
+                if !refused.is_empty() {
+                    notices.push(ImportRowError {
+                        line: row.line,
+                        errors: refused,
+                    });
+                }
+                update_stated.entry(id).or_default().merge(row.stated);
                 let base = match updates.remove(&id) {
                     Some(record) => record,
                     None => {
@@ -677,12 +774,24 @@ pub async fn run(
         }
     }
 
+    let legal_basis = declaration.legal_basis.as_deref();
+    let mut consent_changes = Vec::new();
     let mut new_tags: Vec<(Uuid, Vec<String>)> = Vec::new();
     let mut models = Vec::with_capacity(new_records.len());
-    for record in &new_records {
+    for (record, stated) in new_records.iter_mut().zip(&new_stated) {
+        record.consent = stated.applied(Consent::default(), &[]);
         let id = Uuid::now_v7();
         models.push(customers::active_model(merchant_id, id, record, now, now));
         new_tags.push((id, record.tags.clone()));
+        consent_changes.extend(customers::consent_changes(
+            merchant_id,
+            id,
+            Consent::default(),
+            record.consent,
+            ConsentSource::Import,
+            actor,
+            legal_basis,
+        ));
     }
     for chunk in models.chunks(200) {
         customer::Entity::insert_many(chunk.to_vec())
@@ -693,14 +802,26 @@ pub async fn run(
     // Merged customers: one UPDATE each, and only where the file changed something (a file
     // imported again writes nothing); their tags replaced in batches.
     let mut retagged: Vec<(Uuid, Vec<String>)> = Vec::new();
-    for (id, record) in &updates {
+    for (id, record) in &mut updates {
         let model = existing
             .get(id)
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("merge target vanished")))?;
         let tags = existing_tags.remove(id).unwrap_or_default();
-        if record_of(model, tags.clone()) == *record {
+        let current = record_of(model, tags.clone());
+        let stated = update_stated.get(id).copied().unwrap_or_default();
+        record.consent = stated.applied(current.consent, opted_out_of(id));
+        if current == *record {
             continue;
         }
+        consent_changes.extend(customers::consent_changes(
+            merchant_id,
+            *id,
+            current.consent,
+            record.consent,
+            ConsentSource::Import,
+            actor,
+            legal_basis,
+        ));
         customers::active_model(merchant_id, *id, record, model.created_at, now)
             .update(&txn)
             .await?;
@@ -715,14 +836,17 @@ pub async fn run(
             .await?;
     }
     customers::add_tags(&txn, merchant_id, &retagged).await?;
+    consent::record(&txn, &consent_changes, now).await?;
     txn.commit().await?;
     errors.sort_by_key(|e| e.line);
+    notices.sort_by_key(|e| e.line);
     Ok(ImportReport {
         rows: count,
         created: new_records.len() as u64,
         merged,
         errors,
         ignored_columns,
+        notices,
     })
 }
 
@@ -763,7 +887,7 @@ mod tests {
 
     /// The lines of the rows reported, and how many rows passed.
     fn lines_of(file: &[u8]) -> (Vec<u64>, usize) {
-        let read = read(file, phonenumber::country::Id::US, Utc::now(), today()).unwrap();
+        let read = read(file, phonenumber::country::Id::US, &[], Utc::now(), today()).unwrap();
         (
             read.errors.iter().map(|e| e.line).collect(),
             read.rows.len(),
@@ -771,7 +895,7 @@ mod tests {
     }
 
     fn refusal(file: &[u8]) -> String {
-        match read(file, phonenumber::country::Id::US, Utc::now(), today()) {
+        match read(file, phonenumber::country::Id::US, &[], Utc::now(), today()) {
             Ok(_) => panic!("read"),
             Err(ApiError::BadRequest(detail)) => detail,
             Err(ApiError::Validation(errors)) => errors[0].message.clone(),
@@ -812,6 +936,7 @@ mod tests {
         let read = read(
             b"\xef\xbb\xbffirst_name\nAnn\n",
             phonenumber::country::Id::US,
+            &[],
             Utc::now(),
             today(),
         )
@@ -867,6 +992,7 @@ mod tests {
             read(
                 ok.as_bytes(),
                 phonenumber::country::Id::US,
+                &[],
                 Utc::now(),
                 today()
             )
@@ -877,6 +1003,7 @@ mod tests {
         let read = read(
             long.as_bytes(),
             phonenumber::country::Id::US,
+            &[],
             Utc::now(),
             today(),
         )

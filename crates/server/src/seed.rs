@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use loyalcast_domain::Phone;
-use loyalcast_dto::{Channel, Comparison, Consent, Role, SegmentRule};
+use loyalcast_dto::{Channel, Comparison, Consent, ConsentSource, Role, SegmentRule};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::auth::password;
 use crate::balances;
 use crate::customers::{self, CustomerRecord};
+use crate::engine::consent::{self, Actor};
 use crate::entity::{card, customer, pass, segment, team_member};
 use crate::merchants::{self, NewMerchant};
 use crate::routes::passes::authentication_token;
@@ -273,6 +274,7 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
     let mut rows = Vec::with_capacity(CUSTOMERS);
     let mut tags = Vec::with_capacity(CUSTOMERS);
     let mut passes = Vec::new();
+    let mut consent_changes = Vec::new();
     let mut used_phones = std::collections::HashSet::new();
     for n in 0..CUSTOMERS {
         let id = seeded_id(&mut rng);
@@ -309,6 +311,17 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
             created_at,
             created_at,
         ));
+        // Nothing is on unless given: the demo's consent is given explicitly, and kept in
+        // the history as an import with its legal basis.
+        consent_changes.extend(customers::consent_changes(
+            merchant.id,
+            id,
+            Consent::default(),
+            record.consent,
+            ConsentSource::Import,
+            Actor::default(),
+            Some("demo data: every demo customer agreed at sign-up"),
+        ));
     }
     for chunk in rows.chunks(200) {
         customer::Entity::insert_many(chunk.to_vec())
@@ -316,6 +329,7 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
             .await?;
     }
     customers::add_tags(&txn, merchant.id, &tags).await?;
+    consent::record(&txn, &consent_changes, now).await?;
     for chunk in passes.chunks(200) {
         pass::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(&txn)

@@ -560,6 +560,7 @@ fn CustomerDetails(
                     </li>
                 }).collect_view()}
             </ul>
+            <ConsentHistoryList id=c.id/>
             <h3>"Cards in the wallet"</h3>
             {if passes.is_empty() {
                 view! { <p class="muted" data-testid="no-passes">"No card installed yet."</p> }.into_any()
@@ -590,5 +591,58 @@ fn CustomerDetails(
                 }.into_any()
             }}
         </div>
+    }
+}
+
+/// Where each consent came from: the customer's own opt-outs, and the latest changes.
+#[component]
+fn ConsentHistoryList(id: Uuid) -> impl IntoView {
+    let api = use_api();
+    let history = fetch(
+        move || id,
+        move |id| async move { api.customer_consent(id).await },
+    );
+    let source = |s: loyalcast_dto::ConsentSource| {
+        use loyalcast_dto::ConsentSource as S;
+        match s {
+            S::Api => "by the team",
+            S::Import => "by an import",
+            S::Stop => "replied STOP",
+            S::Start => "replied START",
+            S::UnsubscribeLink => "unsubscribe link",
+            S::ResubscribePage => "subscribed again",
+            S::Provider => "provider reported",
+        }
+    };
+    view! {
+        <h3>"Consent history"</h3>
+        {move || history.ok().map(|h| {
+            let opted_out = (!h.opted_out.is_empty()).then(|| {
+                let names: Vec<&str> = h.opted_out.iter().map(|c| c.label()).collect();
+                view! {
+                    <p class="muted small" data-testid="opted-out">
+                        {format!("Opted out themselves of {}: only they can opt in again.", names.join(", "))}
+                    </p>
+                }
+            });
+            let list = if h.changes.is_empty() {
+                view! { <p class="muted small">"No consent given yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="consent-history" data-testid="consent-history">
+                        {h.changes.into_iter().take(20).map(|c| view! {
+                            <li class="small">
+                                <ChannelIcon channel=c.channel with_label=true/>
+                                {if c.granted { " given · " } else { " withdrawn · " }}
+                                {source(c.source)}
+                                " · "
+                                <RelativeTime at=c.at/>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            };
+            view! { {opted_out} {list} }
+        })}
     }
 }

@@ -32,6 +32,14 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// Who the caller is, for the records that keep it (the consent history).
+    pub fn actor(&self) -> crate::engine::consent::Actor {
+        crate::engine::consent::Actor {
+            member_id: self.member_id,
+            api_key_id: self.api_key_id,
+        }
+    }
+
     /// Refuses callers below `role`.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.role >= role {

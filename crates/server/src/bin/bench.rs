@@ -350,7 +350,11 @@ async fn insert_customers(
                     tags: Vec::new(),
                     telegram_chat_id: Some((1_000_000 + k).to_string()),
                     messenger_psid: None,
-                    consent: Consent::default(),
+                    // Consent is off unless given: the bench's customers give Telegram.
+                    consent: Consent {
+                        telegram: true,
+                        ..Consent::default()
+                    },
                     visits,
                     last_visit_at: (visits > 0)
                         .then(|| now - Days::minutes(rng.gen_range(0..60 * 24 * 400))),

@@ -7,15 +7,13 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use loyalcast_dto::Channel;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, TransactionSession, TransactionTrait};
 
 use super::credits::{self, Kind};
 use super::error::Result;
 use super::queue::{self, Row, status};
 use super::source::{self, Source, SourceKind};
-use crate::entity::{customer, mailing_stat};
+use crate::entity::mailing_stat;
 
 /// What a provider reported about a message it was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,29 +223,32 @@ pub async fn unsubscribe(
     let Some(row) = queue::find(&txn, id).await? else {
         return Ok(None);
     };
-    if super::settle::consent_off(&txn, row.customer_id, row.channel, now).await? {
+    let source = loyalcast_dto::ConsentSource::UnsubscribeLink;
+    if super::consent::customer_opted_out(&txn, row.customer_id, row.channel, source, None, now)
+        .await?
+    {
         bump(&txn, &row, &[(mailing_stat::Column::OptedOutAfter, 1)], now).await?;
     }
     txn.commit().await?;
     Ok(Some(row.channel))
 }
 
-/// A STOP (or START) from a phone: SMS consent off (or on) for every customer with that
-/// number. Providers block a sender for a number that said STOP, whichever merchant it
-/// was, so the suppression follows the number.
-pub async fn sms_consent_for_phone(
-    db: &impl ConnectionTrait,
-    phone: &str,
-    consent: bool,
+/// The recipient subscribed again on the page their unsubscribe link leads to: their opt-out
+/// of that channel ends and the channel is on. Returns the channel, or `None` for an unknown
+/// delivery.
+pub async fn resubscribe(
+    db: &impl TransactionTrait,
+    id: i64,
     now: DateTime<Utc>,
-) -> Result<u64> {
-    let changed = customer::Entity::update_many()
-        .col_expr(customer::Column::SmsConsent, consent.into())
-        .col_expr(customer::Column::UpdatedAt, now.into())
-        .filter(customer::Column::Phone.eq(phone))
-        .exec(db)
-        .await?;
-    Ok(changed.rows_affected)
+) -> Result<Option<Channel>> {
+    let txn = db.begin().await?;
+    let Some(row) = queue::find(&txn, id).await? else {
+        return Ok(None);
+    };
+    let source = loyalcast_dto::ConsentSource::ResubscribePage;
+    super::consent::customer_opted_in(&txn, row.customer_id, row.channel, source, now).await?;
+    txn.commit().await?;
+    Ok(Some(row.channel))
 }
 
 /// Sandbox providers send nothing, so no provider would ever confirm their messages and the

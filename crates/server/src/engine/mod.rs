@@ -13,6 +13,7 @@
 //! directly.
 
 pub mod compose;
+pub mod consent;
 pub mod content;
 pub mod credits;
 pub mod error;

@@ -720,6 +720,29 @@ pub async fn take_callbacks(
         .collect())
 }
 
+/// The customers with this phone (of any merchant) whom an SMS was ever queued for: whom a
+/// STOP to our number reaches. Uses the partial index of SMS rows by recipient.
+pub async fn sms_recipients_with_phone(
+    db: &impl ConnectionTrait,
+    phone: &str,
+) -> Result<Vec<Uuid>> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            format!(
+                "SELECT c.id AS id FROM customers c WHERE c.phone = $1 AND EXISTS \
+                 (SELECT 1 FROM deliveries d WHERE d.recipient_id = c.id AND d.channel = {}) \
+                 ORDER BY c.id",
+                channel_code(Channel::Sms)
+            ),
+            [phone.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<Uuid>("", "id").map_err(Into::into))
+        .collect()
+}
+
 /// How many distinct customers got at least one delivery of a source.
 pub async fn recipients(db: &impl ConnectionTrait, source: Source) -> Result<i64> {
     let row = db

@@ -7,16 +7,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use loyalcast_dto::Channel;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, TransactionSession, TransactionTrait};
 use uuid::Uuid;
 
 use super::credits::{self, Kind};
 use super::error::Result;
 use super::queue::{self, Claim, Claimed, Reaped, SentRow, status};
 use super::source::{self, Source, Tally};
-use crate::entity::customer;
 
 /// What became of one claimed row.
 #[derive(Debug, Clone, PartialEq)]
@@ -244,20 +241,21 @@ pub async fn reap(
     Ok(reaped)
 }
 
-/// A customer's consent on a channel turns off (a provider reported an opt-out or a block).
+/// A customer's consent on a channel turns off (a provider reported an opt-out or a block):
+/// the customer's own opt-out, which only they can undo.
 pub async fn consent_off(
     db: &impl ConnectionTrait,
     customer_id: Uuid,
     channel: Channel,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let (_, column) = crate::segments::reachable(channel);
-    let changed = customer::Entity::update_many()
-        .col_expr(column, false.into())
-        .col_expr(customer::Column::UpdatedAt, now.into())
-        .filter(customer::Column::Id.eq(customer_id))
-        .filter(column.eq(true))
-        .exec(db)
-        .await?;
-    Ok(changed.rows_affected > 0)
+    super::consent::customer_opted_out(
+        db,
+        customer_id,
+        channel,
+        loyalcast_dto::ConsentSource::Provider,
+        None,
+        now,
+    )
+    .await
 }

@@ -2,8 +2,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use loyalcast_domain::Fields;
 use loyalcast_dto::{
-    Customer, CustomerDetail, CustomerPatch, CustomerSort, ImportReport, NewCustomer, Page,
-    Problem, SortOrder,
+    Channel, ConsentHistory, Customer, CustomerDetail, CustomerPatch, CustomerSort, ImportReport,
+    NewCustomer, Page, Problem, SortOrder,
 };
 use sea_orm::{ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
@@ -116,7 +116,7 @@ pub async fn create(
         StatusCode::CREATED,
         async |txn| {
             customers::ensure_contact_free(txn, auth.merchant_id, &record, None).await?;
-            customers::insert(txn, auth.merchant_id, &record, now).await
+            customers::insert(txn, auth.merchant_id, &record, auth.actor(), now).await
         },
     )
     .await
@@ -154,7 +154,7 @@ pub async fn get(
     params(("id" = Uuid, Path)),
     request_body = CustomerPatch,
     responses(
-        (status = 409, description = "Another customer has this phone or email (`errors` names the field)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another customer has this phone or email (`taken`), or the patch turns on a channel the customer opted out of themselves (`opted_out`, field `consent.<channel>`); nothing changes", body = Problem, content_type = "application/problem+json"),
         (status = 200, body = Customer),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -189,10 +189,38 @@ pub async fn update(
         record.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("parsed customer missing")))?;
     let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
     customers::ensure_contact_free(&txn, auth.merchant_id, &record, Some(id)).await?;
-    let updated =
-        customers::update(&txn, auth.merchant_id, id, current.created_at, &record, now).await?;
+    let updated = customers::update(
+        &txn,
+        auth.merchant_id,
+        id,
+        &current,
+        &record,
+        auth.actor(),
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(web::Json(updated))
+}
+
+/// A customer's consent: per channel now, the channels they opted out of themselves, and
+/// the latest 200 changes (newest first) with their source, who made them and when.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = ConsentHistory), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
+#[get("/customers/{id}/consent")]
+pub async fn consent(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<ConsentHistory>> {
+    let customer = customers::find(&state.db, auth.merchant_id, id.into_inner()).await?;
+    Ok(web::Json(
+        customers::consent_history(&state.db, &customer).await?,
+    ))
 }
 
 /// Delete a customer, with their passes and tags.
@@ -217,6 +245,68 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The consent an import declares for its rows (see [`import_csv`]).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportParams {
+    /// Channels every row consents to where its own consent column is absent or empty,
+    /// separated by commas (`sms,email`). Requires `legal_basis`.
+    #[param(
+        pattern = r"^(sms|email|telegram|messenger)(,(sms|email|telegram|messenger))*$",
+        example = "sms,email"
+    )]
+    pub consent: Option<String>,
+    /// Why the merchant may message these customers (e.g. "signed up in store, paper form
+    /// 2026"), 1 to 500 characters on one line; recorded with every consent the import
+    /// changes. Required with `consent`.
+    #[param(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub legal_basis: Option<String>,
+}
+
+impl ImportParams {
+    fn declaration(&self) -> Result<import::Declaration> {
+        let mut fields = Fields::new();
+        let mut channels = Vec::new();
+        if let Some(names) = &self.consent {
+            for name in names.split(',') {
+                match Channel::ALL.into_iter().find(|c| c.as_str() == name) {
+                    Some(c) if !channels.contains(&c) => channels.push(c),
+                    Some(_) => {}
+                    None => {
+                        fields.push(
+                            "consent",
+                            "invalid_channel",
+                            "must list channels: sms, email, telegram, messenger",
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+        let legal_basis = match &self.legal_basis {
+            Some(text) => fields.text("legal_basis", text, 500),
+            None if self.consent.is_some() => {
+                fields.push(
+                    "legal_basis",
+                    "required",
+                    "say why the merchant may message these customers",
+                );
+                None
+            }
+            None => None,
+        };
+        fields.finish()?;
+        Ok(import::Declaration {
+            channels,
+            legal_basis,
+        })
+    }
+}
+
 /// Import customers from CSV (`Content-Type: text/csv`).
 ///
 /// The header names the columns: `first_name` (or `name`), `last_name`, `phone`, `email`,
@@ -224,6 +314,14 @@ pub async fn delete(
 /// `telegram_chat_id`, `messenger_psid`, `sms_opt_in`, `email_opt_in` (yes/no). Invalid rows
 /// are reported by line and not written; a row with the phone or email of an existing
 /// customer (or of an earlier row) is merged into that customer.
+///
+/// Consent is only what the file or the import gives: a new customer has a channel on when
+/// its row's consent column says yes, or the column is absent or empty and the import
+/// declares consent on that channel (`consent=sms,email` with `legal_basis`); every other
+/// channel is off. A merged customer keeps what the row says nothing about; a `no` turns a
+/// channel off. A `yes` on a channel the customer opted out of themselves (STOP, an
+/// unsubscribe link) leaves it off, and the row is listed in `notices` (`opted_out`). Each
+/// change is recorded in the customer's consent history (source `import`).
 ///
 /// The file is UTF-8 text (Excel's "CSV UTF-8": its byte order mark is fine), with lines
 /// ended by LF, CR LF or CR. A file that cannot be read as such text is refused whole, with
@@ -236,17 +334,20 @@ pub async fn delete(
         (status = 400, description = "The file cannot be read as CSV text (not UTF-8, a NUL byte, a quote never closed); the detail names the line", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The file is over the import limit, or holds more than 100,000 rows", body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The header names no first_name column, names one field twice, or has more than 1,000 columns", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The header names no first_name column, names one field twice, or has more than 1,000 columns; or `consent` names an unknown channel, or comes without `legal_basis`", body = Problem, content_type = "application/problem+json"),
     ),
+    params(ImportParams),
     security(("bearer" = []))
 )]
 #[post("/customers/import")]
 pub async fn import_csv(
     state: web::Data<AppState>,
     auth: Auth,
+    params: web::Query<ImportParams>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<web::Json<ImportReport>> {
+    let declaration = params.declaration()?;
     let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -281,6 +382,8 @@ pub async fn import_csv(
         &state.db,
         auth.merchant_id,
         merchants::country(&merchant),
+        declaration,
+        auth.actor(),
         now,
         today,
         body,
@@ -308,4 +411,38 @@ pub async fn tags(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Ve
         .all(&state.db)
         .await?;
     Ok(web::Json(tags))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ImportParams;
+
+    #[test]
+    fn the_documented_channel_list_is_the_check() {
+        let pattern =
+            regex::Regex::new(loyalcast_dto::text::CHANNEL_LIST).unwrap_or_else(|e| panic!("{e}"));
+        for sample in [
+            "",
+            "sms",
+            "sms,email",
+            "sms,sms",
+            "email,telegram,messenger",
+            "sms,",
+            ",sms",
+            "sms, email",
+            "SMS",
+            "fax",
+            "sms,,email",
+        ] {
+            let params = ImportParams {
+                consent: Some(sample.to_owned()),
+                legal_basis: Some("signed up in store".to_owned()),
+            };
+            assert_eq!(
+                pattern.is_match(sample),
+                params.declaration().is_ok(),
+                "{sample:?}"
+            );
+        }
+    }
 }

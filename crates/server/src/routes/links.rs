@@ -73,7 +73,40 @@ pub async fn unsubscribe(
     Ok(page(
         "You are unsubscribed",
         &format!(
-            "<p>You will not get these messages by {} any more.</p>",
+            "<p>You will not get these messages by {} any more.</p>\
+             <form method=\"post\" action=\"/r/{}\"><p>Changed your mind?</p>\
+             <button type=\"submit\" style=\"font:inherit;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #1f4e8c;background:#fff;color:#1f4e8c\">Subscribe again</button></form>",
+            channel.label(),
+            // Verified, so only digits, a dash and hex: nothing to escape.
+            token.as_str()
+        ),
+    ))
+}
+
+/// Subscribe again: the button on the page after unsubscribing, reached only through the
+/// signed link of a message to the customer, so it is the customer's own act. Their opt-out
+/// of that channel (however it came) ends, and the channel is on again.
+#[utoipa::path(
+    tag = "links",
+    params(("token" = String, Path, description = "The signed token from the message")),
+    responses((status = 200, description = "Subscribed again; an HTML page", content_type = "text/html"), (status = 404, body = loyalcast_dto::Problem, content_type = "application/problem+json"))
+)]
+#[post("/r/{token:.*}")]
+pub async fn resubscribe(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse> {
+    let id = state
+        .links
+        .verify(Purpose::Unsubscribe, &token)
+        .ok_or(ApiError::NotFound)?;
+    let channel = events::resubscribe(&state.db, id, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(page(
+        "You are subscribed again",
+        &format!(
+            "<p>You will get these messages by {} again.</p>",
             channel.label()
         ),
     ))

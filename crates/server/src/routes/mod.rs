@@ -48,6 +48,7 @@ pub fn app(
         .service(metrics::metrics)
         .service(links::unsubscribe_page)
         .service(links::unsubscribe)
+        .service(links::resubscribe)
         .service(links::open_pixel)
         .service(
             scope("/api/v1")
@@ -85,6 +86,7 @@ pub fn config(cfg: &mut ServiceConfig) {
         .service(customers::tags)
         .service(customers::get)
         .service(customers::update)
+        .service(customers::consent)
         .service(customers::delete)
         .service(passes::list)
         .service(passes::create)

@@ -11,7 +11,7 @@ use loyalcast_delivery::twilio::webhook::{
 };
 
 use crate::body;
-use crate::engine::events;
+use crate::engine::{consent, events};
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 
@@ -141,8 +141,10 @@ pub async fn twilio_status(
     Ok(twiml())
 }
 
-/// Twilio's inbound SMS: STOP-family replies turn SMS off for that number at once; START
-/// turns it on again.
+/// Twilio's inbound SMS. A STOP-family reply turns SMS off at once for the customers with
+/// that phone whom an SMS was sent (queued) to, at every merchant that did; START turns on
+/// again exactly what a STOP to the same number (`To`) turned off, and no other opt-out. A
+/// MessageSid acted on before changes nothing again.
 #[utoipa::path(
     tag = "webhooks",
     request_body(content = String, content_type = "application/x-www-form-urlencoded"),
@@ -164,27 +166,31 @@ pub async fn twilio_inbound(
     let form = verified_form(&state, &req, payload).await?;
     let inbound =
         InboundSms::from_form(&form).map_err(|e| ApiError::BadRequest(format!("{e}.")))?;
-    match inbound.keyword() {
-        Some(SmsKeyword::OptOut) => {
-            let n = events::sms_consent_for_phone(
-                &state.db,
-                inbound.from.as_str(),
-                false,
-                state.clock.now(),
-            )
-            .await?;
-            tracing::info!(customers = n, "SMS opt-out received");
+    if inbound.message_sid.len() > 64 || inbound.to.len() > 64 {
+        return Err(ApiError::BadRequest(
+            "MessageSid and To are at most 64 characters.".to_owned(),
+        ));
+    }
+    let stop = match inbound.keyword() {
+        Some(SmsKeyword::OptOut) => true,
+        Some(SmsKeyword::OptIn) => false,
+        _ => return Ok(twiml()),
+    };
+    let outcome = consent::sms_keyword(
+        &state.db,
+        &inbound.message_sid,
+        inbound.from.as_str(),
+        inbound.to.trim(),
+        stop,
+        state.clock.now(),
+    )
+    .await?;
+    // Counts only: never the customer's number.
+    match outcome {
+        consent::Keyword::Replayed => tracing::info!(stop, "SMS keyword replayed; nothing changed"),
+        consent::Keyword::Applied(customers) => {
+            tracing::info!(stop, customers, "SMS keyword received");
         }
-        Some(SmsKeyword::OptIn) => {
-            events::sms_consent_for_phone(
-                &state.db,
-                inbound.from.as_str(),
-                true,
-                state.clock.now(),
-            )
-            .await?;
-        }
-        _ => {}
     }
     Ok(twiml())
 }

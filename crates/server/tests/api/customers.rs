@@ -27,7 +27,11 @@ async fn customers_are_created_normalised_and_found_by_name_phone_and_email(app:
     assert_eq!(ann.phone.as_deref(), Some("+14155552671"));
     assert_eq!(ann.email.as_deref(), Some("ann.lee@example.com"));
     assert_eq!(ann.tags, vec!["vip"]);
-    assert!(ann.consent.sms && ann.consent.email);
+    assert_eq!(
+        ann.consent,
+        loyalcast_dto::Consent::default(),
+        "nothing is on unless given"
+    );
     for (first, email) in [
         ("Bob", "bob@example.com"),
         ("Annika", "annika@example.org"),

@@ -272,6 +272,22 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Posts a CSV file to the customer import with a query (a consent declaration).
+    pub async fn import_csv_with(
+        &self,
+        token: &str,
+        query: &str,
+        csv: impl Into<reqwest::Body>,
+    ) -> Response {
+        let path = format!("/api/v1/customers/import?{query}");
+        self.request(Method::POST, &path, Some(token))
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Response {
         self.client
             .post(self.url("/api/v1/auth/login"))

@@ -4,6 +4,7 @@ use loyalcast_delivery::Channel;
 use loyalcast_delivery::twilio::webhook::SignatureVerifier;
 use loyalcast_dto::{Customer, Mailing, Page};
 use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -132,6 +133,14 @@ async fn twilio_webhooks_check_the_signature_and_apply_stop_and_delivery_reports
     let t = app.tenant("Stop Cafe").await;
     top_up(&app, &t, "sms", 100).await;
     customers(&app, &t, 2).await;
+    // A STOP reaches the customers the merchant texted: a first mailing is queued to both.
+    let body = json!({"name": "S", "audience": {"type": "all"}, "channels": ["sms"], "content": {"sms": {"body": "Hello"}}});
+    let first: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(first.counts.total, 2);
     let verifier = SignatureVerifier::new(SecretString::from("twilio-test-token"));
     let post =
         |path: &'static str, form: Vec<(&'static str, String)>, signature: Option<String>| {
@@ -175,7 +184,6 @@ async fn twilio_webhooks_check_the_signature_and_apply_stop_and_delivery_reports
     assert!(!page.items[0].consent.sms, "STOP turns SMS off at once");
 
     // The remaining customer gets the mailing; Twilio then reports it delivered.
-    let body = json!({"name": "S", "audience": {"type": "all"}, "channels": ["sms"], "content": {"sms": {"body": "Hello"}}});
     let m: Mailing = json(
         app.post("/api/v1/mailings", &t.token, &body).await,
         StatusCode::CREATED,
@@ -184,7 +192,13 @@ async fn twilio_webhooks_check_the_signature_and_apply_stop_and_delivery_reports
     assert_eq!(m.counts.total, 1, "the opted-out customer is not queued");
     let senders = Senders::new(None);
     drain(&worker(&app, &senders, WorkerConfig::default())).await;
-    let delivery_id: i64 = senders.sent(Channel::Sms).len() as i64; // ids start at 1 in a fresh database
+    let delivery_id = loyalcast::entity::delivery::Entity::find()
+        .filter(loyalcast::entity::delivery::Column::SourceId.eq(m.id))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     let path: &'static str = Box::leak(
         format!("/api/v1/webhooks/twilio/status?delivery_id={delivery_id}").into_boxed_str(),
     );

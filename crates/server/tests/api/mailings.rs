@@ -48,7 +48,11 @@ async fn a_personal_sms_estimate_of_a_large_audience_is_bounded_and_says_so(app:
         };
         csv.push_str(&format!("{name},+1415{}\n", 2_000_000 + i));
     }
-    let imported: ImportReport = json(app.import_csv(&t.token, csv).await, StatusCode::OK).await;
+    let imported: ImportReport = json(
+        app.import_csv_with(&t.token, DECLARED_CONSENT, csv).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(imported.created, n);
     let body = "x".repeat(125);
     let content = json!({"sms": {"body": format!("Hi {{first_name}}, {body}")}});
@@ -280,6 +284,10 @@ pub async fn top_up(app: &TestApp, t: &Tenant, kind: &str, amount: i64) {
 
 /// Imports `n` customers: all with a phone, two in three with an email, one in three on
 /// Telegram; every seventh opted out of SMS.
+/// The consent declaration of the test imports: every channel, on a stated legal basis.
+pub const DECLARED_CONSENT: &str =
+    "consent=sms,email,telegram,messenger&legal_basis=test%20customers%20agreed";
+
 pub async fn customers(app: &TestApp, t: &Tenant, n: usize) {
     let mut csv =
         String::from("first_name,last_name,phone,email,telegram_chat_id,sms_opt_in,tags\n");
@@ -301,7 +309,9 @@ pub async fn customers(app: &TestApp, t: &Tenant, n: usize) {
             if i % 2 == 0 { "even" } else { "odd" },
         ));
     }
-    let r = app.import_csv(&t.token, csv).await;
+    // Consent is off unless given: the sms_opt_in column gives SMS (or not), the import's
+    // declaration every other channel.
+    let r = app.import_csv_with(&t.token, DECLARED_CONSENT, csv).await;
     let report: ImportReport = json(r, StatusCode::OK).await;
     assert_eq!(report.created as usize, n, "{:?}", report.errors.first());
 }

@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod changes;
+mod consent;
 mod contract;
 mod credits;
 mod customers;

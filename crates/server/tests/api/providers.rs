@@ -17,6 +17,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{Backend, JWT_SECRET, Tenant, TestApp, json, spawn};
+use crate::mailings::DECLARED_CONSENT;
 use crate::mailings::top_up;
 
 crate::db_tests!(
@@ -156,7 +157,9 @@ async fn import(app: &TestApp, t: &Tenant, n: usize) {
             if i % 7 == 6 { "no" } else { "yes" }
         ));
     }
-    let r = app.import_csv(&t.token, csv).await;
+    // Consent is off unless given: the sms_opt_in column gives SMS (or not), the import's
+    // declaration every other channel.
+    let r = app.import_csv_with(&t.token, DECLARED_CONSENT, csv).await;
     let report: ImportReport = json(r, StatusCode::OK).await;
     assert_eq!(report.created as usize, n);
 }
@@ -478,7 +481,11 @@ async fn sms_audience(app: &TestApp, t: &Tenant) {
     for i in 0..3_000 {
         csv.push_str(&format!("S{i},+1415{:07}\n", 4_000_000 + i));
     }
-    let report: ImportReport = json(app.import_csv(&t.token, csv).await, StatusCode::OK).await;
+    let report: ImportReport = json(
+        app.import_csv_with(&t.token, DECLARED_CONSENT, csv).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(report.created, 3_000);
 }
 
