@@ -10,6 +10,7 @@ mod m20261129_000003_covering_last_visit_index;
 mod m20261129_000004_create_worker_processes;
 mod m20261202_000005_delivery_sources;
 mod m20261202_000006_create_changes;
+mod m20261202_000009_signin;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_create_worker_processes::Migration),
             Box::new(m20261202_000005_delivery_sources::Migration),
             Box::new(m20261202_000006_create_changes::Migration),
+            Box::new(m20261202_000009_signin::Migration),
         ]
     }
 }

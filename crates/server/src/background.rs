@@ -324,6 +324,7 @@ pub async fn housekeeping(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow
     // The change feed keeps a day: as far back as a stream can resume.
     crate::feed::forget_before(db, now - chrono::Duration::hours(crate::feed::KEEP_HOURS)).await?;
     crate::feed::tickets::forget_expired(db, now).await?;
+    crate::auth::throttle::forget_before(db, now - crate::auth::throttle::MAX_WINDOW).await?;
     Ok(())
 }
 

@@ -33,6 +33,10 @@ pub enum ApiError {
         retry_after_secs: u64,
         detail: String,
     },
+    /// The server is too busy for this (every password-hashing slot stayed taken): a 503
+    /// with `Retry-After`.
+    #[error("overloaded")]
+    Overloaded { retry_after_secs: u64 },
     #[error("payload too large")]
     PayloadTooLarge(String),
     #[error("unsupported media type")]
@@ -75,6 +79,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Taken(_) => "taken",
             ApiError::TooManyRequests { .. } => "too-many-requests",
+            ApiError::Overloaded { .. } => "overloaded",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::MethodNotAllowed => "method-not-allowed",
@@ -94,6 +99,7 @@ impl ApiError {
             ApiError::Conflict(_) => "Conflict",
             ApiError::Taken(_) => "Already taken",
             ApiError::TooManyRequests { .. } => "Too many requests",
+            ApiError::Overloaded { .. } => "Server busy",
             ApiError::PayloadTooLarge(_) => "Request too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::MethodNotAllowed => "Method not allowed",
@@ -118,6 +124,9 @@ impl ApiError {
             | ApiError::Unavailable(d)
             | ApiError::InsufficientCredits(d) => Some(d.clone()),
             ApiError::TooManyRequests { detail, .. } => Some(detail.clone()),
+            ApiError::Overloaded { .. } => {
+                Some("The server is busy checking other passwords; try again shortly.".to_owned())
+            }
             ApiError::Unauthorized(d) | ApiError::Forbidden(d) => Some((*d).to_owned()),
             ApiError::NotFound => Some("No such resource.".to_owned()),
             ApiError::MethodNotAllowed => {
@@ -153,6 +162,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::Taken(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -164,7 +174,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let ApiError::Internal(cause) = self {
-            tracing::error!(error = ?cause, "request failed");
+            tracing::error!(error = %loggable(cause), "request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((
@@ -174,7 +184,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::TooManyRequests {
                 retry_after_secs, ..
-            } => {
+            }
+            | ApiError::Overloaded { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             ApiError::Unauthorized(_) => {
@@ -208,6 +219,7 @@ impl From<crate::engine::error::EngineError> for ApiError {
                 crate::engine::credits::thousands(available)
             )),
             EngineError::Missing(_) => ApiError::NotFound,
+            EngineError::Database(db) => ApiError::from(db),
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -217,6 +229,27 @@ impl From<FieldErrors> for ApiError {
     fn from(errors: FieldErrors) -> Self {
         ApiError::Validation(errors.0)
     }
+}
+
+/// An internal error's causes as they may be logged: each cause's message, but a database
+/// error (and everything below it) only as [`crate::db::describe_error`] tells it, so that no
+/// value of a row reaches the log.
+pub fn loggable(cause: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for link in cause.chain() {
+        if let Some(db) = link.downcast_ref::<DbErr>() {
+            parts.push(crate::db::describe_error(db));
+            break;
+        }
+        if let Some(crate::engine::error::EngineError::Database(db)) =
+            link.downcast_ref::<crate::engine::error::EngineError>()
+        {
+            parts.push(format!("database: {}", crate::db::describe_error(db)));
+            break;
+        }
+        parts.push(link.to_string());
+    }
+    parts.join(": ")
 }
 
 /// Whether a database error is a unique-constraint violation (a duplicate).

@@ -28,6 +28,7 @@ pub struct NewMerchant {
 /// Creates the merchant, its owner and its (empty) balances in one transaction.
 pub async fn create(
     db: &impl TransactionTrait,
+    passwords: &password::Passwords,
     input: NewMerchant,
 ) -> Result<(Merchant, TeamMember)> {
     let mut fields = Fields::new();
@@ -51,7 +52,7 @@ pub async fn create(
     else {
         return Err(ApiError::Internal(anyhow::anyhow!("parsed fields missing")));
     };
-    let hash = password::hash(input.owner_password).await?;
+    let hash = passwords.hash(input.owner_password).await?;
 
     let txn = db.begin().await?;
     ensure_email_free(&txn, email.as_str(), "email").await?;
@@ -73,6 +74,7 @@ pub async fn create(
         password_hash: Set(hash),
         role: Set(Role::Owner.as_str().to_owned()),
         created_at: Set(now),
+        session_generation: Set(0),
     }
     .insert(&txn)
     .await?;
