@@ -28,6 +28,7 @@ pub struct Application {
     port: u16,
     server: Server,
     feed: Feed,
+    passwords: Arc<crate::auth::password::Passwords>,
 }
 
 impl Application {
@@ -57,6 +58,7 @@ impl Application {
             clock,
             feed.clone(),
         )?);
+        let passwords = state.passwords.clone();
         let spa_dir = config.spa_dir.clone();
         let max_body = config.max_import_bytes;
         let document = crate::openapi::document()?;
@@ -89,11 +91,21 @@ impl Application {
         // the runtime too, before the worker has settled and said goodbye.
         .disable_signals()
         .run();
-        Ok(Application { port, server, feed })
+        Ok(Application {
+            port,
+            server,
+            feed,
+            passwords,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// This server's password work (how many argon2 runs it started, for tests).
+    pub fn passwords(&self) -> Arc<crate::auth::password::Passwords> {
+        self.passwords.clone()
     }
 
     /// Serves until SIGINT or SIGTERM.
