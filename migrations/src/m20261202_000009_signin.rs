@@ -2,7 +2,7 @@
 //! address live in the database (a window of attempts per key, reserved in one statement
 //! before a password is checked), and each team member has a session generation that every
 //! session token carries, so that changing the password or signing out everywhere ends the
-//! member's other sessions at once.
+//! member's other sessions at once (and the change streams they opened).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -32,10 +32,27 @@ impl MigrationTrait for Migration {
                     .add_column(integer(TeamMembers::SessionGeneration).default(0))
                     .to_owned(),
             )
+            .await?;
+        // A change stream opened with a session ends when the member's sessions do.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(StreamTickets::Table)
+                    .add_column(integer_null(StreamTickets::SessionGeneration))
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(StreamTickets::Table)
+                    .drop_column(StreamTickets::SessionGeneration)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .alter_table(
                 Table::alter()
@@ -56,6 +73,12 @@ enum SignInAttempts {
     KeyHash,
     Attempts,
     WindowStartedAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum StreamTickets {
+    Table,
+    SessionGeneration,
 }
 
 #[derive(DeriveIden, Clone, Copy)]

@@ -83,7 +83,9 @@ pub async fn start(
         tokio::time::sleep(pause).await;
         match heartbeat(&db, id, clock.now()).await {
             Ok(processes) => limits.share_with(processes),
-            Err(err) => tracing::warn!(error = %err, "worker heartbeat failed; will retry"),
+            Err(err) => {
+                tracing::warn!(error = %crate::error::loggable(err.as_ref()), "worker heartbeat failed; will retry")
+            }
         }
     }
     let worker = Arc::new(
@@ -190,7 +192,7 @@ async fn confirm_sandbox_loop(
                     now,
                 );
                 if let Err(err) = confirm.await {
-                    tracing::warn!(error = %err, "sandbox confirmations failed; will retry");
+                    tracing::warn!(error = %crate::error::loggable(&err), "sandbox confirmations failed; will retry");
                 }
             }
             _ = stopped.changed() => break,
@@ -217,11 +219,11 @@ async fn heartbeat_loop(
                     }
                     limits.share_with(processes);
                 }
-                Err(err) => tracing::warn!(error = %err, "worker heartbeat failed; will retry"),
+                Err(err) => tracing::warn!(error = %crate::error::loggable(err.as_ref()), "worker heartbeat failed; will retry"),
             },
             _ = stopped.changed() => {
                 if let Err(err) = leave(&db, id).await {
-                    tracing::warn!(error = %err, "could not remove the worker heartbeat");
+                    tracing::warn!(error = %crate::error::loggable(err.as_ref()), "could not remove the worker heartbeat");
                 }
                 break;
             }
@@ -239,7 +241,7 @@ async fn housekeeping_loop(
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(err) = housekeeping(&db, clock.now()).await {
-                    tracing::warn!(error = %err, "housekeeping failed; will retry");
+                    tracing::warn!(error = %crate::error::loggable(err.as_ref()), "housekeeping failed; will retry");
                 }
             }
             _ = stopped.changed() => break,

@@ -174,7 +174,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let ApiError::Internal(cause) = self {
-            tracing::error!(error = %loggable(cause), "request failed");
+            tracing::error!(error = %loggable(cause.as_ref()), "request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((
@@ -231,23 +231,28 @@ impl From<FieldErrors> for ApiError {
     }
 }
 
-/// An internal error's causes as they may be logged: each cause's message, but a database
+/// An error and its causes as they may be logged: each cause's message, but a database
 /// error (and everything below it) only as [`crate::db::describe_error`] tells it, so that no
 /// value of a row reaches the log.
-pub fn loggable(cause: &anyhow::Error) -> String {
+pub fn loggable(cause: &(dyn std::error::Error + 'static)) -> String {
+    use crate::engine::error::EngineError;
     let mut parts = Vec::new();
-    for link in cause.chain() {
+    let mut next = Some(cause);
+    while let Some(link) = next {
+        next = link.source();
         if let Some(db) = link.downcast_ref::<DbErr>() {
             parts.push(crate::db::describe_error(db));
             break;
         }
-        if let Some(crate::engine::error::EngineError::Database(db)) =
-            link.downcast_ref::<crate::engine::error::EngineError>()
-        {
-            parts.push(format!("database: {}", crate::db::describe_error(db)));
-            break;
+        match link.downcast_ref::<EngineError>() {
+            Some(EngineError::Database(db)) => {
+                parts.push(format!("database: {}", crate::db::describe_error(db)));
+                break;
+            }
+            // Its message is its cause's whole chain: tell the chain link by link instead.
+            Some(EngineError::Other(_)) => continue,
+            _ => parts.push(link.to_string()),
         }
-        parts.push(link.to_string());
     }
     parts.join(": ")
 }

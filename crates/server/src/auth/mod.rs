@@ -31,6 +31,8 @@ pub struct Auth {
     pub api_key_id: Option<Uuid>,
     /// The session token's id and expiry, for sign-out.
     pub session: Option<(String, DateTime<Utc>)>,
+    /// The member's session generation the token carries (see [`sessions`]).
+    pub session_generation: Option<i32>,
 }
 
 /// The team member behind a session, as read for this request.
@@ -146,5 +148,6 @@ async fn authenticate_session(state: &AppState, token: &str) -> Result<Auth, Api
         member_id: Some(member.id),
         api_key_id: None,
         session: Some((claims.jti, expires_at)),
+        session_generation: Some(member.session_generation),
     })
 }
