@@ -12,6 +12,7 @@ mod m20261202_000005_delivery_sources;
 mod m20261202_000006_create_changes;
 mod m20261202_000007_operator;
 mod m20261202_000008_consent;
+mod m20261202_000009_signin;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_create_changes::Migration),
             Box::new(m20261202_000007_operator::Migration),
             Box::new(m20261202_000008_consent::Migration),
+            Box::new(m20261202_000009_signin::Migration),
         ]
     }
 }

@@ -49,6 +49,27 @@ impl From<ApiKeyRole> for Role {
     }
 }
 
+/// Change the signed-in member's password. The member's other sessions end; the answer is
+/// a new session for this one. Unknown fields are refused (400).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"current_password": "correct horse battery", "new_password": "a new long passphrase"}))
+)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    /// The password the member signs in with now.
+    #[cfg_attr(feature = "openapi", schema(max_length = 256, format = "password"))]
+    pub current_password: String,
+    /// The new password, 10 to 256 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 10, max_length = 256, format = "password")
+    )]
+    pub new_password: String,
+}
+
 /// Sign in with a team member's email and password. Unknown fields are refused (400).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -81,7 +81,9 @@ pub async fn start(
         tokio::time::sleep(pause).await;
         match heartbeat(&db, id, clock.now()).await {
             Ok(processes) => limits.share_with(processes),
-            Err(err) => tracing::warn!(error = %err, "worker heartbeat failed; will retry"),
+            Err(err) => {
+                tracing::warn!(error = %crate::error::loggable(err.as_ref()), "worker heartbeat failed; will retry")
+            }
         }
     }
     let links = keys.link_signer();
@@ -203,7 +205,7 @@ async fn confirm_sandbox_loop(
                     now,
                 );
                 if let Err(err) = confirm.await {
-                    tracing::warn!(error = %err, "sandbox confirmations failed; will retry");
+                    tracing::warn!(error = %crate::error::loggable(&err), "sandbox confirmations failed; will retry");
                 }
             }
             _ = stopped.changed() => break,
@@ -230,11 +232,11 @@ async fn heartbeat_loop(
                     }
                     limits.share_with(processes);
                 }
-                Err(err) => tracing::warn!(error = %err, "worker heartbeat failed; will retry"),
+                Err(err) => tracing::warn!(error = %crate::error::loggable(err.as_ref()), "worker heartbeat failed; will retry"),
             },
             _ = stopped.changed() => {
                 if let Err(err) = leave(&db, id).await {
-                    tracing::warn!(error = %err, "could not remove the worker heartbeat");
+                    tracing::warn!(error = %crate::error::loggable(err.as_ref()), "could not remove the worker heartbeat");
                 }
                 break;
             }
@@ -252,7 +254,7 @@ async fn housekeeping_loop(
         tokio::select! {
             _ = tick.tick() => {
                 if let Err(err) = housekeeping(&db, clock.now()).await {
-                    tracing::warn!(error = %err, "housekeeping failed; will retry");
+                    tracing::warn!(error = %crate::error::loggable(err.as_ref()), "housekeeping failed; will retry");
                 }
             }
             _ = stopped.changed() => break,
@@ -337,6 +339,7 @@ pub async fn housekeeping(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow
     // The change feed keeps a day: as far back as a stream can resume.
     crate::feed::forget_before(db, now - chrono::Duration::hours(crate::feed::KEEP_HOURS)).await?;
     crate::feed::tickets::forget_expired(db, now).await?;
+    crate::auth::throttle::forget_before(db, now - crate::auth::throttle::MAX_WINDOW).await?;
     Ok(())
 }
 

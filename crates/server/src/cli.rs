@@ -164,6 +164,7 @@ pub async fn run() -> anyhow::Result<()> {
             };
             let (merchant, owner) = merchants::create(
                 &database,
+                &crate::auth::password::Passwords::new(1, std::time::Duration::from_secs(60)),
                 NewMerchant {
                     name,
                     time_zone: Some(time_zone),

@@ -78,15 +78,27 @@ pub struct Config {
     /// Log as JSON lines instead of text.
     #[serde(default)]
     pub log_json: bool,
-    /// Failed sign-ins allowed per account before it is throttled.
+    /// Sign-in attempts allowed per account in a window (a success forgives them).
     #[serde(default = "defaults::login_failures_per_account")]
     pub login_failures_per_account: u32,
-    /// Failed sign-ins allowed per client address before it is throttled.
+    /// Failed sign-ins allowed per client address in a window.
     #[serde(default = "defaults::login_failures_per_address")]
     pub login_failures_per_address: u32,
-    /// Minutes until one throttled failure is forgiven.
+    /// The window sign-in attempts are counted in, in minutes (at most a day).
     #[serde(default = "defaults::login_failure_window_minutes")]
     pub login_failure_window_minutes: u32,
+    /// Proxies whose `X-Forwarded-For` is believed: addresses or CIDR blocks. The client is
+    /// the right-most address in the header that is not one of them; from any other peer
+    /// the header is ignored. Empty (the default): the peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Argon2 hashes (19 MiB each) run at once, across sign-in, sign-up, password changes
+    /// and new team members.
+    #[serde(default = "defaults::password_hashing_concurrency")]
+    pub password_hashing_concurrency: usize,
+    /// How long a request waits for a hashing slot before it is refused (503).
+    #[serde(default = "defaults::password_hashing_wait_ms")]
+    pub password_hashing_wait_ms: u64,
     /// Largest accepted JSON body.
     #[serde(default = "defaults::max_json_bytes")]
     pub max_json_bytes: usize,
@@ -138,6 +150,12 @@ mod defaults {
     }
     pub fn login_failure_window_minutes() -> u32 {
         15
+    }
+    pub fn password_hashing_concurrency() -> usize {
+        4
+    }
+    pub fn password_hashing_wait_ms() -> u64 {
+        1_000
     }
     pub fn max_json_bytes() -> usize {
         256 * 1024

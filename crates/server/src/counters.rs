@@ -50,6 +50,11 @@ pub static SENDS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 pub static SEND_FAILURES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 pub static SEND_MICROS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 
+/// Argon2 runs started (hashes and verifications of passwords), and requests refused
+/// because every hashing slot stayed taken.
+pub static PASSWORD_RUNS: AtomicU64 = AtomicU64::new(0);
+pub static PASSWORD_REFUSALS: AtomicU64 = AtomicU64::new(0);
+
 /// Worker step phases ([`Phases::NAMES`]): total microseconds.
 pub static PHASE_MICROS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 

@@ -37,6 +37,10 @@ pub enum ApiError {
         retry_after_secs: u64,
         detail: String,
     },
+    /// The server is too busy for this (every password-hashing slot stayed taken): a 503
+    /// with `Retry-After`.
+    #[error("overloaded")]
+    Overloaded { retry_after_secs: u64 },
     #[error("payload too large")]
     PayloadTooLarge(String),
     #[error("unsupported media type")]
@@ -80,6 +84,7 @@ impl ApiError {
             ApiError::Taken(_) => "taken",
             ApiError::OptedOut(_) => "opted-out",
             ApiError::TooManyRequests { .. } => "too-many-requests",
+            ApiError::Overloaded { .. } => "overloaded",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::MethodNotAllowed => "method-not-allowed",
@@ -100,6 +105,7 @@ impl ApiError {
             ApiError::Taken(_) => "Already taken",
             ApiError::OptedOut(_) => "The customer opted out",
             ApiError::TooManyRequests { .. } => "Too many requests",
+            ApiError::Overloaded { .. } => "Server busy",
             ApiError::PayloadTooLarge(_) => "Request too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::MethodNotAllowed => "Method not allowed",
@@ -124,6 +130,9 @@ impl ApiError {
             | ApiError::Unavailable(d)
             | ApiError::InsufficientCredits(d) => Some(d.clone()),
             ApiError::TooManyRequests { detail, .. } => Some(detail.clone()),
+            ApiError::Overloaded { .. } => {
+                Some("The server is busy checking other passwords; try again shortly.".to_owned())
+            }
             ApiError::Unauthorized(d) | ApiError::Forbidden(d) => Some((*d).to_owned()),
             ApiError::NotFound => Some("No such resource.".to_owned()),
             ApiError::MethodNotAllowed => {
@@ -163,6 +172,7 @@ impl ResponseError for ApiError {
                 StatusCode::CONFLICT
             }
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -174,7 +184,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let ApiError::Internal(cause) = self {
-            tracing::error!(error = ?cause, "request failed");
+            tracing::error!(error = %loggable(cause.as_ref()), "request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((
@@ -184,7 +194,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::TooManyRequests {
                 retry_after_secs, ..
-            } => {
+            }
+            | ApiError::Overloaded { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             ApiError::Unauthorized(_) => {
@@ -218,6 +229,7 @@ impl From<crate::engine::error::EngineError> for ApiError {
                 crate::engine::credits::thousands(available)
             )),
             EngineError::Missing(_) => ApiError::NotFound,
+            EngineError::Database(db) => ApiError::from(db),
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -227,6 +239,32 @@ impl From<FieldErrors> for ApiError {
     fn from(errors: FieldErrors) -> Self {
         ApiError::Validation(errors.0)
     }
+}
+
+/// An error and its causes as they may be logged: each cause's message, but a database
+/// error (and everything below it) only as [`crate::db::describe_error`] tells it, so that no
+/// value of a row reaches the log.
+pub fn loggable(cause: &(dyn std::error::Error + 'static)) -> String {
+    use crate::engine::error::EngineError;
+    let mut parts = Vec::new();
+    let mut next = Some(cause);
+    while let Some(link) = next {
+        next = link.source();
+        if let Some(db) = link.downcast_ref::<DbErr>() {
+            parts.push(crate::db::describe_error(db));
+            break;
+        }
+        match link.downcast_ref::<EngineError>() {
+            Some(EngineError::Database(db)) => {
+                parts.push(format!("database: {}", crate::db::describe_error(db)));
+                break;
+            }
+            // Its message is its cause's whole chain: tell the chain link by link instead.
+            Some(EngineError::Other(_)) => continue,
+            _ => parts.push(link.to_string()),
+        }
+    }
+    parts.join(": ")
 }
 
 /// Whether a database error is a unique-constraint violation (a duplicate).

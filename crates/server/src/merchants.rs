@@ -48,6 +48,7 @@ impl Trial {
 /// transaction.
 pub async fn create(
     db: &impl TransactionTrait,
+    passwords: &password::Passwords,
     input: NewMerchant,
     now: DateTime<Utc>,
 ) -> Result<(Merchant, TeamMember)> {
@@ -72,7 +73,7 @@ pub async fn create(
     else {
         return Err(ApiError::Internal(anyhow::anyhow!("parsed fields missing")));
     };
-    let hash = password::hash(input.owner_password).await?;
+    let hash = passwords.hash(input.owner_password).await?;
 
     let txn = db.begin().await?;
     ensure_email_free(&txn, email.as_str(), "email").await?;
@@ -93,6 +94,7 @@ pub async fn create(
         password_hash: Set(hash),
         role: Set(Role::Owner.as_str().to_owned()),
         created_at: Set(now),
+        session_generation: Set(0),
     }
     .insert(&txn)
     .await?;

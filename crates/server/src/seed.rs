@@ -183,6 +183,7 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
     let now = Utc::now();
     let (merchant, _) = merchants::create(
         &txn,
+        &crate::auth::password::Passwords::new(1, std::time::Duration::from_secs(60)),
         NewMerchant {
             name: "Bean & Leaf Coffee".to_owned(),
             time_zone: Some("America/Los_Angeles".to_owned()),
@@ -211,6 +212,7 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
             password_hash: Set(hash.clone()),
             role: Set(role.as_str().to_owned()),
             created_at: Set(now),
+            session_generation: Set(0),
         }
         .insert(&txn)
         .await?;

@@ -29,6 +29,7 @@ pub struct Application {
     feed: Feed,
     /// Dropped with the application, which ends its key refresh.
     _keys_stop: tokio::sync::watch::Sender<bool>,
+    passwords: Arc<crate::auth::password::Passwords>,
 }
 
 impl Application {
@@ -69,6 +70,7 @@ impl Application {
             state.links.clone(),
             keys_stopped,
         ));
+        let passwords = state.passwords.clone();
         let spa_dir = config.spa_dir.clone();
         let max_body = config.max_import_bytes;
         let document = crate::openapi::document()?;
@@ -106,11 +108,17 @@ impl Application {
             server,
             feed,
             _keys_stop: keys_stop,
+            passwords,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// This server's password work (how many argon2 runs it started, for tests).
+    pub fn passwords(&self) -> Arc<crate::auth::password::Passwords> {
+        self.passwords.clone()
     }
 
     /// Serves until SIGINT or SIGTERM.

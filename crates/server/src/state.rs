@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
+use crate::auth::client_address::TrustedProxies;
 use crate::auth::jwt::JwtKeys;
+use crate::auth::password::Passwords;
 use crate::auth::throttle::LoginThrottle;
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -20,6 +22,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub jwt: JwtKeys,
     pub throttle: LoginThrottle,
+    /// The argon2 work of this process, bounded.
+    pub passwords: Arc<Passwords>,
+    /// Whose `X-Forwarded-For` is believed.
+    pub proxies: TrustedProxies,
     pub links: LinkSigner,
     /// Checks Twilio's webhook signatures; `None` when SMS is not on Twilio.
     pub twilio: Option<SignatureVerifier>,
@@ -56,8 +62,13 @@ impl AppState {
             throttle: LoginThrottle::new(
                 config.login_failures_per_account,
                 config.login_failures_per_address,
-                Duration::from_secs(u64::from(config.login_failure_window_minutes) * 60),
+                chrono::Duration::minutes(i64::from(config.login_failure_window_minutes)),
             ),
+            passwords: Arc::new(Passwords::new(
+                config.password_hashing_concurrency,
+                Duration::from_millis(config.password_hashing_wait_ms),
+            )),
+            proxies: TrustedProxies::parse(&config.trusted_proxies)?,
             feed,
             db,
             config,

@@ -72,6 +72,7 @@ pub async fn authenticate(db: &DatabaseConnection, presented: &str) -> Result<Au
         member_id: None,
         api_key_id: Some(key.id),
         session: None,
+        session_generation: None,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Session tokens: HS256 JWTs with the algorithm pinned and issuer, audience and expiry
-//! checked. Each carries a `jti` so that sign-out can revoke it.
+//! checked. Each carries a `jti` so that sign-out can revoke it, and the member's session
+//! generation so that all of a member's sessions can be ended at once.
 
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -23,6 +24,10 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The member's session generation when the token was issued: once the member's
+    /// sessions are ended (the generation counts up) the token no longer matches.
+    #[serde(rename = "sgn", default)]
+    pub generation: i32,
 }
 
 /// Issues tokens with one key and accepts tokens of that key and of earlier ones (a
@@ -91,6 +96,7 @@ impl JwtKeys {
         &self,
         member: Uuid,
         merchant: Uuid,
+        generation: i32,
         now: DateTime<Utc>,
     ) -> anyhow::Result<(String, Claims)> {
         let claims = Claims {
@@ -101,6 +107,7 @@ impl JwtKeys {
             iat: now.timestamp(),
             exp: (now + self.ttl).timestamp(),
             jti: Uuid::new_v4().to_string(),
+            generation,
         };
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         let token = encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)?;
@@ -132,7 +139,7 @@ mod tests {
     fn an_issued_token_verifies() -> anyhow::Result<()> {
         let keys = keys("a-test-secret-of-enough-length");
         let (member, merchant) = (Uuid::now_v7(), Uuid::now_v7());
-        let (token, _) = keys.issue(member, merchant, Utc::now())?;
+        let (token, _) = keys.issue(member, merchant, 0, Utc::now())?;
         let claims = keys
             .verify(&token)
             .ok_or_else(|| anyhow::anyhow!("rejected"))?;
@@ -147,10 +154,11 @@ mod tests {
         let (old, _) = keys_a.issue(
             Uuid::now_v7(),
             Uuid::now_v7(),
+            0,
             Utc::now() - Duration::hours(3),
         )?;
         assert!(keys_a.verify(&old).is_none());
-        let (token, _) = keys_b.issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now())?;
+        let (token, _) = keys_b.issue(Uuid::now_v7(), Uuid::now_v7(), 0, Utc::now())?;
         assert!(keys_a.verify(&token).is_none());
         Ok(())
     }
@@ -160,13 +168,13 @@ mod tests {
         let old = SecretString::from("the session key before the rotation");
         let new = SecretString::from("the session key after the rotation");
         let keys = JwtKeys::new(&old, 60)?;
-        let (before, _) = keys.issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now())?;
+        let (before, _) = keys.issue(Uuid::now_v7(), Uuid::now_v7(), 0, Utc::now())?;
         keys.clone().replace(&new, std::slice::from_ref(&old));
         assert!(
             keys.verify(&before).is_some(),
             "signed in before the rotation"
         );
-        let (after, _) = keys.issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now())?;
+        let (after, _) = keys.issue(Uuid::now_v7(), Uuid::now_v7(), 0, Utc::now())?;
         assert!(JwtKeys::new(&new, 60)?.verify(&after).is_some());
         keys.replace(&new, &[]);
         assert!(keys.verify(&before).is_none());
@@ -176,7 +184,7 @@ mod tests {
     #[test]
     fn alg_none_is_rejected() -> anyhow::Result<()> {
         let keys = keys("a-test-secret-of-enough-length");
-        let (token, _) = keys.issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now())?;
+        let (token, _) = keys.issue(Uuid::now_v7(), Uuid::now_v7(), 0, Utc::now())?;
         let payload = token.split('.').nth(1).unwrap_or_default();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert!(keys.verify(&format!("{header}.{payload}.")).is_none());

@@ -2,8 +2,10 @@
 //! The tenant comes only from these credentials.
 
 pub mod api_keys;
+pub mod client_address;
 pub mod jwt;
 pub mod password;
+pub mod sessions;
 pub mod throttle;
 
 use std::future::Future;
@@ -29,6 +31,19 @@ pub struct Auth {
     pub api_key_id: Option<Uuid>,
     /// The session token's id and expiry, for sign-out.
     pub session: Option<(String, DateTime<Utc>)>,
+    /// The member's session generation the token carries (see [`sessions`]).
+    pub session_generation: Option<i32>,
+}
+
+/// The team member behind a session, as read for this request.
+impl Auth {
+    /// The member, for what only a signed-in person may do (change their password, sign
+    /// out everywhere); API keys are refused.
+    pub fn member(&self) -> Result<Uuid, ApiError> {
+        self.member_id.ok_or(ApiError::Forbidden(
+            "API keys cannot do this; sign in as a team member.",
+        ))
+    }
 }
 
 impl Auth {
@@ -148,6 +163,12 @@ async fn authenticate_session(state: &AppState, token: &str) -> Result<Auth, Api
         .one(&state.db)
         .await?
         .ok_or(INVALID)?;
+    // A member whose sessions were ended (a password change, signing out everywhere) has a
+    // later generation than the tokens issued before. A member removed and added again is
+    // a new member (a new id), so the old tokens name no one.
+    if member.session_generation != claims.generation {
+        return Err(INVALID);
+    }
     let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
     Ok(Auth {
         merchant_id: member.merchant_id,
@@ -155,5 +176,6 @@ async fn authenticate_session(state: &AppState, token: &str) -> Result<Auth, Api
         member_id: Some(member.id),
         api_key_id: None,
         session: Some((claims.jti, expires_at)),
+        session_generation: Some(member.session_generation),
     })
 }

@@ -108,6 +108,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     db::migrate(&database).await?;
     let (merchant, _) = merchants::create(
         &database,
+        &loyalcast::auth::password::Passwords::new(1, std::time::Duration::from_secs(60)),
         NewMerchant {
             name: "Bench Cafe".into(),
             time_zone: Some("UTC".into()),

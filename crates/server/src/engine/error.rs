@@ -1,5 +1,6 @@
 //! The engine's own error: a database error keeps its cause, so that a worker's log says
-//! what went wrong (`deadlock detected`, `database is locked`) and not only "database".
+//! what went wrong (SQLSTATE `40P01`, a deadlock; SQLite's `database is locked`) and not
+//! only "database", but never the values of a row.
 
 use sea_orm::DbErr;
 
@@ -7,7 +8,8 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("database: {0}")]
+    /// Told by [`crate::db::describe_error`]: its kind, code and constraint, never a value.
+    #[error("database: {}", crate::db::describe_error(.0))]
     Database(#[from] DbErr),
     /// A send needs more credits than the merchant has available.
     #[error("{needed} {kind} credits needed, {available} available")]

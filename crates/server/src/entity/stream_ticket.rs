@@ -12,6 +12,8 @@ pub struct Model {
     pub api_key_id: Option<Uuid>,
     pub session_id: Option<String>,
     pub session_expires_at: Option<DateTimeUtc>,
+    /// The member's session generation when the ticket was issued for a session.
+    pub session_generation: Option<i32>,
     pub expires_at: DateTimeUtc,
 }
 

@@ -11,6 +11,9 @@ pub struct Model {
     pub password_hash: String,
     pub role: String,
     pub created_at: DateTimeUtc,
+    /// Counts up when the member's sessions all end (a password change, signing out
+    /// everywhere); a session token carries the value it was issued with.
+    pub session_generation: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -279,7 +279,7 @@ async fn run(db: DatabaseConnection, inner: Arc<Inner>) {
                 }
                 Err(err) => {
                     failures += 1;
-                    tracing::warn!(error = %err, "the change feed cannot LISTEN yet; will retry");
+                    tracing::warn!(error = %crate::error::loggable(&err), "the change feed cannot LISTEN yet; will retry");
                     if rest(backoff(failures), &mut stop).await {
                         return;
                     }
@@ -293,7 +293,7 @@ async fn run(db: DatabaseConnection, inner: Arc<Inner>) {
             Ok(last) => break last,
             Err(err) => {
                 failures += 1;
-                tracing::warn!(error = %err, "the change feed cannot read the outbox yet; will retry");
+                tracing::warn!(error = %crate::error::loggable(&err), "the change feed cannot read the outbox yet; will retry");
                 if rest(backoff(failures), &mut stop).await {
                     return;
                 }
@@ -333,7 +333,7 @@ async fn run(db: DatabaseConnection, inner: Arc<Inner>) {
             Err(err) => {
                 failures += 1;
                 if failures == 1 {
-                    tracing::warn!(error = %err, "the change feed cannot read the outbox; will retry");
+                    tracing::warn!(error = %crate::error::loggable(&err), "the change feed cannot read the outbox; will retry");
                 }
                 if rest(backoff(failures), &mut stop).await {
                     break;
@@ -374,7 +374,7 @@ async fn forward(mut listener: PgListener, inner: Arc<Inner>) {
             Err(err) => {
                 failures += 1;
                 if failures == 1 {
-                    tracing::warn!(error = %err, "the change feed's LISTEN connection failed; will retry");
+                    tracing::warn!(error = %crate::error::loggable(&err), "the change feed's LISTEN connection failed; will retry");
                 }
                 inner.wake.notify_one();
                 tokio::time::sleep(backoff(failures)).await;

@@ -137,7 +137,7 @@ impl State {
                     Ok(rows) => rows,
                     Err(err) => {
                         // The client reconnects and resumes from what it got.
-                        tracing::warn!(error = %err, "a change stream could not read the outbox; ending it");
+                        tracing::warn!(error = %crate::error::loggable(&err), "a change stream could not read the outbox; ending it");
                         self.done = true;
                         return None;
                     }
@@ -181,7 +181,7 @@ impl State {
                         }
                         // A database that does not answer for a moment is no reason to cut
                         // every stream; the next check decides.
-                        Err(err) => tracing::warn!(error = %err, "a change stream could not check its credentials"),
+                        Err(err) => tracing::warn!(error = %crate::error::loggable(&err), "a change stream could not check its credentials"),
                     }
                 }
             }

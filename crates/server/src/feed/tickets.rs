@@ -6,8 +6,8 @@
 //! Tickets live in the database, not in a process's memory, so that a ticket issued by one
 //! `serve` process opens a stream on another behind the same load balancer; only a SHA-256 of
 //! each is stored. The stream keeps the credentials' identity ([`Grant`]) and checks it again
-//! while it runs ([`still_valid`]): signing out, removing the member or revoking the key ends
-//! it.
+//! while it runs ([`still_valid`]): signing out (here or everywhere), a password change,
+//! removing the member or revoking the key ends it.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -34,6 +34,8 @@ pub struct Grant {
     pub member_id: Option<Uuid>,
     /// …whose token's id and expiry these are;
     pub session: Option<(String, DateTime<Utc>)>,
+    /// …and the member's session generation then (ending the member's sessions ends it);
+    pub session_generation: Option<i32>,
     /// or an integrator's API key.
     pub api_key_id: Option<Uuid>,
 }
@@ -59,6 +61,7 @@ pub async fn issue(
         api_key_id: Set(grant.api_key_id),
         session_id: Set(grant.session.as_ref().map(|(id, _)| id.clone())),
         session_expires_at: Set(grant.session.as_ref().map(|(_, at)| *at)),
+        session_generation: Set(grant.session_generation),
         expires_at: Set(expires_at),
     })
     .exec_without_returning(db)
@@ -96,6 +99,7 @@ pub async fn redeem(
         merchant_id: found.merchant_id,
         member_id: found.member_id,
         session: found.session_id.zip(found.session_expires_at),
+        session_generation: found.session_generation,
         api_key_id: found.api_key_id,
     };
     Ok(still_valid(db, &grant, now).await?.then_some(grant))
@@ -123,7 +127,11 @@ pub async fn still_valid(
             .filter(team_member::Column::MerchantId.eq(grant.merchant_id))
             .one(db)
             .await?
-            .is_some());
+            .is_some_and(|member| {
+                grant
+                    .session_generation
+                    .is_none_or(|generation| generation == member.session_generation)
+            }));
     }
     if let Some(key_id) = grant.api_key_id {
         return Ok(api_key::Entity::find_by_id(key_id)

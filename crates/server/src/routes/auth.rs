@@ -1,14 +1,15 @@
-use std::time::Instant;
-
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use loyalcast_domain::{Fields, validation};
 use loyalcast_dto::{
-    LoginRequest, Me, Merchant, Problem, Role, Session, SignUpRequest, UpdateMerchant,
+    ChangePassword, LoginRequest, Me, Merchant, Problem, Role, Session, SignUpRequest,
+    UpdateMerchant,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use secrecy::SecretString;
+use uuid::Uuid;
 
-use crate::auth::{Auth, password};
+use crate::auth::throttle::{Admission, Reservation};
+use crate::auth::{Auth, password, sessions};
 use crate::entity::{api_key, merchant, revoked_token, team_member};
 use crate::error::{ApiError, Result};
 use crate::merchants::{self, NewMerchant};
@@ -16,15 +17,19 @@ use crate::state::AppState;
 
 /// Sign in with email and password.
 ///
-/// Returns a short-lived session token. Failed attempts are throttled per account and per
-/// client address (429 with `Retry-After`).
+/// Returns a short-lived session token. Attempts are counted per account and per client
+/// address (behind the configured proxies, the address they forwarded) in the database,
+/// shared by every server process; an attempt is counted before the password is checked, a
+/// success forgives the account's. Past the limit: 429 with `Retry-After`. When the server
+/// is busy checking other passwords: 503 with `Retry-After`.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = Session),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts on this account or from this address (`Retry-After` says when to try again)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many passwords are being checked at once (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/login")]
@@ -37,32 +42,63 @@ pub async fn login(
     // Lower-cased as stored, but not trimmed: the document declares the `email` format,
     // which allows no surrounding spaces, and an address with them names no account.
     let email = email.to_lowercase();
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    if let Err(wait) = state.throttle.check(&email, &address, Instant::now()) {
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: wait.as_secs().max(1),
-            detail: "Too many failed sign-in attempts. Try again later.".to_owned(),
-        });
-    }
+    let address = state.proxies.client(&req).map(|ip| ip.to_string());
+    let reservation = reserve(&state, &email, address.as_deref()).await?;
     let member = team_member::Entity::find()
-        .filter(team_member::Column::Email.eq(email.clone()))
+        .filter(team_member::Column::Email.eq(email))
         .one(&state.db)
         .await?;
     let stored = member.as_ref().map(|m| m.password_hash.clone());
-    let valid = password::verify(stored, SecretString::from(password)).await?;
+    let valid = verify(&state, &reservation, stored, password).await?;
     let Some(member) = member.filter(|_| valid) else {
-        state
-            .throttle
-            .record_failure(&email, &address, Instant::now());
-        tracing::info!(account = %email, %address, "failed sign-in");
+        failed_sign_in(address.as_deref());
         return Err(ApiError::Unauthorized("Wrong email or password."));
     };
-    state.throttle.record_success(&email);
+    state.throttle.succeeded(&state.db, &reservation).await?;
     let merchant = merchants::find(&state.db, member.merchant_id).await?;
     Ok(web::Json(session(&state, &member, &merchant)?))
+}
+
+/// Logs a failed sign-in. Only the address: the email someone typed may be a password typed
+/// into the wrong field, or someone else's address, and stays out of the log.
+pub fn failed_sign_in(address: Option<&str>) {
+    tracing::info!(address = address.unwrap_or("unknown"), "failed sign-in");
+}
+
+/// Reserves an attempt on the account (and the address), or the 429 to answer.
+async fn reserve(state: &AppState, account: &str, address: Option<&str>) -> Result<Reservation> {
+    match state
+        .throttle
+        .reserve(&state.db, account, address, state.clock.now())
+        .await?
+    {
+        Admission::Admitted(reservation) => Ok(reservation),
+        Admission::Wait(wait) => Err(ApiError::TooManyRequests {
+            retry_after_secs: wait.as_secs().max(1),
+            detail: "Too many sign-in attempts. Try again later.".to_owned(),
+        }),
+    }
+}
+
+/// Verifies a password under a reservation; an attempt that could not be verified (the
+/// server too busy) does not count.
+async fn verify(
+    state: &AppState,
+    reservation: &Reservation,
+    stored: Option<String>,
+    password: String,
+) -> Result<bool> {
+    match state
+        .passwords
+        .verify(stored, SecretString::from(password))
+        .await
+    {
+        Ok(valid) => Ok(valid),
+        Err(err) => {
+            state.throttle.release(&state.db, reservation).await?;
+            Err(err)
+        }
+    }
 }
 
 fn session(
@@ -71,13 +107,101 @@ fn session(
     merchant: &merchant::Model,
 ) -> Result<Session> {
     let now = state.clock.now();
-    let (token, claims) = state.jwt.issue(member.id, member.merchant_id, now)?;
+    let (token, claims) = state.jwt.issue(
+        member.id,
+        member.merchant_id,
+        member.session_generation,
+        now,
+    )?;
     Ok(Session {
         token,
         expires_at: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
         member: merchants::member_dto(member),
         merchant: merchants::to_dto(merchant),
     })
+}
+
+/// Change the signed-in member's password.
+///
+/// Needs the current password (a wrong one is a 422 on `current_password` and changes
+/// nothing; the attempts count against the account as sign-ins do). Every other session of
+/// the member ends; the answer is a new session token for this one. API keys are refused.
+#[utoipa::path(
+    tag = "auth",
+    request_body = ChangePassword,
+    responses(
+        (status = 200, description = "Password changed; the member's other sessions have ended", body = Session),
+        (status = 400, description = "The body could not be read", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An API key cannot change a password", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The current password is wrong, or the new one too weak", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts on this account (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many passwords are being checked at once (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/auth/password")]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: crate::json::Json<ChangePassword>,
+) -> Result<web::Json<Session>> {
+    let member_id = auth.member()?;
+    let ChangePassword {
+        current_password,
+        new_password,
+    } = body.into_inner();
+    if let Err(message) = password::check_strength(&new_password) {
+        return Err(ApiError::field("new_password", "too_weak", message));
+    }
+    let member = member(&state, member_id).await?;
+    // A stolen session must not be a way round the sign-in throttle to guess the password.
+    let reservation = reserve(&state, &member.email, None).await?;
+    let stored = Some(member.password_hash.clone());
+    if !verify(&state, &reservation, stored, current_password).await? {
+        return Err(ApiError::field(
+            "current_password",
+            "wrong_password",
+            "is not the password this member signs in with",
+        ));
+    }
+    state.throttle.succeeded(&state.db, &reservation).await?;
+    let hash = state
+        .passwords
+        .hash(SecretString::from(new_password))
+        .await?;
+    sessions::set_password(&state.db, member.id, hash).await?;
+    let member = self::member(&state, member_id).await?;
+    let merchant = merchants::find(&state.db, member.merchant_id).await?;
+    Ok(web::Json(session(&state, &member, &merchant)?))
+}
+
+/// Sign out everywhere: every session of the signed-in member ends, this one too.
+///
+/// API keys are refused (revoke a key instead).
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 204, description = "Every session of the member has ended"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An API key cannot sign members out", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/auth/sign-out-everywhere")]
+pub async fn sign_out_everywhere(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse> {
+    let member_id = auth.member()?;
+    sessions::end_all(&state.db, member_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn member(state: &AppState, id: Uuid) -> Result<team_member::Model> {
+    team_member::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::Unauthorized(
+            "The session token is invalid or has expired.",
+        ))
 }
 
 /// Sign out: the session token stops working at once.
@@ -119,6 +243,7 @@ pub async fn logout(state: web::Data<AppState>, auth: Auth) -> Result<HttpRespon
         (status = 201, description = "Merchant created and signed in", body = Session),
         (status = 403, description = "Sign-up is switched off", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many passwords are being hashed at once (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/signup")]
@@ -134,6 +259,7 @@ pub async fn sign_up(
     let body = body.into_inner();
     let (merchant, owner) = merchants::create(
         &state.db,
+        &state.passwords,
         NewMerchant {
             name: body.merchant_name,
             time_zone: body.time_zone,

@@ -33,6 +33,7 @@ pub async fn create_ticket(state: web::Data<AppState>, auth: Auth) -> Result<Htt
         merchant_id: auth.merchant_id,
         member_id: auth.member_id,
         session: auth.session.clone(),
+        session_generation: auth.session_generation,
         api_key_id: auth.api_key_id,
     };
     let (ticket, expires_at) = tickets::issue(&state.db, &grant, state.clock.now()).await?;

@@ -132,7 +132,7 @@ pub async fn open_pixel(state: web::Data<AppState>, token: web::Path<String>) ->
     if let Some(id) = state.verify_link(Purpose::Open, &token).await
         && let Err(err) = events::opened(&state.db, id, state.clock.now()).await
     {
-        tracing::error!(error = ?err, delivery = id, "could not record an email open");
+        tracing::error!(error = %crate::error::loggable(&err), delivery = id, "could not record an email open");
     }
     HttpResponse::Ok()
         .content_type("image/gif")

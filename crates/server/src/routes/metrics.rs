@@ -10,7 +10,10 @@ use std::sync::atomic::Ordering;
 use actix_web::{HttpResponse, get, web};
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::counters::{PHASE_MICROS, Phases, RESPONSES, SEND_FAILURES, SEND_MICROS, SENDS};
+use crate::counters::{
+    PASSWORD_REFUSALS, PASSWORD_RUNS, PHASE_MICROS, Phases, RESPONSES, SEND_FAILURES, SEND_MICROS,
+    SENDS,
+};
 use crate::engine::channel_of;
 use crate::entity::mailing_stat;
 use crate::error::{ApiError, Result};
@@ -181,6 +184,22 @@ pub async fn metrics(
             "loyalcast_worker_phase_seconds_total{{phase=\"{name}\"}} {:.6}",
             counter.load(Ordering::Relaxed) as f64 / 1e6
         );
+    }
+    for (name, help, counter) in [
+        (
+            "loyalcast_password_hashes_total",
+            "Argon2 runs (password hashes and verifications) started by this process.",
+            &PASSWORD_RUNS,
+        ),
+        (
+            "loyalcast_password_hashes_refused_total",
+            "Requests refused because every password-hashing slot stayed taken (this process).",
+            &PASSWORD_REFUSALS,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

@@ -65,6 +65,8 @@ pub async fn not_found() -> HttpResponse {
 pub fn config(cfg: &mut ServiceConfig) {
     cfg.service(auth::login)
         .service(auth::logout)
+        .service(auth::change_password)
+        .service(auth::sign_out_everywhere)
         .service(auth::sign_up)
         .service(auth::me)
         .service(auth::update_merchant)

@@ -43,6 +43,7 @@ pub async fn list(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Ve
         (status = 201, body = TeamMember),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many passwords are being hashed at once (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -73,7 +74,10 @@ pub async fn create(
     let (Some(name), Some(email)) = (name, email) else {
         return Err(ApiError::Internal(anyhow::anyhow!("parsed fields missing")));
     };
-    let hash = password::hash(SecretString::from(body.password.clone())).await?;
+    let hash = state
+        .passwords
+        .hash(SecretString::from(body.password.clone()))
+        .await?;
     // The fingerprint leaves the password out: it must not be stored, even hashed, twice.
     let fingerprint = (&name, email.as_str(), body.role);
     idempotency::respond(
@@ -92,6 +96,7 @@ pub async fn create(
                 password_hash: Set(hash.clone()),
                 role: Set(body.role.as_str().to_owned()),
                 created_at: Set(state.clock.now()),
+                session_generation: Set(0),
             }
             .insert(txn)
             .await?;

@@ -496,3 +496,5 @@ async fn sign_up_can_be_switched_off() {
     problem(response, StatusCode::FORBIDDEN).await;
     app.cleanup().await;
 }
+
+mod signin;

@@ -23,6 +23,7 @@ crate::db_tests!(
     a_ticket_opens_one_stream_once,
     the_stream_refuses_without_a_ticket_and_reads_its_parameters_strictly,
     a_ticket_of_a_session_signed_out_opens_nothing,
+    a_ticket_of_a_member_signed_out_everywhere_opens_nothing,
 );
 
 /// One event as read off the wire.
@@ -512,6 +513,29 @@ async fn a_ticket_of_a_session_signed_out_opens_nothing(app: &TestApp) {
         .await
         .unwrap();
     assert!(r.status().is_success());
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/changes/stream?ticket={}", ticket.ticket)))
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::UNAUTHORIZED).await;
+}
+
+async fn a_ticket_of_a_member_signed_out_everywhere_opens_nothing(app: &TestApp) {
+    let t = app.tenant("Signed Out Everywhere").await;
+    let session = app.member(&t, "agent").await;
+    let ticket = ticket_at(&app.address, &session).await;
+    let r = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/sign-out-everywhere",
+            Some(&session),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = app
         .client
         .get(app.url(&format!("/api/v1/changes/stream?ticket={}", ticket.ticket)))

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use loyalcast::auth::password::Passwords;
 use loyalcast::clock::SharedClock;
 use loyalcast::config::Config;
 use loyalcast::startup::Application;
@@ -30,6 +31,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
+    /// The server's password work: how many argon2 runs it started.
+    pub passwords: Arc<Passwords>,
     cleanup: Cleanup,
 }
 
@@ -125,12 +128,14 @@ pub async fn spawn_full(
         .unwrap();
     let app = Application::build_with_clock(config.clone(), db.clone(), &keys, clock).unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
+    let passwords = app.passwords();
     tokio::spawn(app.run_until_stopped());
     Some(TestApp {
         address,
         client: reqwest::Client::builder().build().unwrap(),
         db,
         config,
+        passwords,
         cleanup,
     })
 }
@@ -196,6 +201,7 @@ pub struct Tenant {
 pub struct Instance {
     pub address: String,
     pub db: DatabaseConnection,
+    pub passwords: Arc<Passwords>,
 }
 
 impl TestApp {
@@ -209,8 +215,13 @@ impl TestApp {
             .unwrap();
         let app = Application::build(self.config.clone(), db.clone(), &keys).unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
+        let passwords = app.passwords();
         tokio::spawn(app.run_until_stopped());
-        Instance { address, db }
+        Instance {
+            address,
+            db,
+            passwords,
+        }
     }
 
     /// A connection of its own to this app's database, as another process would have.
@@ -463,4 +474,47 @@ pub async fn problem(response: Response, expected: StatusCode) -> Problem {
 /// The field names of a validation problem.
 pub fn fields(problem: &Problem) -> Vec<String> {
     problem.errors.iter().map(|e| e.field.clone()).collect()
+}
+
+/// Everything this test binary logs, from the first call on: a subscriber writing into
+/// memory at DEBUG, installed once for the whole process (the servers log from their own
+/// threads, so a thread's default subscriber would not see them).
+pub fn captured_logs() -> &'static LogCapture {
+    static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let capture = LogCapture::default();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(capture.clone())
+            .try_init()
+            .expect("no other subscriber in the test binary");
+        capture
+    })
+}
+
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
