@@ -320,10 +320,10 @@ pub struct MailingSummary {
     "channels": ["sms"],
     "content": {"sms": {"body": "Happy birthday {first_name}! A free coffee is waiting for you."}, "email": null, "telegram": null, "messenger": null},
     "recipients": 120,
-    "counts": {"total": 120, "queued": 0, "sent": 117, "delivered": 110, "opened": 0, "failed": 2, "unsubscribed": 1, "cancelled": 0},
+    "counts": {"total": 120, "queued": 0, "sent": 117, "delivered": 110, "opened": 0, "failed": 2, "unsubscribed": 1, "cancelled": 0, "uncertain": 0, "repeats": 0},
     "per_channel": [{
         "channel": "sms",
-        "counts": {"total": 120, "queued": 0, "sent": 117, "delivered": 110, "opened": 0, "failed": 2, "unsubscribed": 1, "cancelled": 0},
+        "counts": {"total": 120, "queued": 0, "sent": 117, "delivered": 110, "opened": 0, "failed": 2, "unsubscribed": 1, "cancelled": 0, "uncertain": 0, "repeats": 0},
         "credits_reserved": 0,
         "credits_used": 117,
         "sandbox": false
