@@ -80,6 +80,10 @@ def main() -> int:
         LOYALCAST_PUBLIC_URL=base,
         LOYALCAST_DATA_DIR=workdir,
         LOYALCAST_SEED_DEMO="true",
+        # The operator's surfaces are on, as in production: the fuzzer reaches them without
+        # their tokens (401), the server must answer that and nothing else.
+        LOYALCAST_OPERATOR_TOKEN=uuid.uuid4().hex + uuid.uuid4().hex,
+        LOYALCAST_METRICS_TOKEN=uuid.uuid4().hex + uuid.uuid4().hex,
         RUST_LOG=os.environ.get("RUST_LOG", "error"),
     )
     env.pop("DATABASE_URL", None)
