@@ -11,6 +11,7 @@
 //! credential reaches them.
 
 use chrono::{DateTime, Utc};
+use loyalcast_domain::Fields;
 use loyalcast_dto::{
     Balance, Balances, CreditKind, LedgerEntry, LedgerEntryKind, LedgerSource, LedgerSourceKind,
     Page, TopUpReceipt,
@@ -36,41 +37,22 @@ pub const MAX_REFERENCE: usize = 200;
 /// A top-up's amount and reference as given, checked: the reference without surrounding
 /// whitespace, or field errors.
 pub fn check_top_up(amount: i64, reference: &str) -> Result<String> {
-    let mut errors = Vec::new();
+    let mut fields = Fields::new();
     if !(1..=MAX_TOP_UP).contains(&amount) {
-        errors.push(field(
-            "amount",
-            "out_of_range",
-            "must be between 1 and 10,000,000",
-        ));
+        fields.push("amount", "out_of_range", "must be between 1 and 10,000,000");
     }
     let reference = reference.trim();
     if reference.is_empty() {
-        errors.push(field(
+        fields.push(
             "reference",
             "required",
             "name the top-up (e.g. an invoice number): it is what makes it happen once",
-        ));
+        );
     } else if reference.chars().count() > MAX_REFERENCE {
-        errors.push(field(
-            "reference",
-            "too_long",
-            "must be at most 200 characters",
-        ));
+        fields.push("reference", "too_long", "must be at most 200 characters");
     }
-    if errors.is_empty() {
-        Ok(reference.to_owned())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
-}
-
-fn field(field: &str, code: &str, message: &str) -> loyalcast_dto::FieldError {
-    loyalcast_dto::FieldError {
-        field: field.to_owned(),
-        code: code.to_owned(),
-        message: message.to_owned(),
-    }
+    fields.finish()?;
+    Ok(reference.to_owned())
 }
 
 /// Adds credits once per (merchant, kind, reference): the balance, its ledger line and its
@@ -107,7 +89,7 @@ pub async fn top_up(
         txn.commit().await?;
         return Ok(TopUpReceipt {
             merchant_id,
-            kind: credit_kind(kind),
+            kind: CreditKind::from(kind),
             amount,
             reference: reference.to_owned(),
             created_at: now,
@@ -135,7 +117,7 @@ async fn replay(
     let kind = Kind::parse(&first.kind).unwrap_or(Kind::Sms);
     Ok(TopUpReceipt {
         merchant_id: first.merchant_id,
-        kind: credit_kind(kind),
+        kind: CreditKind::from(kind),
         amount: first.amount,
         reference: first.top_up_reference.unwrap_or_default(),
         created_at: first.created_at,
@@ -208,18 +190,36 @@ pub async fn add(
     Ok(())
 }
 
-fn credit_kind(kind: Kind) -> CreditKind {
-    match kind {
-        Kind::Sms => CreditKind::Sms,
-        Kind::Email => CreditKind::Email,
-    }
+pub async fn get(db: &impl ConnectionTrait, merchant_id: Uuid) -> Result<Balances> {
+    let mut of = get_many(db, &[merchant_id]).await?;
+    Ok(of.remove(&merchant_id).unwrap_or_else(zero))
 }
 
-pub async fn get(db: &impl ConnectionTrait, merchant_id: Uuid) -> Result<Balances> {
+/// The balances of each of `merchants`, in one query.
+pub async fn get_many(
+    db: &impl ConnectionTrait,
+    merchants: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Balances>> {
     let rows = balance::Entity::find()
-        .filter(balance::Column::MerchantId.eq(merchant_id))
+        .filter(balance::Column::MerchantId.is_in(merchants.iter().copied()))
         .all(db)
         .await?;
+    Ok(merchants
+        .iter()
+        .map(|id| {
+            let mine: Vec<&balance::Model> = rows.iter().filter(|b| b.merchant_id == *id).collect();
+            (*id, from_rows(&mine))
+        })
+        .collect())
+}
+
+/// No credits of either kind.
+pub fn zero() -> Balances {
+    from_rows(&[])
+}
+
+/// Balances from a merchant's rows (a kind without a row is zero).
+fn from_rows(rows: &[&balance::Model]) -> Balances {
     let of = |kind: Kind| {
         rows.iter()
             .find(|b| b.kind == kind.as_str())
@@ -232,10 +232,10 @@ pub async fn get(db: &impl ConnectionTrait, merchant_id: Uuid) -> Result<Balance
                 reserved: 0,
             })
     };
-    Ok(Balances {
+    Balances {
         sms: of(Kind::Sms),
         email: of(Kind::Email),
-    })
+    }
 }
 
 /// The merchant's ledger, newest first, of one kind or both.
@@ -283,7 +283,7 @@ fn ledger_entry(row: &balance_entry::Model) -> Option<LedgerEntry> {
     };
     Some(LedgerEntry {
         id: row.id,
-        kind: credit_kind(Kind::parse(&row.kind)?),
+        kind: Kind::parse(&row.kind)?.into(),
         entry,
         amount: row.amount,
         reference: row.reference.clone(),

@@ -144,25 +144,38 @@ async fn stored(
     let mut rows = generations(db, purpose).await?;
     if rows.is_empty() {
         // Processes starting together race here: one insert wins, all read the winner.
-        signing_key::Entity::insert(signing_key::ActiveModel {
-            purpose: Set(purpose.as_str().to_owned()),
-            generation: Set(1),
-            secret: Set(first.unwrap_or_else(|| crate::secrets::random_token(48))),
-            created_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                signing_key::Column::Purpose,
-                signing_key::Column::Generation,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+        let secret = first.unwrap_or_else(|| crate::secrets::random_token(48));
+        insert_generation(db, purpose, 1, secret, now).await?;
         rows = generations(db, purpose).await?;
     }
     ring_at(&rows, now).ok_or_else(|| anyhow::anyhow!("no {} key", purpose.as_str()))
+}
+
+/// Adds a generation unless another process added that one first; whether this one did.
+async fn insert_generation(
+    db: &impl ConnectionTrait,
+    purpose: Purpose,
+    generation: i32,
+    secret: String,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let inserted = signing_key::Entity::insert(signing_key::ActiveModel {
+        purpose: Set(purpose.as_str().to_owned()),
+        generation: Set(generation),
+        secret: Set(secret),
+        created_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            signing_key::Column::Purpose,
+            signing_key::Column::Generation,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(inserted == 1)
 }
 
 async fn generations(
@@ -217,23 +230,8 @@ pub async fn rotate(
             .await?
             .first()
             .map_or(1, |k| k.generation + 1);
-        let inserted = signing_key::Entity::insert(signing_key::ActiveModel {
-            purpose: Set(purpose.as_str().to_owned()),
-            generation: Set(next),
-            secret: Set(crate::secrets::random_token(48)),
-            created_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                signing_key::Column::Purpose,
-                signing_key::Column::Generation,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-        if inserted == 1 {
+        let secret = crate::secrets::random_token(48);
+        if insert_generation(db, purpose, next, secret, now).await? {
             return Ok(next);
         }
     }

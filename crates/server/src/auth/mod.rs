@@ -90,17 +90,22 @@ pub fn bearer_is(req: &HttpRequest, expected: &secrecy::SecretString) -> bool {
     use secrecy::ExposeSecret;
     use sha2::{Digest, Sha256};
     use subtle::ConstantTimeEq;
-    let given = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .unwrap_or_default();
+    let given = bearer(req).unwrap_or_default();
     let same = Sha256::digest(given.as_bytes())
         .ct_eq(&Sha256::digest(expected.expose_secret().as_bytes()));
     !given.is_empty() && bool::from(same)
+}
+
+/// The token of `Authorization: Bearer <token>`, trimmed; `None` without one.
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let (scheme, token) = value.split_once(' ')?;
+    Some(token.trim()).filter(|t| scheme.eq_ignore_ascii_case("bearer") && !t.is_empty())
 }
 
 pub fn parse_role(value: &str) -> Role {
@@ -132,13 +137,12 @@ impl FromRequest for Auth {
 }
 
 fn credential(req: &HttpRequest) -> Option<String> {
-    if let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
-        let value = value.to_str().ok()?.trim();
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned())
-            .filter(|t| !t.is_empty());
+    // An Authorization header decides, even when it is not a bearer token.
+    if req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION)
+    {
+        return bearer(req).map(str::to_owned);
     }
     req.headers()
         .get("x-api-key")

@@ -54,6 +54,15 @@ impl From<CreditKind> for Kind {
     }
 }
 
+impl From<Kind> for CreditKind {
+    fn from(kind: Kind) -> Self {
+        match kind {
+            Kind::Sms => CreditKind::Sms,
+            Kind::Email => CreditKind::Email,
+        }
+    }
+}
+
 /// 12480 → "12,480".
 pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();

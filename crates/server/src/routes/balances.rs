@@ -23,22 +23,16 @@ pub async fn get(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Bal
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct LedgerParams {
+pub struct LedgerFilter {
     /// Only this kind of credit; both when absent.
     pub kind: Option<CreditKind>,
-    /// The page to read, from 1 (the default) to 1,000,000.
-    #[param(minimum = 1, maximum = 1_000_000, example = 1)]
-    pub page: Option<u64>,
-    /// Items per page, from 1 to 100 (25 when absent).
-    #[param(minimum = 1, maximum = 100, example = 25)]
-    pub per_page: Option<u64>,
 }
 
 /// Every movement of the merchant's credits, newest first: the operator's top-ups and the
 /// reservations, spending and releases of each send, with the send they belong to. Read-only.
 #[utoipa::path(
     tag = "balances",
-    params(LedgerParams),
+    params(LedgerFilter, PageParams),
     responses(
         (status = 200, body = Page<LedgerEntry>),
         (status = 400, description = "A paging value or `kind` is out of range", body = Problem, content_type = "application/problem+json"),
@@ -50,17 +44,12 @@ pub struct LedgerParams {
 pub async fn ledger(
     state: web::Data<AppState>,
     auth: Auth,
-    params: web::Query<LedgerParams>,
+    filter: web::Query<LedgerFilter>,
+    paging: web::Query<PageParams>,
 ) -> Result<web::Json<Page<LedgerEntry>>> {
-    let params = params.into_inner();
-    let paging = PageParams {
-        page: params.page,
-        per_page: params.per_page,
-    }
-    .resolve()?;
-    let kind = params.kind.map(balances::Kind::from);
+    let kind = filter.kind.map(balances::Kind::from);
     Ok(web::Json(
-        balances::ledger(&state.db, auth.merchant_id, kind, paging).await?,
+        balances::ledger(&state.db, auth.merchant_id, kind, paging.resolve()?).await?,
     ))
 }
 

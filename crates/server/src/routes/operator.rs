@@ -71,15 +71,17 @@ pub async fn merchants(
         .limit(per_page)
         .all(&state.db)
         .await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for m in rows {
-        items.push(OperatorMerchant {
-            balances: balances::get(&state.db, m.id).await?,
+    let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+    let mut balances = balances::get_many(&state.db, &ids).await?;
+    let items = rows
+        .into_iter()
+        .map(|m| OperatorMerchant {
+            balances: balances.remove(&m.id).unwrap_or_else(balances::zero),
             id: m.id,
             name: m.name,
             created_at: m.created_at,
-        });
-    }
+        })
+        .collect();
     Ok(web::Json(Page {
         items,
         page,
