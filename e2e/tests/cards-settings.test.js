@@ -48,17 +48,27 @@ test('settings show the team, and an API key is shown once when created', async 
     assert.equal(await page.getByTestId('team-member').count(), team.length);
 
     await page.getByTestId('api-key-name').fill(name);
+    // Without a scope ticked nothing is sent: the form says what is missing.
+    await page.getByTestId('api-key-create').click();
+    await page.getByText('Tick what the integration may do.').waitFor();
+    await page.locator('[data-testid="api-key-scope"][value="customers:read"]').check();
     await page.getByTestId('api-key-create').click();
     const secret = await page.getByTestId('api-key-secret').inputValue();
     assert.ok(secret.length >= 16, 'the secret is shown');
     const row = page.getByTestId('api-key-row').filter({ hasText: name });
     await row.waitFor();
+    assert.equal((await row.getByTestId('api-key-scopes').innerText()).trim(), 'customers:read');
 
     // The secret works as a bearer token.
     const me = await fetch(`${process.env.E2E_BASE_URL || 'http://127.0.0.1:8080'}/api/v1/me`, {
       headers: { authorization: `Bearer ${secret}` },
     });
     assert.equal(me.status, 200);
+    // It may do what was ticked, and nothing else.
+    const segments = await fetch(`${process.env.E2E_BASE_URL || 'http://127.0.0.1:8080'}/api/v1/segments`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    assert.equal(segments.status, 403);
 
     page.once('dialog', (d) => d.accept());
     await row.getByTestId('api-key-revoke').click();

@@ -13,6 +13,7 @@ mod m20261202_000006_create_changes;
 mod m20261202_000007_operator;
 mod m20261202_000008_consent;
 mod m20261202_000009_signin;
+mod m20261202_000010_api_key_scopes;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_operator::Migration),
             Box::new(m20261202_000008_consent::Migration),
             Box::new(m20261202_000009_signin::Migration),
+            Box::new(m20261202_000010_api_key_scopes::Migration),
         ]
     }
 }

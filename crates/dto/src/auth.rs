@@ -28,24 +28,100 @@ impl Role {
     }
 }
 
-/// The roles an API key can act with: never `owner`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// What an API key may do, chosen when it is created. A key has no role: it may call a route
+/// only when it holds the route's scope, and no key can manage API keys, team members, the
+/// merchant's settings or sessions, whatever its scopes. Written as in OAuth, `area:action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ApiKeyRole {
-    /// The key works with customers and passes.
-    Agent,
-    /// The key also manages cards, segments and mailings (the default).
-    #[default]
-    Admin,
+pub enum Scope {
+    /// Read customers, their consent history and the tags in use.
+    #[serde(rename = "customers:read")]
+    CustomersRead,
+    /// Create, change, delete and import customers (not their consent).
+    #[serde(rename = "customers:write")]
+    CustomersWrite,
+    /// Record a customer's consent (with `customers:write`): consent fields on create, update
+    /// and import.
+    #[serde(rename = "consent:write")]
+    ConsentWrite,
+    /// Read passes.
+    #[serde(rename = "passes:read")]
+    PassesRead,
+    /// Issue and remove passes.
+    #[serde(rename = "passes:write")]
+    PassesWrite,
+    /// Read cards.
+    #[serde(rename = "cards:read")]
+    CardsRead,
+    /// Create, change and delete cards.
+    #[serde(rename = "cards:write")]
+    CardsWrite,
+    /// Read segments and count their members.
+    #[serde(rename = "segments:read")]
+    SegmentsRead,
+    /// Create, change and delete segments.
+    #[serde(rename = "segments:write")]
+    SegmentsWrite,
+    /// Read mailings and their reports, and estimate one.
+    #[serde(rename = "mailings:read")]
+    MailingsRead,
+    /// Create, send, pause, resume, cancel and resend mailings: this spends credits.
+    #[serde(rename = "mailings:send")]
+    MailingsSend,
+    /// Read the balances, the ledger and the header figures.
+    #[serde(rename = "balances:read")]
+    BalancesRead,
+    /// Open the change stream.
+    #[serde(rename = "changes:read")]
+    ChangesRead,
 }
 
-impl From<ApiKeyRole> for Role {
-    fn from(role: ApiKeyRole) -> Role {
-        match role {
-            ApiKeyRole::Agent => Role::Agent,
-            ApiKeyRole::Admin => Role::Admin,
+impl Scope {
+    /// Every scope, in the order the document lists them.
+    pub const ALL: [Scope; 13] = [
+        Scope::CustomersRead,
+        Scope::CustomersWrite,
+        Scope::ConsentWrite,
+        Scope::PassesRead,
+        Scope::PassesWrite,
+        Scope::CardsRead,
+        Scope::CardsWrite,
+        Scope::SegmentsRead,
+        Scope::SegmentsWrite,
+        Scope::MailingsRead,
+        Scope::MailingsSend,
+        Scope::BalancesRead,
+        Scope::ChangesRead,
+    ];
+
+    /// The scope as written in JSON, e.g. `customers:read`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::CustomersRead => "customers:read",
+            Scope::CustomersWrite => "customers:write",
+            Scope::ConsentWrite => "consent:write",
+            Scope::PassesRead => "passes:read",
+            Scope::PassesWrite => "passes:write",
+            Scope::CardsRead => "cards:read",
+            Scope::CardsWrite => "cards:write",
+            Scope::SegmentsRead => "segments:read",
+            Scope::SegmentsWrite => "segments:write",
+            Scope::MailingsRead => "mailings:read",
+            Scope::MailingsSend => "mailings:send",
+            Scope::BalancesRead => "balances:read",
+            Scope::ChangesRead => "changes:read",
         }
+    }
+
+    /// The scope written as `area:action`; `None` for an unknown one.
+    pub fn parse(value: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -116,8 +192,10 @@ pub struct Me {
     pub member: Option<TeamMember>,
     /// The API key's name, when the request used one; `null` for a session.
     pub api_key: Option<String>,
-    /// The role the request acts with.
-    pub role: Role,
+    /// The member's role; `null` for an API key, which acts with its scopes instead.
+    pub role: Option<Role>,
+    /// The API key's scopes; `null` for a session.
+    pub scopes: Option<Vec<Scope>>,
 }
 
 /// A merchant: one business with its team, customers and cards.
@@ -319,7 +397,7 @@ pub struct SignUpRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(
     feature = "openapi",
-    schema(example = json!({"name": "POS integration", "role": "agent"}))
+    schema(example = json!({"name": "POS integration", "scopes": ["customers:read", "customers:write", "passes:write"], "expires_at": "2027-12-31T00:00:00Z"}))
 )]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
@@ -334,14 +412,14 @@ pub struct NewApiKey {
         )
     )]
     pub name: String,
-    /// The role the key acts with; `admin` when left out. `null` is refused.
-    #[serde(
-        default,
-        with = "crate::wire::non_null",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[cfg_attr(feature = "openapi", schema(nullable = false, default = "admin"))]
-    pub role: Option<ApiKeyRole>,
+    /// What the key may do: 1 to 13 scopes, each once. Give a key only what its integration
+    /// needs.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 13))]
+    pub scopes: Vec<Scope>,
+    /// When the key stops working, in the future and at most 10 years ahead; it works until
+    /// revoked when left out or `null`.
+    #[serde(default, with = "crate::wire::strict::nullable")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// An API key (never its secret).
@@ -355,14 +433,17 @@ pub struct ApiKey {
     pub name: String,
     /// The first characters of the key, to recognise it.
     pub prefix: String,
-    /// The role the key acts with: `agent` or `admin`.
-    pub role: Role,
+    /// What the key may do.
+    pub scopes: Vec<Scope>,
     /// When the key was created.
     #[serde(with = "crate::wire::strict")]
     pub created_at: DateTime<Utc>,
     /// When the key was last used; `null` if never.
     #[serde(with = "crate::wire::strict::nullable")]
     pub last_used_at: Option<DateTime<Utc>>,
+    /// When the key stops working; `null` if it works until revoked.
+    #[serde(with = "crate::wire::strict::nullable")]
+    pub expires_at: Option<DateTime<Utc>>,
     /// When the key was revoked; `null` while it works.
     #[serde(with = "crate::wire::strict::nullable")]
     pub revoked_at: Option<DateTime<Utc>>,

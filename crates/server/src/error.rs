@@ -20,6 +20,9 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// An API key without the scope a route needs: a 403 that names the scope.
+    #[error("the API key lacks the scope {0}")]
+    MissingScope(loyalcast_dto::Scope),
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
@@ -78,7 +81,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation",
             ApiError::BadRequest(_) => "bad-request",
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Forbidden(_) | ApiError::MissingScope(_) => "forbidden",
             ApiError::NotFound => "not-found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Taken(_) => "taken",
@@ -99,7 +102,7 @@ impl ApiError {
             ApiError::Validation(_) => "Some fields are invalid",
             ApiError::BadRequest(_) => "The request could not be read",
             ApiError::Unauthorized(_) => "Sign-in required",
-            ApiError::Forbidden(_) => "Not allowed",
+            ApiError::Forbidden(_) | ApiError::MissingScope(_) => "Not allowed",
             ApiError::NotFound => "Not found",
             ApiError::Conflict(_) => "Conflict",
             ApiError::Taken(_) => "Already taken",
@@ -134,6 +137,9 @@ impl ApiError {
                 Some("The server is busy checking other passwords; try again shortly.".to_owned())
             }
             ApiError::Unauthorized(d) | ApiError::Forbidden(d) => Some((*d).to_owned()),
+            ApiError::MissingScope(scope) => Some(format!(
+                "This API key lacks the `{scope}` scope; create a key that has it."
+            )),
             ApiError::NotFound => Some("No such resource.".to_owned()),
             ApiError::MethodNotAllowed => {
                 Some("This resource does not accept that method.".to_owned())
@@ -166,7 +172,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::MissingScope(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::Taken(_) | ApiError::OptedOut(_) => {
                 StatusCode::CONFLICT

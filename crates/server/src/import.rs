@@ -310,6 +310,7 @@ fn read(
     bytes: &[u8],
     country: phonenumber::country::Id,
     declared: &[Channel],
+    may_record_consent: bool,
     now: DateTime<Utc>,
     today: NaiveDate,
 ) -> Result<Read> {
@@ -363,6 +364,12 @@ fn read(
         .map(|(h, _)| echo(h))
         .collect();
     let has = |wanted: Column| columns.contains(&Some(wanted));
+    if !may_record_consent && (has(Column::SmsOptIn) || has(Column::EmailOptIn)) {
+        return Err(ApiError::Forbidden(
+            "This file has consent columns, and this API key may not record consent (it \
+             lacks the `consent:write` scope); leave the columns out or use a key that has it.",
+        ));
+    }
     if !has(Column::FirstName) && !has(Column::FullName) {
         return Err(ApiError::field(
             "file",
@@ -587,6 +594,7 @@ pub async fn run(
     merchant_id: Uuid,
     country: phonenumber::country::Id,
     declaration: Declaration,
+    may_record_consent: bool,
     actor: Actor,
     now: DateTime<Utc>,
     today: NaiveDate,
@@ -600,9 +608,11 @@ pub async fn run(
         mut errors,
         ignored: ignored_columns,
         count,
-    } = tokio::task::spawn_blocking(move || read(&bytes, country, &declared, now, today))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("reading a CSV import")))??;
+    } = tokio::task::spawn_blocking(move || {
+        read(&bytes, country, &declared, may_record_consent, now, today)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("reading a CSV import")))??;
     let txn = db.begin().await?;
 
     let phones: Vec<String> = rows.iter().filter_map(|r| r.record.phone.clone()).collect();
@@ -887,7 +897,15 @@ mod tests {
 
     /// The lines of the rows reported, and how many rows passed.
     fn lines_of(file: &[u8]) -> (Vec<u64>, usize) {
-        let read = read(file, phonenumber::country::Id::US, &[], Utc::now(), today()).unwrap();
+        let read = read(
+            file,
+            phonenumber::country::Id::US,
+            &[],
+            true,
+            Utc::now(),
+            today(),
+        )
+        .unwrap();
         (
             read.errors.iter().map(|e| e.line).collect(),
             read.rows.len(),
@@ -895,7 +913,14 @@ mod tests {
     }
 
     fn refusal(file: &[u8]) -> String {
-        match read(file, phonenumber::country::Id::US, &[], Utc::now(), today()) {
+        match read(
+            file,
+            phonenumber::country::Id::US,
+            &[],
+            true,
+            Utc::now(),
+            today(),
+        ) {
             Ok(_) => panic!("read"),
             Err(ApiError::BadRequest(detail)) => detail,
             Err(ApiError::Validation(errors)) => errors[0].message.clone(),
@@ -937,6 +962,7 @@ mod tests {
             b"\xef\xbb\xbffirst_name\nAnn\n",
             phonenumber::country::Id::US,
             &[],
+            true,
             Utc::now(),
             today(),
         )
@@ -993,6 +1019,7 @@ mod tests {
                 ok.as_bytes(),
                 phonenumber::country::Id::US,
                 &[],
+                true,
                 Utc::now(),
                 today()
             )
@@ -1004,6 +1031,7 @@ mod tests {
             long.as_bytes(),
             phonenumber::country::Id::US,
             &[],
+            true,
             Utc::now(),
             today(),
         )

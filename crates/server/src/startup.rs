@@ -74,17 +74,21 @@ impl Application {
         let spa_dir = config.spa_dir.clone();
         let max_body = config.max_import_bytes;
         let document = crate::openapi::document()?;
-        let methods = web::Data::new(crate::openapi::Methods::of(&document));
+        let methods = web::Data::new(crate::templates::Methods::of(&document));
+        // Every documented operation has its access rule, or the server does not start.
+        let access = web::Data::new(crate::auth::access::Access::of(&document)?);
         let server = HttpServer::new(move || {
             let (app, _) = routes::app(ApiDoc::openapi()).split_for_parts();
             app.app_data(state.clone())
                 .app_data(methods.clone())
+                .app_data(access.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(
                     web::QueryConfig::default().error_handler(|err, _| query_error(err).into()),
                 )
                 .app_data(web::PathConfig::default().error_handler(|err, _| path_error(err).into()))
                 .app_data(web::FormConfig::default().error_handler(|err, _| form_error(err).into()))
+                .wrap(actix_web::middleware::from_fn(crate::auth::access::guard))
                 .wrap(actix_web::middleware::from_fn(contain_panics))
                 .wrap(actix_web::middleware::from_fn(refuse_undocumented_methods))
                 .wrap(actix_web::middleware::Compress::default())
@@ -239,7 +243,7 @@ async fn refuse_undocumented_methods(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl actix_web::body::MessageBody>>, actix_web::Error> {
     let refused = req
-        .app_data::<web::Data<crate::openapi::Methods>>()
+        .app_data::<web::Data<crate::templates::Methods>>()
         .and_then(|methods| methods.refuses(req.method().as_str(), req.path()));
     match refused {
         None => Ok(next.call(req).await?.map_into_left_body()),

@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;
 use loyalcast_dto::{
-    ApiKey, ApiKeyRole, Balances, CreatedApiKey, CreditKind, CreditsPurchase, LedgerEntry,
-    LedgerEntryKind, LedgerSource, LedgerSourceKind, Me, NewApiKey, Page, Role, TeamMember,
+    ApiKey, Balances, CreatedApiKey, CreditKind, CreditsPurchase, LedgerEntry, LedgerEntryKind,
+    LedgerSource, LedgerSourceKind, Me, NewApiKey, Page, Role, Scope, TeamMember,
 };
 use uuid::Uuid;
 
@@ -54,7 +54,7 @@ fn MerchantSection() -> impl IntoView {
                 <dt>"Country for phone numbers"</dt>
                 <dd>{m.default_country}</dd>
                 <dt>"Your role"</dt>
-                <dd>{role_label(me.role)}</dd>
+                <dd>{me.role.map(role_label).unwrap_or("API key")}</dd>
                 <dt>"Account created"</dt>
                 <dd><RelativeTime at=m.created_at/></dd>
             </dl>
@@ -256,6 +256,25 @@ fn initials(name: &str) -> String {
         .collect()
 }
 
+/// What a scope lets a key do, in the merchant's words.
+fn scope_hint(scope: Scope) -> &'static str {
+    match scope {
+        Scope::CustomersRead => "read customers",
+        Scope::CustomersWrite => "add, change, delete and import customers",
+        Scope::ConsentWrite => "record customers' consent",
+        Scope::PassesRead => "read passes",
+        Scope::PassesWrite => "issue and remove passes",
+        Scope::CardsRead => "read cards",
+        Scope::CardsWrite => "change cards",
+        Scope::SegmentsRead => "read and count segments",
+        Scope::SegmentsWrite => "change segments",
+        Scope::MailingsRead => "read mailings and reports",
+        Scope::MailingsSend => "send mailings (spends credits)",
+        Scope::BalancesRead => "read balances and the ledger",
+        Scope::ChangesRead => "follow live changes",
+    }
+}
+
 #[component]
 fn ApiKeysSection() -> impl IntoView {
     let auth = use_auth();
@@ -276,7 +295,9 @@ fn ApiKeysSection() -> impl IntoView {
     let keys = fetch(|| (), move |_| async move { api.api_keys().await });
 
     let name = RwSignal::new(String::new());
-    let role = RwSignal::new(ApiKeyRole::Admin);
+    // Nothing is granted unless ticked: a key gets only what its integration needs.
+    let scopes = RwSignal::new(std::collections::BTreeSet::<Scope>::new());
+    let expires_on = RwSignal::new(String::new());
     let creating = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
     let created = RwSignal::new(None::<CreatedApiKey>);
@@ -296,12 +317,38 @@ fn ApiKeysSection() -> impl IntoView {
             )));
             return;
         }
+        let chosen: Vec<Scope> = scopes.get_untracked().into_iter().collect();
+        if chosen.is_empty() {
+            error.set(Some(local_problem(
+                "scopes",
+                "Tick what the integration may do.",
+            )));
+            return;
+        }
+        // The key works through the whole day chosen (UTC).
+        let expires_at = match expires_on.get_untracked().trim() {
+            "" => None,
+            day => match chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+                Ok(date) => date
+                    .succ_opt()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc()),
+                Err(_) => {
+                    error.set(Some(local_problem(
+                        "expires_at",
+                        "Pick a date, or leave it empty.",
+                    )));
+                    return;
+                }
+            },
+        };
         creating.set(true);
         error.set(None);
         created.set(None);
         let input = NewApiKey {
             name: key_name,
-            role: Some(role.get_untracked()),
+            scopes: chosen,
+            expires_at,
         };
         spawn_local(async move {
             match api.create_api_key(&input).await {
@@ -363,8 +410,9 @@ fn ApiKeysSection() -> impl IntoView {
                         <tr>
                             <th scope="col">"Name"</th>
                             <th scope="col">"Key"</th>
-                            <th scope="col">"Role"</th>
+                            <th scope="col">"May"</th>
                             <th scope="col" class="hide-sm">"Created"</th>
+                            <th scope="col" class="hide-sm">"Expires"</th>
                             <th scope="col" class="hide-sm">"Last used"</th>
                             <th scope="col"><span class="sr-only">"Actions"</span></th>
                         </tr>
@@ -378,8 +426,12 @@ fn ApiKeysSection() -> impl IntoView {
                                 <tr data-testid="api-key-row" class:muted-row=revoked>
                                     <td class="strong">{k.name.clone()}</td>
                                     <td><code>{format!("{}…", k.prefix)}</code></td>
-                                    <td>{role_label(k.role)}</td>
+                                    <td data-testid="api-key-scopes">{k.scopes.iter().map(|s| view! { <code class="scope">{s.as_str()}</code>" " }).collect_view()}</td>
                                     <td class="hide-sm nowrap"><RelativeTime at=k.created_at/></td>
+                                    <td class="hide-sm nowrap">{match k.expires_at {
+                                        Some(at) => view! { <RelativeTime at=at/> }.into_any(),
+                                        None => view! { <span class="muted">"Never"</span> }.into_any(),
+                                    }}</td>
                                     <td class="hide-sm nowrap">{match k.last_used_at {
                                         Some(at) => view! { <RelativeTime at=at/> }.into_any(),
                                         None => view! { <span class="muted">"Never"</span> }.into_any(),
@@ -413,7 +465,7 @@ fn ApiKeysSection() -> impl IntoView {
     view! {
         <section class="panel settings-wide" aria-labelledby="api-keys-title" data-testid="settings-api-keys">
             <h2 id="api-keys-title">"API keys"</h2>
-            <p class="muted">"Integrations send " <code>"Authorization: Bearer <key>"</code> " to the Loyalcast API. A key acts with the role you give it."</p>
+            <p class="muted">"Integrations send " <code>"Authorization: Bearer <key>"</code> " to the Loyalcast API. A key may do only what you tick; no key can manage keys, the team or these settings."</p>
             {move || created.get().map(|c| view! { <CreatedSecret created=c on_dismiss=Callback::new(move |_| created.set(None))/> })}
             <form class="inline-form" on:submit=create novalidate=true data-testid="api-key-form">
                 <div class="field">
@@ -424,14 +476,27 @@ fn ApiKeysSection() -> impl IntoView {
                     <FieldError error=err field="name" id="api-key-name-error"/>
                 </div>
                 <div class="field">
-                    <label for="api-key-role">"Role"</label>
-                    <select id="api-key-role" data-testid="api-key-role"
-                        on:change=move |ev| role.set(if event_target_value(&ev) == "agent" { ApiKeyRole::Agent } else { ApiKeyRole::Admin })
-                        prop:value=move || Role::from(role.get()).as_str()>
-                        <option value="admin">"Admin: cards, segments, customers"</option>
-                        <option value="agent">"Agent: customers and conversations"</option>
-                    </select>
+                    <label for="api-key-expires">"Expires on (optional)"</label>
+                    <input id="api-key-expires" type="date" data-testid="api-key-expires"
+                        aria-describedby="api-key-expires-error"
+                        prop:value=expires_on on:input=move |ev| expires_on.set(event_target_value(&ev))/>
+                    <FieldError error=err field="expires_at" id="api-key-expires-error"/>
                 </div>
+                <fieldset class="field scope-picker" aria-describedby="api-key-scopes-error" data-testid="api-key-scope-picker">
+                    <legend>"What the key may do"</legend>
+                    {Scope::ALL.into_iter().map(|scope| view! {
+                        <label class="check">
+                            <input type="checkbox" data-testid="api-key-scope" value=scope.as_str()
+                                prop:checked=move || scopes.with(|s| s.contains(&scope))
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    scopes.update(|s| { if on { s.insert(scope); } else { s.remove(&scope); } });
+                                }/>
+                            <code>{scope.as_str()}</code>" "<span class="muted">{scope_hint(scope)}</span>
+                        </label>
+                    }).collect_view()}
+                    <FieldError error=err field="scopes" id="api-key-scopes-error"/>
+                </fieldset>
                 <div class="field field-action">
                     <button type="submit" class="btn btn-primary" data-testid="api-key-create"
                         disabled=move || creating.get() aria-busy=move || creating.get().to_string()>
@@ -439,7 +504,7 @@ fn ApiKeysSection() -> impl IntoView {
                     </button>
                 </div>
             </form>
-            <FormError error=err known_fields=&["name"]/>
+            <FormError error=err known_fields=&["name", "scopes", "expires_at"]/>
             <FormError error=list_err/>
             {show_fetch(keys, "Loading API keys…", list)}
         </section>

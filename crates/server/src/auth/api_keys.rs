@@ -4,13 +4,16 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{Duration, Utc};
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use loyalcast_dto::{Role, Scope};
 use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Auth, parse_role};
+use super::Auth;
 use crate::entity::api_key;
 use crate::error::ApiError;
 
@@ -40,8 +43,29 @@ fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-pub async fn authenticate(db: &DatabaseConnection, presented: &str) -> Result<Auth, ApiError> {
-    const INVALID: ApiError = ApiError::Unauthorized("The API key is invalid or has been revoked.");
+/// A key's scopes as stored (space separated); a name this version does not know grants
+/// nothing.
+pub fn parse_scopes(stored: &str) -> BTreeSet<Scope> {
+    stored.split_whitespace().filter_map(Scope::parse).collect()
+}
+
+/// Scopes as stored: space separated, in their order.
+pub fn write_scopes(scopes: &BTreeSet<Scope>) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The caller behind a presented key, at `now`: 401 for an unknown, revoked or expired key.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    presented: &str,
+    now: DateTime<Utc>,
+) -> Result<Auth, ApiError> {
+    const INVALID: ApiError =
+        ApiError::Unauthorized("The API key is invalid, expired or has been revoked.");
     let (prefix, secret) = split(presented).ok_or(INVALID)?;
     let key = api_key::Entity::find()
         .filter(api_key::Column::Prefix.eq(prefix))
@@ -53,10 +77,9 @@ pub async fn authenticate(db: &DatabaseConnection, presented: &str) -> Result<Au
         .as_bytes()
         .ct_eq(key.secret_hash.as_bytes())
         .into();
-    if !matches {
+    if !matches || key.expires_at.is_some_and(|at| at <= now) {
         return Err(INVALID);
     }
-    let now = Utc::now();
     // Note use at most once a minute, not a write per request.
     if key
         .last_used_at
@@ -68,9 +91,10 @@ pub async fn authenticate(db: &DatabaseConnection, presented: &str) -> Result<Au
     }
     Ok(Auth {
         merchant_id: key.merchant_id,
-        role: parse_role(&key.role),
+        role: Role::Agent,
         member_id: None,
         api_key_id: Some(key.id),
+        scopes: Some(parse_scopes(&key.scopes)),
         session: None,
         session_generation: None,
     })
@@ -89,5 +113,15 @@ mod tests {
         assert_eq!(found_prefix, prefix);
         assert_eq!(hash_secret(raw), hash);
         assert_ne!(generate().1, secret);
+    }
+
+    #[test]
+    fn scopes_are_stored_space_separated_and_unknown_ones_grant_nothing() {
+        let all: BTreeSet<Scope> = Scope::ALL.into_iter().collect();
+        assert_eq!(parse_scopes(&write_scopes(&all)), all);
+        assert_eq!(
+            parse_scopes("customers:read  admin customers:*"),
+            [Scope::CustomersRead].into_iter().collect()
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Who is calling: a team member with a session token, or an integrator with an API key.
 //! The tenant comes only from these credentials.
 
+pub mod access;
 pub mod api_keys;
 pub mod client_address;
 pub mod jwt;
@@ -11,7 +12,7 @@ pub mod throttle;
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use chrono::{DateTime, Utc};
 use loyalcast_dto::Role;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -29,6 +30,9 @@ pub struct Auth {
     pub role: Role,
     pub member_id: Option<Uuid>,
     pub api_key_id: Option<Uuid>,
+    /// What an API key may do; `None` for a team member, who acts with `role`. (A key's
+    /// `role` is `agent`, the least, and is not what decides: see [`access`].)
+    pub scopes: Option<std::collections::BTreeSet<loyalcast_dto::Scope>>,
     /// The session token's id and expiry, for sign-out.
     pub session: Option<(String, DateTime<Utc>)>,
     /// The member's session generation the token carries (see [`sessions`]).
@@ -55,31 +59,10 @@ impl Auth {
         }
     }
 
-    /// Refuses callers below `role`.
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.role >= role {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(match role {
-                Role::Owner => "Only the merchant's owner may do this.",
-                Role::Admin => "Only an owner or admin may do this.",
-                Role::Agent => "Not allowed.",
-            }))
-        }
-    }
-}
-
-impl Auth {
-    /// Refuses API keys: keys and team members are managed by people signed in, so that a
-    /// leaked key cannot mint more keys or members for itself.
-    pub fn require_member(&self) -> Result<(), ApiError> {
-        if self.member_id.is_some() {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(
-                "API keys cannot manage API keys or team members; sign in as a team member.",
-            ))
-        }
+    /// Refuses the caller unless they may record a customer's consent (see
+    /// [`access::RECORD_CONSENT`]).
+    pub fn require_consent_right(&self) -> Result<(), ApiError> {
+        self.allow(access::RECORD_CONSENT)
     }
 }
 
@@ -121,19 +104,28 @@ impl FromRequest for Auth {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // The access guard has authenticated the caller of every documented operation.
+        if let Some(auth) = req.extensions().get::<Auth>().cloned() {
+            return Box::pin(async move { Ok(auth) });
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let credential = credential(req);
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            let credential = credential.ok_or(ApiError::Unauthorized(
-                "Send a session token or an API key in the Authorization header.",
-            ))?;
-            if credential.starts_with(api_keys::PREFIX) {
-                return api_keys::authenticate(&state.db, &credential).await;
-            }
-            authenticate_session(&state, &credential).await
+            authenticate(&state, &req).await
         })
     }
+}
+
+/// The caller of a request, from its session token or API key: 401 without valid ones.
+pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Auth, ApiError> {
+    let credential = credential(req).ok_or(ApiError::Unauthorized(
+        "Send a session token or an API key in the Authorization header.",
+    ))?;
+    if credential.starts_with(api_keys::PREFIX) {
+        return api_keys::authenticate(&state.db, &credential, state.clock.now()).await;
+    }
+    authenticate_session(state, &credential).await
 }
 
 fn credential(req: &HttpRequest) -> Option<String> {
@@ -179,6 +171,7 @@ async fn authenticate_session(state: &AppState, token: &str) -> Result<Auth, Api
         role: parse_role(&member.role),
         member_id: Some(member.id),
         api_key_id: None,
+        scopes: None,
         session: Some((claims.jti, expires_at)),
         session_generation: Some(member.session_generation),
     })

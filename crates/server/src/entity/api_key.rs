@@ -9,11 +9,13 @@ pub struct Model {
     pub name: String,
     pub prefix: String,
     pub secret_hash: String,
-    pub role: String,
+    /// Space separated, as in OAuth: see `loyalcast_dto::Scope`.
+    pub scopes: String,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    pub expires_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -139,7 +139,7 @@ pub async fn still_valid(
             .filter(api_key::Column::RevokedAt.is_null())
             .one(db)
             .await?
-            .is_some());
+            .is_some_and(|key| key.expires_at.is_none_or(|at| at > now)));
     }
     Ok(false)
 }

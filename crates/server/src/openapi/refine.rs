@@ -12,12 +12,16 @@ pub fn refine(mut doc: Value) -> Value {
     name_tagged_unions(&mut doc);
     reference_named_schemas(&mut doc);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-        for item in paths.values_mut() {
+        for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
                 continue;
             };
-            for operation in item.values_mut().filter_map(Value::as_object_mut) {
+            for (method, operation) in item.iter_mut() {
+                let Some(operation) = operation.as_object_mut() else {
+                    continue;
+                };
                 refine_operation(operation);
+                describe_access(operation, &method.to_uppercase(), path);
             }
         }
     }
@@ -26,6 +30,32 @@ pub fn refine(mut doc: Value) -> Value {
         "description": "The server that serves this document"
     }]);
     doc
+}
+
+/// Says who may call the operation (see [`crate::auth::access`]), at the end of its
+/// description and as `x-access`: the least role of a team member (`null`: no member) and
+/// the scope an API key needs (`null`: no key; `*`: any key of the merchant).
+fn describe_access(operation: &mut Map<String, Value>, method: &str, path: &str) {
+    use crate::auth::access::{RULES, Rule};
+    let Some((_, _, rule)) = RULES.iter().find(|(m, p, _)| *m == method && *p == path) else {
+        return;
+    };
+    let line = rule.describe();
+    let description = match operation.get("description").and_then(Value::as_str) {
+        Some(text) if !text.is_empty() => format!("{text}\n\n{line}"),
+        _ => line,
+    };
+    operation.insert("description".to_owned(), Value::String(description));
+    let (role, key) = match rule {
+        Rule::Public | Rule::Token => return,
+        Rule::Members(role) => (Some(role.as_str()), None),
+        Rule::Callers(role, None) => (Some(role.as_str()), Some("*")),
+        Rule::Callers(role, Some(scope)) => (Some(role.as_str()), Some(scope.as_str())),
+    };
+    operation.insert(
+        "x-access".to_owned(),
+        json!({ "least_role": role, "api_key_scope": key }),
+    );
 }
 
 /// Operation ids are `{tag}_{handler}`, e.g. `customers_list`: unique, since each tag is one

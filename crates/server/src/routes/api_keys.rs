@@ -1,10 +1,10 @@
 use actix_web::{HttpResponse, delete, get, post, web};
 use loyalcast_domain::Fields;
-use loyalcast_dto::{ApiKey, CreatedApiKey, NewApiKey, Problem, Role};
+use loyalcast_dto::{ApiKey, CreatedApiKey, NewApiKey, Problem};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use uuid::Uuid;
 
-use crate::auth::{Auth, api_keys, parse_role};
+use crate::auth::{Auth, api_keys};
 use crate::entity::api_key;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
@@ -14,14 +14,18 @@ fn to_dto(k: &api_key::Model) -> ApiKey {
         id: k.id,
         name: k.name.clone(),
         prefix: k.prefix.clone(),
-        role: parse_role(&k.role),
+        scopes: api_keys::parse_scopes(&k.scopes).into_iter().collect(),
         created_at: k.created_at,
         last_used_at: k.last_used_at,
+        expires_at: k.expires_at,
         revoked_at: k.revoked_at,
     }
 }
 
-/// The merchant's API keys (never their secrets).
+/// The longest an expiring key may be made for.
+const MAX_LIFETIME_DAYS: i64 = 3653;
+
+/// The merchant's API keys (never their secrets), newest first.
 #[utoipa::path(
     tag = "api-keys",
     responses((status = 200, body = Vec<ApiKey>), (status = 403, body = Problem, content_type = "application/problem+json")),
@@ -29,8 +33,6 @@ fn to_dto(k: &api_key::Model) -> ApiKey {
 )]
 #[get("/api-keys")]
 pub async fn list(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Vec<ApiKey>>> {
-    auth.require(Role::Admin)?;
-    auth.require_member()?;
     let keys = api_key::Entity::find()
         .filter(api_key::Column::MerchantId.eq(auth.merchant_id))
         .order_by_desc(api_key::Column::CreatedAt)
@@ -39,7 +41,8 @@ pub async fn list(state: web::Data<AppState>, auth: Auth) -> Result<web::Json<Ve
     Ok(web::Json(keys.iter().map(to_dto).collect()))
 }
 
-/// Create an API key for an integration. The secret is in this answer only.
+/// Create an API key for an integration, with the scopes it needs and, if wanted, an
+/// expiry. The secret is in this answer only. API keys cannot create keys.
 ///
 /// Unlike other create endpoints this one takes no `Idempotency-Key`: the secret is never
 /// stored, so a replay could not return it.
@@ -59,13 +62,27 @@ pub async fn create(
     auth: Auth,
     body: crate::json::Json<NewApiKey>,
 ) -> Result<HttpResponse> {
-    auth.require(Role::Admin)?;
-    auth.require_member()?;
     let body = body.into_inner();
     let mut fields = Fields::new();
     let name = fields.text("name", &body.name, 120);
-    // `ApiKeyRole` has no owner: a key never acts as the owner (JSON `owner` is a 400).
-    let role = Role::from(body.role.unwrap_or_default());
+    let scopes: std::collections::BTreeSet<_> = body.scopes.iter().copied().collect();
+    if scopes.is_empty() {
+        fields.push("scopes", "required", "choose at least one scope");
+    } else if scopes.len() < body.scopes.len() {
+        fields.push("scopes", "duplicate", "name each scope once");
+    }
+    let now = state.clock.now();
+    if let Some(at) = body.expires_at {
+        if at <= now {
+            fields.push("expires_at", "in_past", "the expiry must be in the future");
+        } else if at > now + chrono::Duration::days(MAX_LIFETIME_DAYS) {
+            fields.push(
+                "expires_at",
+                "too_far",
+                "the expiry must be within 10 years from now",
+            );
+        }
+    }
     fields.finish()?;
     let name = name.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("parsed name missing")))?;
     let (prefix, secret, hash) = api_keys::generate();
@@ -75,11 +92,12 @@ pub async fn create(
         name: Set(name.clone()),
         prefix: Set(prefix),
         secret_hash: Set(hash),
-        role: Set(role.as_str().to_owned()),
+        scopes: Set(api_keys::write_scopes(&scopes)),
         created_by: Set(auth.member_id),
-        created_at: Set(state.clock.now()),
+        created_at: Set(now),
         last_used_at: Set(None),
         revoked_at: Set(None),
+        expires_at: Set(body.expires_at),
     }
     .insert(&state.db)
     .await?;
@@ -102,8 +120,6 @@ pub async fn revoke(
     auth: Auth,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse> {
-    auth.require(Role::Admin)?;
-    auth.require_member()?;
     let key = api_key::Entity::find_by_id(id.into_inner())
         .filter(api_key::Column::MerchantId.eq(auth.merchant_id))
         .one(&state.db)

@@ -2,8 +2,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use loyalcast_domain::Fields;
 use loyalcast_dto::{
-    Channel, ConsentHistory, Customer, CustomerDetail, CustomerPatch, CustomerSort, ImportReport,
-    NewCustomer, Page, Problem, SortOrder,
+    Channel, Consent, ConsentHistory, Customer, CustomerDetail, CustomerPatch, CustomerSort,
+    ImportReport, NewCustomer, Page, Problem, SortOrder,
 };
 use sea_orm::{ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
@@ -92,6 +92,9 @@ pub async fn create(
     body: crate::json::Json<NewCustomer>,
 ) -> Result<HttpResponse> {
     let input = body.into_inner();
+    if input.consent.is_some_and(|c| c != Consent::default()) {
+        auth.require_consent_right()?;
+    }
     let merchant = merchants::find(&state.db, auth.merchant_id).await?;
     let now = state.clock.now();
     let today = now
@@ -175,7 +178,11 @@ pub async fn update(
     let today = now
         .with_timezone(&merchants::time_zone(&merchant))
         .date_naive();
-    let input = customers::patched(&current, body.into_inner());
+    let patch = body.into_inner();
+    if patch.consent.is_some_and(|c| c != current.consent) {
+        auth.require_consent_right()?;
+    }
+    let input = customers::patched(&current, patch);
     let mut fields = Fields::new();
     let record = customers::parse(
         &input,
@@ -348,6 +355,12 @@ pub async fn import_csv(
     payload: web::Payload,
 ) -> Result<web::Json<ImportReport>> {
     let declaration = params.declaration()?;
+    // Consent columns or a declared legal basis record consent: a key without
+    // `consent:write` may import contact data only.
+    let may_record_consent = auth.require_consent_right().is_ok();
+    if !declaration.channels.is_empty() {
+        auth.require_consent_right()?;
+    }
     let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -383,6 +396,7 @@ pub async fn import_csv(
         auth.merchant_id,
         merchants::country(&merchant),
         declaration,
+        may_record_consent,
         auth.actor(),
         now,
         today,

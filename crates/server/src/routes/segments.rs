@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use loyalcast_domain::{Fields, rules};
 use loyalcast_dto::{
-    CountRequest, Page, Problem, Role, Segment, SegmentCount, SegmentInput, SegmentRule,
+    CountRequest, Page, Problem, Segment, SegmentCount, SegmentInput, SegmentRule,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, PaginatorTrait,
@@ -211,7 +211,6 @@ pub async fn create(
     key: IdempotencyKey,
     body: crate::json::Json<SegmentInput>,
 ) -> Result<HttpResponse> {
-    auth.require(Role::Admin)?;
     let input = body.into_inner();
     let mut fields = Fields::new();
     let name = fields.text("name", &input.name, 80);
@@ -305,7 +304,6 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: crate::json::Json<SegmentInput>,
 ) -> Result<web::Json<Segment>> {
-    auth.require(Role::Admin)?;
     let model = find(&state.db, auth.merchant_id, id.into_inner()).await?;
     let input = body.into_inner();
     let mut fields = Fields::new();
@@ -339,7 +337,6 @@ pub async fn delete(
     auth: Auth,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse> {
-    auth.require(Role::Admin)?;
     let model = find(&state.db, auth.merchant_id, id.into_inner()).await?;
     model.delete(&state.db).await?;
     Ok(HttpResponse::NoContent().finish())

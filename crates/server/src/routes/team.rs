@@ -1,7 +1,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
 use loyalcast_domain::{Email, Fields};
-use loyalcast_dto::{NewTeamMember, Problem, Role, TeamMember};
+use loyalcast_dto::{NewTeamMember, Problem, TeamMember};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set,
 };
@@ -54,8 +54,6 @@ pub async fn create(
     key: IdempotencyKey,
     body: crate::json::Json<NewTeamMember>,
 ) -> Result<HttpResponse> {
-    auth.require(Role::Admin)?;
-    auth.require_member()?;
     let body = body.into_inner();
     if body.role > auth.role {
         return Err(ApiError::field(
@@ -123,8 +121,6 @@ pub async fn delete(
     auth: Auth,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse> {
-    auth.require(Role::Admin)?;
-    auth.require_member()?;
     let member = team_member::Entity::find_by_id(id.into_inner())
         .filter(team_member::Column::MerchantId.eq(auth.merchant_id))
         .one(&state.db)

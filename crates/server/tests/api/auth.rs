@@ -3,7 +3,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use loyalcast_dto::{
-    ApiKey, ApiKeyRole, CreatedApiKey, Me, NewApiKey, NewTeamMember, Role, Session, TeamMember,
+    ApiKey, CreatedApiKey, Me, NewApiKey, NewTeamMember, Role, Scope, Session, TeamMember,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -31,7 +31,7 @@ async fn a_member_signs_in_and_the_token_works(app: &TestApp) {
     assert!(session.expires_at <= Utc::now() + Duration::minutes(app.config.jwt_ttl_minutes + 1));
     let me: Me = json(app.get("/api/v1/me", &session.token).await, StatusCode::OK).await;
     assert_eq!(me.merchant.id, tenant.session.merchant.id);
-    assert_eq!(me.role, Role::Owner);
+    assert_eq!(me.role, Some(Role::Owner));
     assert_eq!(
         me.member.map(|m| m.email),
         Some(tenant.session.member.email)
@@ -192,7 +192,8 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked(app: &TestApp) {
             &tenant.token,
             &NewApiKey {
                 name: "POS".into(),
-                role: Some(ApiKeyRole::Agent),
+                scopes: vec![Scope::CustomersRead],
+                expires_at: None,
             },
         )
         .await,
@@ -214,7 +215,8 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked(app: &TestApp) {
 
     let me: Me = json(app.get("/api/v1/me", &created.secret).await, StatusCode::OK).await;
     assert_eq!(me.merchant.id, tenant.session.merchant.id);
-    assert_eq!(me.role, Role::Agent);
+    assert_eq!(me.role, None);
+    assert_eq!(me.scopes, Some(vec![Scope::CustomersRead]));
     assert_eq!(me.api_key.as_deref(), Some("POS"));
     let via_header = app
         .client
@@ -224,26 +226,28 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(via_header.status(), StatusCode::OK);
-    // A key acts with its role: an agent key cannot make keys.
+    // A key acts with its scopes: a reading key cannot make keys.
     let refused = app
         .post(
             "/api/v1/api-keys",
             &created.secret,
             &NewApiKey {
                 name: "x".into(),
-                role: None,
+                scopes: vec![Scope::CustomersRead],
+                expires_at: None,
             },
         )
         .await;
     problem(refused, StatusCode::FORBIDDEN).await;
-    // Nor can an admin key: keys and members are managed by people signed in.
+    // Nor can a key with every scope: keys and members are managed by people signed in.
     let admin: CreatedApiKey = json(
         app.post(
             "/api/v1/api-keys",
             &tenant.token,
             &NewApiKey {
                 name: "Back office".into(),
-                role: Some(ApiKeyRole::Admin),
+                scopes: Scope::ALL.to_vec(),
+                expires_at: None,
             },
         )
         .await,
@@ -256,7 +260,8 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked(app: &TestApp) {
             &admin.secret,
             &NewApiKey {
                 name: "minted".into(),
-                role: None,
+                scopes: Scope::ALL.to_vec(),
+                expires_at: None,
             },
         )
         .await,
@@ -299,12 +304,12 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked(app: &TestApp) {
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    // `owner` is not a role a key can have: the document's enum leaves it out.
+    // A key has no role: asking for one (even `owner`) is an unknown field.
     let owner_key = app
         .post(
             "/api/v1/api-keys",
             &tenant.token,
-            &serde_json::json!({"name": "x", "role": "owner"}),
+            &serde_json::json!({"name": "x", "scopes": ["cards:read"], "role": "owner"}),
         )
         .await;
     problem(owner_key, StatusCode::BAD_REQUEST).await;

@@ -439,7 +439,7 @@ async fn a_ticket_opens_one_stream_once(app: &TestApp) {
         app.post(
             "/api/v1/api-keys",
             &t.token,
-            &json!({"name": "feed", "role": "agent"}),
+            &json!({"name": "feed", "scopes": ["changes:read"]}),
         )
         .await,
         StatusCode::CREATED,

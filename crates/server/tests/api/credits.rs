@@ -64,7 +64,7 @@ async fn merchants_credentials_never_make_credits(app: &TestApp) {
         app.post(
             "/api/v1/api-keys",
             &t.token,
-            &json!({"name": "POS", "role": "admin"}),
+            &json!({"name": "POS", "scopes": loyalcast_dto::Scope::ALL}),
         )
         .await,
         StatusCode::CREATED,

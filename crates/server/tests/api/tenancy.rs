@@ -63,8 +63,12 @@ async fn another_merchants_objects_are_404_on_every_route(app: &TestApp) {
     )
     .await;
     let key: CreatedApiKey = json(
-        app.post("/api/v1/api-keys", &a.token, &json!({"name": "Alpha POS"}))
-            .await,
+        app.post(
+            "/api/v1/api-keys",
+            &a.token,
+            &json!({"name": "Alpha POS", "scopes": loyalcast_dto::Scope::ALL}),
+        )
+        .await,
         StatusCode::CREATED,
     )
     .await;
@@ -122,8 +126,12 @@ async fn another_merchants_objects_are_404_on_every_route(app: &TestApp) {
         ),
     ];
     let b_key: CreatedApiKey = json(
-        app.post("/api/v1/api-keys", &b.token, &json!({"name": "Beta"}))
-            .await,
+        app.post(
+            "/api/v1/api-keys",
+            &b.token,
+            &json!({"name": "Beta", "scopes": loyalcast_dto::Scope::ALL}),
+        )
+        .await,
         StatusCode::CREATED,
     )
     .await;

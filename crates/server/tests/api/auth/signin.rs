@@ -246,7 +246,8 @@ async fn admin_key(app: &TestApp, token: &str) -> String {
             token,
             &NewApiKey {
                 name: "Back office".into(),
-                role: None,
+                scopes: loyalcast_dto::Scope::ALL.to_vec(),
+                expires_at: None,
             },
         )
         .await,
