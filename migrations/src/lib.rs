@@ -14,6 +14,7 @@ mod m20261202_000007_operator;
 mod m20261202_000008_consent;
 mod m20261202_000009_signin;
 mod m20261202_000010_api_key_scopes;
+mod m20261202_000011_passkit;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_consent::Migration),
             Box::new(m20261202_000009_signin::Migration),
             Box::new(m20261202_000010_api_key_scopes::Migration),
+            Box::new(m20261202_000011_passkit::Migration),
         ]
     }
 }

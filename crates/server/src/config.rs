@@ -119,6 +119,51 @@ pub struct Config {
     /// that died); longer than the slowest batch takes to send.
     #[serde(default = "defaults::worker_lease_seconds")]
     pub worker_lease_seconds: u64,
+    /// Apple Wallet: the pass type certificate that signs passes (development material is
+    /// made at start when none is given; real devices refuse it).
+    #[serde(default)]
+    pub apple_wallet: AppleWalletConfig,
+}
+
+/// How Apple Wallet passes are signed and named (`[apple_wallet]`, or
+/// `LOYALCAST_APPLE_WALLET__...`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppleWalletConfig {
+    /// The pass type identifier of cards that do not name their own.
+    #[serde(default = "defaults::pass_type_id")]
+    pub pass_type_id: String,
+    /// The Apple team that owns the pass type identifier.
+    #[serde(default = "defaults::team_id")]
+    pub team_id: String,
+    /// The pass type certificate, PEM (from Apple's developer site, exported with its key).
+    #[serde(default)]
+    pub certificate_pem: Option<String>,
+    /// Its private key, PKCS#8 PEM.
+    #[serde(default)]
+    pub key_pem: Option<SecretString>,
+    /// The WWDR intermediate that issued the certificate, PEM; Apple's G4 when left out.
+    #[serde(default)]
+    pub wwdr_pem: Option<String>,
+    /// Passes signed at once, each on a blocking thread.
+    #[serde(default = "defaults::signing_concurrency")]
+    pub signing_concurrency: usize,
+    /// Signed passes kept in memory, one per pass at its current update tag.
+    #[serde(default = "defaults::signed_pass_cache")]
+    pub signed_pass_cache: usize,
+}
+
+impl Default for AppleWalletConfig {
+    fn default() -> Self {
+        AppleWalletConfig {
+            pass_type_id: defaults::pass_type_id(),
+            team_id: defaults::team_id(),
+            certificate_pem: None,
+            key_pem: None,
+            wwdr_pem: None,
+            signing_concurrency: defaults::signing_concurrency(),
+            signed_pass_cache: defaults::signed_pass_cache(),
+        }
+    }
 }
 
 mod defaults {
@@ -171,6 +216,18 @@ mod defaults {
     }
     pub fn worker_lease_seconds() -> u64 {
         120
+    }
+    pub fn pass_type_id() -> String {
+        "pass.dev.loyalcast.card".to_owned()
+    }
+    pub fn team_id() -> String {
+        "LOYALCASTDV".to_owned()
+    }
+    pub fn signing_concurrency() -> usize {
+        2
+    }
+    pub fn signed_pass_cache() -> usize {
+        20_000
     }
 }
 

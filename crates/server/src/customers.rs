@@ -353,7 +353,22 @@ pub async fn update(
         .update(db)
         .await?;
     replace_tags(db, merchant_id, id, &r.tags).await?;
-    Ok(to_dto(&model, r.tags.clone()))
+    let after = to_dto(&model, r.tags.clone());
+    // What the customer's wallet passes show changed: devices are to fetch them again.
+    if (
+        &after.first_name,
+        &after.last_name,
+        after.points,
+        after.visits,
+    ) != (
+        &before.first_name,
+        &before.last_name,
+        before.points,
+        before.visits,
+    ) {
+        crate::wallet::apple::touch(db, merchant_id, &[id], now).await?;
+    }
+    Ok(after)
 }
 
 pub async fn replace_tags(

@@ -35,6 +35,7 @@ mod refine;
         (name = "balances", description = "SMS and email credits, and their ledger (read-only)"),
         (name = "operator", description = "The operator's API: merchants and their credits; authenticated with the operator's token"),
         (name = "changes", description = "The change feed: what changed, streamed as server-sent events"),
+        (name = "passkit", description = "Apple Wallet's web service, called by devices under each pass's webServiceURL; authenticated per pass (`ApplePass <token>`)"),
         (name = "links", description = "Links in messages: unsubscribe and open tracking"),
         (name = "webhooks", description = "Provider callbacks, signature-checked"),
         (name = "operations", description = "Health and readiness"),

@@ -304,6 +304,8 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
                 installed_at: Set(installed_at),
                 expires_at: Set(period.map(|days| installed_at + Duration::days(i64::from(days)))),
                 updated_at: Set(installed_at),
+                update_tag: Set(crate::wallet::apple::next_tag(0, installed_at)),
+                message: Set(None),
             });
         }
         rows.push(customers::active_model(

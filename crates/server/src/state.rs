@@ -35,6 +35,9 @@ pub struct AppState {
     pub feed: Feed,
     /// When the signing keys were last read from the database on a miss.
     keys_read_at: std::sync::Mutex<Option<DateTime<Utc>>>,
+    /// Signs Apple Wallet passes; made on first use (development material costs two RSA
+    /// keys).
+    pass_signer: tokio::sync::OnceCell<Arc<crate::wallet::apple::PassSigner>>,
 }
 
 /// The least time between two reads of the keys caused by a token that did not verify (a
@@ -58,6 +61,7 @@ impl AppState {
             jwt: keys.jwt(config.jwt_ttl_minutes)?,
             links: keys.link_signer(),
             keys_read_at: std::sync::Mutex::new(None),
+            pass_signer: tokio::sync::OnceCell::new(),
             twilio,
             throttle: LoginThrottle::new(
                 config.login_failures_per_account,
@@ -78,6 +82,22 @@ impl AppState {
 }
 
 impl AppState {
+    /// The signer of Apple Wallet passes, made on first use.
+    pub async fn pass_signer(&self) -> anyhow::Result<Arc<crate::wallet::apple::PassSigner>> {
+        self.pass_signer
+            .get_or_try_init(|| async {
+                let wallet = self.config.apple_wallet.clone();
+                let public_url = self.config.public_url.clone();
+                let signer = tokio::task::spawn_blocking(move || {
+                    crate::wallet::apple::PassSigner::new(&wallet, &public_url)
+                })
+                .await??;
+                Ok(Arc::new(signer))
+            })
+            .await
+            .cloned()
+    }
+
     /// The delivery a link's token names, if it is genuine; read with the keys as the
     /// database has them now when this process's keys do not verify it.
     pub async fn verify_link(

@@ -226,6 +226,25 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/u/{token}", Public),
     ("POST", "/r/{token}", Public),
     ("GET", "/o/{token}", Public),
+    // Apple Wallet's web service: each pass's own token (`ApplePass`), checked by the route.
+    (
+        "POST",
+        "/passkit/v1/devices/{device}/registrations/{pass_type_id}/{serial}",
+        Public,
+    ),
+    (
+        "DELETE",
+        "/passkit/v1/devices/{device}/registrations/{pass_type_id}/{serial}",
+        Public,
+    ),
+    (
+        "GET",
+        "/passkit/v1/devices/{device}/registrations/{pass_type_id}",
+        Public,
+    ),
+    ("GET", "/passkit/v1/passes/{pass_type_id}/{serial}", Public),
+    ("HEAD", "/passkit/v1/passes/{pass_type_id}/{serial}", Public),
+    ("POST", "/passkit/v1/log", Public),
 ];
 
 impl Rule {

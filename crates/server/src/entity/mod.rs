@@ -16,6 +16,7 @@ pub mod mailing;
 pub mod mailing_stat;
 pub mod merchant;
 pub mod pass;
+pub mod pass_registration;
 pub mod revoked_token;
 pub mod segment;
 pub mod signing_key;

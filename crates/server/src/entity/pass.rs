@@ -14,6 +14,11 @@ pub struct Model {
     pub installed_at: DateTimeUtc,
     pub expires_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    /// Microseconds since the epoch of the last change of what the pass shows; strictly
+    /// increasing, given to devices as an opaque string.
+    pub update_tag: i64,
+    /// The latest message on the back of the pass; `None` before the first push.
+    pub message: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ pub mod mailings;
 pub mod metrics;
 pub mod operator;
 pub mod passes;
+pub mod passkit;
 pub mod segments;
 pub mod team;
 pub mod webhooks;
@@ -50,6 +51,12 @@ pub fn app(
         .service(links::unsubscribe)
         .service(links::resubscribe)
         .service(links::open_pixel)
+        .service(passkit::register)
+        .service(passkit::unregister)
+        .service(passkit::updated)
+        .service(passkit::pass_file)
+        .service(passkit::pass_head)
+        .service(passkit::log)
         .service(
             scope("/api/v1")
                 .configure(config)

@@ -181,6 +181,8 @@ pub async fn create(
                 installed_at: Set(installed_at),
                 expires_at: Set(expires_at),
                 updated_at: Set(state.clock.now()),
+                update_tag: Set(crate::wallet::apple::next_tag(0, state.clock.now())),
+                message: Set(None),
             }
             .insert(txn)
             .await?;

@@ -185,6 +185,21 @@ fn matrix() -> BTreeMap<&'static str, May> {
         ("POST /u/{token}", Public),
         ("POST /r/{token}", Public),
         ("GET /o/{token}", Public),
+        (
+            "POST /passkit/v1/devices/{device}/registrations/{pass_type_id}/{serial}",
+            Public,
+        ),
+        (
+            "DELETE /passkit/v1/devices/{device}/registrations/{pass_type_id}/{serial}",
+            Public,
+        ),
+        (
+            "GET /passkit/v1/devices/{device}/registrations/{pass_type_id}",
+            Public,
+        ),
+        ("GET /passkit/v1/passes/{pass_type_id}/{serial}", Public),
+        ("HEAD /passkit/v1/passes/{pass_type_id}/{serial}", Public),
+        ("POST /passkit/v1/log", Public),
     ])
 }
 
@@ -202,7 +217,7 @@ async fn operations(app: &TestApp) -> Vec<String> {
     let mut operations = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
-            if ["get", "put", "post", "patch", "delete"].contains(&method.as_str()) {
+            if ["get", "put", "post", "patch", "delete", "head"].contains(&method.as_str()) {
                 operations.push(format!("{} {path}", method.to_uppercase()));
             }
         }

@@ -19,6 +19,7 @@ mod limits;
 mod links;
 mod mailings;
 mod openapi;
+mod passkit;
 mod providers;
 mod robustness;
 mod seed;

@@ -1,0 +1,19 @@
+use sea_orm::entity::prelude::*;
+
+/// A device registered for a pass through the Apple Wallet web service.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "pass_registrations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub pass_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub device_library_id: String,
+    pub push_token: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
