@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { AGENT_EMAIL, BASE_URL, api, launch, operatorTopUp, signedInPage, thousands, withPage } from '../lib/harness.js';
+import { AGENT_EMAIL, BASE_URL, api, apiLogin, launch, operatorTopUp, signedInPage, thousands, withPage } from '../lib/harness.js';
 
 let browser;
 before(async () => {
@@ -136,4 +136,48 @@ test('an agent sees cards, segments and keys without the forms the server would 
     assert.equal(await page.getByTestId('api-key-form').count(), 0);
     assert.match(await page.getByTestId('member-role').innerText(), /Agent/);
   });
+});
+
+test('a member changes their password in settings; the old one stops working and other sessions end', async () => {
+  const owner = await apiLogin();
+  const email = `e2e-password-${Date.now()}@team.example.com`;
+  const first = 'first long password';
+  const second = 'second long password';
+  await api(owner, '/team', {
+    method: 'POST',
+    body: JSON.stringify({ name: 'Password Tester', email, password: first, role: 'agent' }),
+  });
+  const other = await apiLogin(email, first);
+  const asMember = (b) => signedInPage(b, undefined, { email, password: first });
+  await withPage(browser, 'settings-password', asMember, async (page) => {
+    await page.goto('/settings');
+    await page.getByTestId('password-form').waitFor();
+    // A mistyped repeat is caught at the field, before anything is sent.
+    await page.getByTestId('current-password').fill(first);
+    await page.getByTestId('new-password').fill(second);
+    await page.getByTestId('repeat-password').fill('something else entirely');
+    await page.getByTestId('password-save').click();
+    await page.locator('#repeat-password-error').waitFor();
+    // A wrong current password is the server's answer, at its field.
+    await page.getByTestId('current-password').fill('not my password at all');
+    await page.getByTestId('repeat-password').fill(second);
+    await page.getByTestId('password-save').click();
+    await page.locator('#current-password-error').waitFor();
+
+    await page.getByTestId('current-password').fill(first);
+    await page.getByTestId('password-save').click();
+    await page.getByTestId('password-changed').waitFor();
+    // This tab carries on with its new session; the other one has ended.
+    await page.reload();
+    await page.getByTestId('password-form').waitFor();
+    const ended = await fetch(`${BASE_URL}/api/v1/me`, { headers: { authorization: `Bearer ${other.token}` } });
+    assert.equal(ended.status, 401);
+  });
+  const old = await fetch(`${BASE_URL}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: first }),
+  });
+  assert.equal(old.status, 401);
+  await apiLogin(email, second);
 });

@@ -249,6 +249,19 @@ impl Api {
             .await
     }
 
+    pub async fn change_password(
+        &self,
+        input: &loyalcast_dto::ChangePassword,
+    ) -> ApiResult<Session> {
+        self.json_with(Request::post(&Self::url("/auth/password")), input)
+            .await
+    }
+
+    pub async fn sign_out_everywhere(&self) -> ApiResult<()> {
+        self.no_content(Request::post(&Self::url("/auth/sign-out-everywhere")))
+            .await
+    }
+
     pub async fn me(&self) -> ApiResult<Me> {
         self.json(Request::get(&Self::url("/me"))).await
     }

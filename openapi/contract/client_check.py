@@ -28,6 +28,7 @@ post_hooks: []
 literal_enums: true
 content_type_overrides:
   image/gif: application/octet-stream
+  application/vnd.apple.pkpass: application/octet-stream
 """
 
 

@@ -33,6 +33,7 @@ pub fn SettingsPage() -> impl IntoView {
                 <MerchantSection/>
                 <BalancesSection/>
                 <TeamSection/>
+                <PasswordSection/>
                 <ApiKeysSection/>
             </div>
         </div>
@@ -205,6 +206,144 @@ fn local_problem(field: &str, message: &str) -> ApiError {
             message: message.to_owned(),
         }],
     })
+}
+
+/// The signed-in member's password, and signing out of every device.
+#[component]
+fn PasswordSection() -> impl IntoView {
+    let api = use_api();
+    let auth = use_auth();
+    let current = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let repeat = RwSignal::new(String::new());
+    let saving = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiError>);
+    let done = RwSignal::new(false);
+    let ending = RwSignal::new(false);
+
+    let change = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if saving.get_untracked() {
+            return;
+        }
+        done.set(false);
+        let (old, fresh) = (current.get_untracked(), new.get_untracked());
+        if old.is_empty() {
+            error.set(Some(local_problem(
+                "current_password",
+                "Type your current password.",
+            )));
+            return;
+        }
+        if fresh.chars().count() < 10 {
+            error.set(Some(local_problem(
+                "new_password",
+                "Use at least 10 characters.",
+            )));
+            return;
+        }
+        if fresh != repeat.get_untracked() {
+            error.set(Some(local_problem(
+                "repeat_password",
+                "The two new passwords differ.",
+            )));
+            return;
+        }
+        error.set(None);
+        saving.set(true);
+        let input = loyalcast_dto::ChangePassword {
+            current_password: old,
+            new_password: fresh,
+        };
+        spawn_local(async move {
+            match api.change_password(&input).await {
+                Ok(session) => {
+                    // The old session ended with the others: carry on with the new one.
+                    auth.sign_in(session);
+                    current.try_set(String::new());
+                    new.try_set(String::new());
+                    repeat.try_set(String::new());
+                    done.try_set(true);
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+            saving.try_set(false);
+        });
+    };
+
+    let everywhere = move |_| {
+        if ending.get_untracked() {
+            return;
+        }
+        let confirmed = web_sys::window()
+            .and_then(|w| {
+                w.confirm_with_message(
+                    "Sign out on every device, this one included? You will sign in again.",
+                )
+                .ok()
+            })
+            .unwrap_or(false);
+        if !confirmed {
+            return;
+        }
+        ending.set(true);
+        spawn_local(async move {
+            match api.sign_out_everywhere().await {
+                Ok(()) => auth.sign_out(),
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+            ending.try_set(false);
+        });
+    };
+
+    let err = Signal::derive(move || error.get());
+    view! {
+        <section class="panel" aria-labelledby="password-title" data-testid="settings-password">
+            <h2 id="password-title">"Your password"</h2>
+            <p class="muted">"Changing it signs you out on your other devices."</p>
+            {move || done.get().then(|| view! {
+                <p class="form-success" role="status" data-testid="password-changed">"Password changed. Your other sessions have ended."</p>
+            })}
+            <form class="stack-form" on:submit=change novalidate=true data-testid="password-form">
+                <div class="field">
+                    <label for="current-password">"Current password"</label>
+                    <input id="current-password" type="password" autocomplete="current-password" data-testid="current-password"
+                        aria-describedby="current-password-error"
+                        prop:value=current on:input=move |ev| current.set(event_target_value(&ev))/>
+                    <FieldError error=err field="current_password" id="current-password-error"/>
+                </div>
+                <div class="field">
+                    <label for="new-password">"New password"</label>
+                    <input id="new-password" type="password" autocomplete="new-password" data-testid="new-password"
+                        aria-describedby="new-password-error"
+                        prop:value=new on:input=move |ev| new.set(event_target_value(&ev))/>
+                    <FieldError error=err field="new_password" id="new-password-error"/>
+                </div>
+                <div class="field">
+                    <label for="repeat-password">"New password again"</label>
+                    <input id="repeat-password" type="password" autocomplete="new-password" data-testid="repeat-password"
+                        aria-describedby="repeat-password-error"
+                        prop:value=repeat on:input=move |ev| repeat.set(event_target_value(&ev))/>
+                    <FieldError error=err field="repeat_password" id="repeat-password-error"/>
+                </div>
+                <div class="form-actions">
+                    <button type="submit" class="btn btn-primary" data-testid="password-save"
+                        disabled=move || saving.get() aria-busy=move || saving.get().to_string()>
+                        {move || if saving.get() { "Changing…" } else { "Change password" }}
+                    </button>
+                    <button type="button" class="btn btn-ghost" data-testid="sign-out-everywhere"
+                        disabled=move || ending.get() on:click=everywhere>
+                        "Sign out everywhere"
+                    </button>
+                </div>
+            </form>
+            <FormError error=err known_fields=&["current_password", "new_password", "repeat_password"]/>
+        </section>
+    }
 }
 
 #[component]

@@ -221,6 +221,7 @@ pub async fn unregister(
     responses(
         (status = 200, body = SerialNumbers),
         (status = 204, description = "Nothing updated since the tag (or no pass registered)"),
+        (status = 400, description = "`passesUpdatedSince` is longer than 64 characters", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/passkit/v1/devices/{device}/registrations/{pass_type_id}")]
@@ -230,6 +231,16 @@ pub async fn updated(
     query: web::Query<UpdatedSince>,
 ) -> Result<HttpResponse> {
     let (device, pass_type_id) = path.into_inner();
+    if query
+        .passes_updated_since
+        .as_ref()
+        .is_some_and(|t| t.len() > 64)
+    {
+        return Err(ApiError::BadRequest(
+            "passesUpdatedSince is at most 64 characters: send back the lastUpdated given."
+                .to_owned(),
+        ));
+    }
     // A tag this service did not give (or none) asks for everything.
     let since = query
         .passes_updated_since
@@ -363,7 +374,7 @@ async fn latest(
         ("If-Modified-Since" = Option<String>, Header, description = "An HTTP date or seconds since the epoch"),
     ),
     responses(
-        (status = 200, description = "The signed pass", content_type = "application/vnd.apple.pkpass", body = Vec<u8>),
+        (status = 200, description = "The signed pass (a zip)", content_type = "application/vnd.apple.pkpass"),
         (status = 304, description = "Not modified since the time given"),
         (status = 401, description = "Wrong or missing token, or no such pass", body = loyalcast_dto::Problem, content_type = "application/problem+json"),
     )
