@@ -244,7 +244,7 @@ async fn refuse_undocumented_methods(
 ) -> Result<ServiceResponse<EitherBody<impl actix_web::body::MessageBody>>, actix_web::Error> {
     let refused = req
         .app_data::<web::Data<crate::templates::Methods>>()
-        .and_then(|methods| methods.refuses(req.method().as_str(), req.path()));
+        .and_then(|methods| methods.refuses(req.method().as_str(), req.match_info().as_str()));
     match refused {
         None => Ok(next.call(req).await?.map_into_left_body()),
         Some(allowed) => {

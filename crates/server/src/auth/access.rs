@@ -345,6 +345,13 @@ impl Access {
         Ok(Access { rules })
     }
 
+    /// The rule of the operation a routed request is for, by the route's pattern: what the
+    /// `Auth` extractor checks when the guard has not (it fails closed: no rule, no entry).
+    pub fn rule_of_routed(&self, req: &actix_web::HttpRequest) -> Option<Rule> {
+        let pattern = req.match_pattern()?;
+        self.rule(req.method().as_str(), &pattern)
+    }
+
     /// The rule of a documented operation.
     pub fn rule(&self, method: &str, template: &str) -> Option<Rule> {
         self.rules
@@ -364,8 +371,10 @@ pub async fn guard(
         req.app_data::<web::Data<Methods>>(),
         req.app_data::<web::Data<Access>>(),
     ) {
+        // The path as the router matches it (percent-encoded unreserved characters decoded:
+        // `/api/v1/api%2Dkeys` is `/api/v1/api-keys`), not as it came.
         (Some(methods), Some(access)) => methods
-            .route(req.method().as_str(), req.path())
+            .route(req.method().as_str(), req.match_info().as_str())
             .and_then(|template| access.rule(req.method().as_str(), template)),
         // Without the tables (an app put together without them) nothing is let through
         // unchecked: the extractor authenticates, and the handler answers as before.

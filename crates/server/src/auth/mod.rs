@@ -108,11 +108,20 @@ impl FromRequest for Auth {
         if let Some(auth) = req.extensions().get::<Auth>().cloned() {
             return Box::pin(async move { Ok(auth) });
         }
+        // Otherwise (a path the guard did not recognise as a documented operation) the
+        // route's own rule is applied here, and a route without one admits no one.
+        let rule = req
+            .app_data::<web::Data<access::Access>>()
+            .and_then(|a| a.rule_of_routed(req));
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            authenticate(&state, &req).await
+            let auth = authenticate(&state, &req).await?;
+            auth.allow(rule.ok_or(ApiError::Forbidden(
+                "This route has no access rule; nobody may call it.",
+            ))?)?;
+            Ok(auth)
         })
     }
 }

@@ -22,6 +22,7 @@ db_tests!(
     every_route_admits_exactly_the_roles_and_scopes_of_the_matrix,
     keys_are_created_with_scopes_and_an_optional_expiry,
     only_admins_and_consent_keys_record_consent,
+    a_path_written_another_way_gets_the_same_rule,
 );
 
 /// Who may call an operation.
@@ -401,6 +402,32 @@ async fn every_route_admits_exactly_the_roles_and_scopes_of_the_matrix(app: &Tes
     }
     assert_eq!(checked, matrix.len() * callers.len());
     app.assert_healthy().await;
+}
+
+/// Percent-encoding an unreserved character names the same route to the router: it must
+/// name the same rule to the guard (found by trying: `/api/v1/api%2Dkeys` once listed the
+/// API keys to a key that may only read customers).
+async fn a_path_written_another_way_gets_the_same_rule(app: &TestApp) {
+    let t = app.tenant("Encoded Paths Inn").await;
+    let reader = key(app, &t, &[Scope::CustomersRead]).await;
+    let agent = app.member(&t, "agent").await;
+    for (path, token) in [
+        ("/api/v1/api%2Dkeys", &reader),
+        ("/api/v1/api%2dkeys", &reader),
+        ("/api/v1/%61pi-keys", &reader),
+        ("/api/v1/segment%73", &reader),
+        ("/api/v1/te%61m", &reader),
+        ("/api/v1/api%2Dkeys", &agent),
+        ("/api/v1/balances/ledge%72", &agent),
+    ] {
+        let response = app.get(path, token).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    // Written another way, a route is still itself for whoever may call it.
+    let listed = app.get("/api/v1/api%2Dkeys", &t.token).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    let read = app.get("/api/v1/customer%73", &reader).await;
+    assert_eq!(read.status(), StatusCode::OK);
 }
 
 async fn keys_are_created_with_scopes_and_an_optional_expiry(app: &TestApp) {
