@@ -812,6 +812,8 @@ pub async fn run(
     // Merged customers: one UPDATE each, and only where the file changed something (a file
     // imported again writes nothing); their tags replaced in batches.
     let mut retagged: Vec<(Uuid, Vec<String>)> = Vec::new();
+    // Customers whose passes now show something else (name, points, visits).
+    let mut shown_changed: Vec<Uuid> = Vec::new();
     for (id, record) in &mut updates {
         let model = existing
             .get(id)
@@ -838,7 +840,21 @@ pub async fn run(
         if record.tags != tags {
             retagged.push((*id, record.tags.clone()));
         }
+        if (
+            &record.first_name,
+            &record.last_name,
+            record.points,
+            record.visits,
+        ) != (
+            &current.first_name,
+            &current.last_name,
+            current.points,
+            current.visits,
+        ) {
+            shown_changed.push(*id);
+        }
     }
+    crate::wallet::apple::touch(&txn, merchant_id, &shown_changed, now).await?;
     for chunk in retagged.chunks(500) {
         customer_tag::Entity::delete_many()
             .filter(customer_tag::Column::CustomerId.is_in(chunk.iter().map(|(id, _)| *id)))

@@ -59,7 +59,7 @@ async fn installed_pass(app: &TestApp, name: &str) -> Installed {
         app.post(
             "/api/v1/customers",
             &t.token,
-            &json!({"first_name": "Ada", "last_name": "Wallet", "points": 120}),
+            &json!({"first_name": "Ada", "last_name": "Wallet", "phone": "+14155550199", "points": 120}),
         )
         .await,
         StatusCode::CREATED,
@@ -352,6 +352,21 @@ async fn a_device_registers_lists_fetches_and_verifies_its_pass(app: &TestApp) {
     assert_eq!(updated.status(), StatusCode::OK, "modified since");
     let pass_json = open_and_verify(&updated.bytes().await.unwrap(), &wwdr);
     assert_eq!(pass_json["storeCard"]["primaryFields"][0]["value"], "135");
+
+    // A CSV import that changes the points moves the pass too (merged on the phone number).
+    let imported = app
+        .import_csv(
+            &installed.owner,
+            "first_name,last_name,phone,points\nAda,Wallet,+14155550199,150\n",
+        )
+        .await;
+    assert_eq!(imported.status(), StatusCode::OK);
+    let (status, body) = phone.updated_since(Some(&new_tag)).await;
+    assert_eq!(status, StatusCode::OK, "the import moved the pass");
+    assert_eq!(body.unwrap()["serialNumbers"], json!([serial]));
+    let fetched = phone.fetch(Method::GET, serial, &token, None).await;
+    let pass_json = open_and_verify(&fetched.bytes().await.unwrap(), &wwdr);
+    assert_eq!(pass_json["storeCard"]["primaryFields"][0]["value"], "150");
 
     // Devices' logs are taken.
     let logged = app
