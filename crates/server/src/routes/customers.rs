@@ -357,9 +357,10 @@ pub async fn import_csv(
     let declaration = params.declaration()?;
     // Consent columns or a declared legal basis record consent: a key without
     // `consent:write` may import contact data only.
-    let may_record_consent = auth.require_consent_right().is_ok();
+    let consent_right = auth.require_consent_right();
+    let may_record_consent = consent_right.is_ok();
     if !declaration.channels.is_empty() {
-        auth.require_consent_right()?;
+        consent_right?;
     }
     let content_type = req
         .headers()

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::entity::{card, customer, merchant, pass, pass_registration};
 use crate::error::{ApiError, Result, is_unique_violation};
 use crate::state::AppState;
-use crate::wallet::apple::PassContent;
+use crate::wallet::apple::{PassContent, pass_type_id as pass_type_id_of};
 
 const UNAUTHORIZED: ApiError = ApiError::Unauthorized(
     "Send the pass's authentication token as `Authorization: ApplePass <token>`.",
@@ -82,7 +82,7 @@ async fn authenticated_pass(
     if serial.len() > 128 || pass_type_id.len() > 255 {
         return Err(UNAUTHORIZED);
     }
-    let signer = state.pass_signer().await.map_err(ApiError::Internal)?;
+    let default_type = &state.config.apple_wallet.pass_type_id;
     // Serial numbers are unique per merchant: the token tells the merchants' passes apart.
     let candidates = pass::Entity::find()
         .filter(pass::Column::SerialNumber.eq(serial))
@@ -103,7 +103,7 @@ async fn authenticated_pass(
         else {
             continue;
         };
-        if signer.pass_type_id(&card) == pass_type_id {
+        if pass_type_id_of(&card, default_type) == pass_type_id {
             return Ok((candidate, card));
         }
     }
@@ -257,7 +257,7 @@ pub async fn updated(
     if registered.is_empty() {
         return Ok(HttpResponse::NoContent().finish());
     }
-    let signer = state.pass_signer().await.map_err(ApiError::Internal)?;
+    let default_type = &state.config.apple_wallet.pass_type_id;
     let mut serials = Vec::new();
     let mut last = since;
     for chunk in registered.chunks(500) {
@@ -275,7 +275,7 @@ pub async fn updated(
             let of_type = cards
                 .iter()
                 .find(|c| c.id == p.card_id)
-                .is_some_and(|c| signer.pass_type_id(c) == pass_type_id);
+                .is_some_and(|c| pass_type_id_of(c, default_type) == pass_type_id);
             if of_type {
                 last = last.max(p.update_tag);
                 serials.push(p.serial_number);

@@ -163,9 +163,7 @@ impl PassSigner {
 
     /// The pass type identifier of a card's passes.
     pub fn pass_type_id<'a>(&'a self, card: &'a card::Model) -> &'a str {
-        card.apple_pass_type_id
-            .as_deref()
-            .unwrap_or(&self.pass_type_id)
+        pass_type_id(card, &self.pass_type_id)
     }
 
     /// The signed .pkpass of a pass as it is now: from the cache when its update tag has not
@@ -301,6 +299,12 @@ impl PassSigner {
         }
         Ok(package)
     }
+}
+
+/// The pass type identifier of a card's passes: its own, or the installation's `default`.
+/// Needs no signer, so the web service's lookups do not make signing material.
+pub fn pass_type_id<'a>(card: &'a card::Model, default: &'a str) -> &'a str {
+    card.apple_pass_type_id.as_deref().unwrap_or(default)
 }
 
 /// `#rrggbb` as a pass colour; `None` for anything else (the system picks one).
