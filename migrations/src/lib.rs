@@ -15,6 +15,7 @@ mod m20261202_000008_consent;
 mod m20261202_000009_signin;
 mod m20261202_000010_api_key_scopes;
 mod m20261202_000011_passkit;
+mod m20261203_000012_pushes;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_signin::Migration),
             Box::new(m20261202_000010_api_key_scopes::Migration),
             Box::new(m20261202_000011_passkit::Migration),
+            Box::new(m20261203_000012_pushes::Migration),
         ]
     }
 }

@@ -68,6 +68,12 @@ pub enum Scope {
     /// Create, send, pause, resume, cancel and resend mailings: this spends credits.
     #[serde(rename = "mailings:send")]
     MailingsSend,
+    /// Read wallet pushes and their figures, and estimate one.
+    #[serde(rename = "pushes:read")]
+    PushesRead,
+    /// Send, schedule and cancel wallet pushes (free: pushes spend no credits).
+    #[serde(rename = "pushes:send")]
+    PushesSend,
     /// Read the balances, the ledger and the header figures.
     #[serde(rename = "balances:read")]
     BalancesRead,
@@ -78,7 +84,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in the order the document lists them.
-    pub const ALL: [Scope; 13] = [
+    pub const ALL: [Scope; 15] = [
         Scope::CustomersRead,
         Scope::CustomersWrite,
         Scope::ConsentWrite,
@@ -90,6 +96,8 @@ impl Scope {
         Scope::SegmentsWrite,
         Scope::MailingsRead,
         Scope::MailingsSend,
+        Scope::PushesRead,
+        Scope::PushesSend,
         Scope::BalancesRead,
         Scope::ChangesRead,
     ];
@@ -108,6 +116,8 @@ impl Scope {
             Scope::SegmentsWrite => "segments:write",
             Scope::MailingsRead => "mailings:read",
             Scope::MailingsSend => "mailings:send",
+            Scope::PushesRead => "pushes:read",
+            Scope::PushesSend => "pushes:send",
             Scope::BalancesRead => "balances:read",
             Scope::ChangesRead => "changes:read",
         }
@@ -412,9 +422,9 @@ pub struct NewApiKey {
         )
     )]
     pub name: String,
-    /// What the key may do: 1 to 13 scopes, each once. Give a key only what its integration
+    /// What the key may do: 1 to 15 scopes, each once. Give a key only what its integration
     /// needs.
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 13))]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 15))]
     pub scopes: Vec<Scope>,
     /// When the key stops working, in the future and at most 10 years ahead; it works until
     /// revoked when left out or `null`.

@@ -15,6 +15,7 @@ pub mod customers;
 pub mod figures;
 pub mod mailings;
 pub mod passes;
+pub mod pushes;
 #[cfg(feature = "openapi")]
 pub mod schema;
 pub mod segments;
@@ -30,4 +31,5 @@ pub use customers::*;
 pub use figures::*;
 pub use mailings::*;
 pub use passes::*;
+pub use pushes::*;
 pub use segments::*;

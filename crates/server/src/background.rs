@@ -102,7 +102,8 @@ pub async fn start(
             },
         )
         .with_clock(clock.clone())
-        .with_rates(Arc::new(move |channel| router.rate_per_second(channel))),
+        .with_rates(Arc::new(move |channel| router.rate_per_second(channel)))
+        .with_pass_pushes(pass_pushes(config)?),
     );
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -389,4 +390,26 @@ mod tests {
         assert_eq!(starts.load(Ordering::SeqCst), 1);
         drop(stop);
     }
+}
+
+/// How this process wakes Apple devices: APNs through `a2` with the configured credentials,
+/// or the sandbox (logged) without them.
+fn pass_pushes(config: &Config) -> anyhow::Result<crate::engine::worker::PassPushes> {
+    use crate::wallet::apns::{A2Notifier, PassNotifier, SandboxNotifier};
+    let wallet = &config.apple_wallet;
+    let notifier: Arc<dyn PassNotifier> = match A2Notifier::from_config(wallet)? {
+        Some(real) => Arc::new(real),
+        None => {
+            tracing::info!(
+                channel = "apple",
+                "sandbox provider: wallet pushes update passes but wake no device (no APNs credentials)"
+            );
+            Arc::new(SandboxNotifier)
+        }
+    };
+    Ok(crate::engine::worker::PassPushes {
+        notifier,
+        default_topic: wallet.pass_type_id.clone(),
+        gap: Duration::from_secs(wallet.push_gap_seconds),
+    })
 }

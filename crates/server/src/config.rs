@@ -150,6 +150,31 @@ pub struct AppleWalletConfig {
     /// Signed passes kept in memory, one per pass at its current update tag.
     #[serde(default = "defaults::signed_pass_cache")]
     pub signed_pass_cache: usize,
+    /// The APNs environment pass updates go to. Wallet passes signed with a production pass
+    /// type certificate are woken through `production`.
+    #[serde(default)]
+    pub apns_endpoint: ApnsEndpoint,
+    /// APNs token authentication instead of the pass type certificate: the `.p8` key (PEM)
+    /// and its key id, with `team_id`. Without either, pass updates are sent with the
+    /// certificate and key above; without those too, by the sandbox (nothing goes out).
+    #[serde(default)]
+    pub apns_key_pem: Option<SecretString>,
+    #[serde(default)]
+    pub apns_key_id: Option<String>,
+    /// Notifications to one device for one pass at least this many seconds apart: a push
+    /// within the gap waits for its end, and one whose change the device fetched meanwhile
+    /// sends nothing more (Apple throttles repeated pass pushes without saying so).
+    #[serde(default = "defaults::push_gap_seconds")]
+    pub push_gap_seconds: u64,
+}
+
+/// Apple's two APNs environments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApnsEndpoint {
+    #[default]
+    Production,
+    Sandbox,
 }
 
 impl Default for AppleWalletConfig {
@@ -162,6 +187,10 @@ impl Default for AppleWalletConfig {
             wwdr_pem: None,
             signing_concurrency: defaults::signing_concurrency(),
             signed_pass_cache: defaults::signed_pass_cache(),
+            apns_endpoint: ApnsEndpoint::default(),
+            apns_key_pem: None,
+            apns_key_id: None,
+            push_gap_seconds: defaults::push_gap_seconds(),
         }
     }
 }
@@ -171,6 +200,9 @@ mod defaults {
 
     pub fn database_url() -> String {
         "sqlite://data/loyalcast.db?mode=rwc".to_owned()
+    }
+    pub fn push_gap_seconds() -> u64 {
+        60
     }
     pub fn bind() -> String {
         "127.0.0.1:8080".to_owned()

@@ -46,9 +46,9 @@ impl Phases {
 pub static RESPONSES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 
 /// Provider sends by channel code: count, failures and total seconds (as microseconds).
-pub static SENDS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
-pub static SEND_FAILURES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
-pub static SEND_MICROS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+pub static SENDS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+pub static SEND_FAILURES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+pub static SEND_MICROS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 
 /// Argon2 runs started (hashes and verifications of passwords), and requests refused
 /// because every hashing slot stayed taken.

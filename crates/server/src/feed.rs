@@ -68,6 +68,22 @@ impl Change {
         }
     }
 
+    /// A change of a wallet push: `body` says what.
+    pub fn push(
+        merchant_id: Uuid,
+        push_id: Uuid,
+        body: serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Change {
+        Change {
+            merchant_id,
+            topic: Topic::Push,
+            subject: Some(push_id),
+            body,
+            at,
+        }
+    }
+
     /// A change of the merchant's credits.
     pub fn balances(merchant_id: Uuid, body: serde_json::Value, at: DateTime<Utc>) -> Change {
         Change {

@@ -22,6 +22,7 @@ pub mod keys;
 pub mod mailings;
 pub mod merchants;
 pub mod openapi;
+pub mod pushes;
 pub mod routes;
 pub mod secrets;
 pub mod seed;

@@ -62,6 +62,17 @@ pub async fn audience_rule(
     }
 }
 
+/// A send time: in the future (up to a minute late is tolerated) and within 366 days.
+pub fn check_send_at(fields: &mut Fields, send_at: Option<DateTime<Utc>>, now: DateTime<Utc>) {
+    if let Some(at) = send_at {
+        if at < now - chrono::Duration::minutes(1) {
+            fields.push("send_at", "in_the_past", "must be in the future");
+        } else if at > now + chrono::Duration::days(366) {
+            fields.push("send_at", "too_far", "must be within a year");
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub async fn check(
     db: &impl ConnectionTrait,
@@ -83,13 +94,7 @@ pub async fn check(
     }
     let prepared = content::prepare(&unique, content, &mut fields);
     let rule = audience_rule(db, merchant_id, audience, &mut fields).await?;
-    if let Some(at) = send_at {
-        if at < now - chrono::Duration::minutes(1) {
-            fields.push("send_at", "in_the_past", "must be in the future");
-        } else if at > now + chrono::Duration::days(366) {
-            fields.push("send_at", "too_far", "must be within a year");
-        }
-    }
+    check_send_at(&mut fields, send_at, now);
     fields.finish()?;
     Ok(Checked {
         name: name.unwrap_or_default(),

@@ -32,6 +32,7 @@ mod refine;
         (name = "passes", description = "Cards installed in Apple Wallet or Google Wallet"),
         (name = "segments", description = "Saved audiences and live counts"),
         (name = "mailings", description = "Mass campaigns over SMS, email, Telegram and Messenger"),
+        (name = "pushes", description = "Wallet pushes: a message on the lock screen and the back of a card, to all its holders or a segment, now or scheduled; free"),
         (name = "balances", description = "SMS and email credits, and their ledger (read-only)"),
         (name = "operator", description = "The operator's API: merchants and their credits; authenticated with the operator's token"),
         (name = "changes", description = "The change feed: what changed, streamed as server-sent events"),

@@ -306,6 +306,7 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
                 updated_at: Set(installed_at),
                 update_tag: Set(crate::wallet::apple::next_tag(0, installed_at)),
                 message: Set(None),
+                fetched_tag: Set(None),
             });
         }
         rows.push(customers::active_model(

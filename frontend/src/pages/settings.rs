@@ -409,6 +409,8 @@ fn scope_hint(scope: Scope) -> &'static str {
         Scope::SegmentsWrite => "change segments",
         Scope::MailingsRead => "read mailings and reports",
         Scope::MailingsSend => "send mailings (spends credits)",
+        Scope::PushesRead => "read wallet pushes",
+        Scope::PushesSend => "send and cancel wallet pushes",
         Scope::BalancesRead => "read balances and the ledger",
         Scope::ChangesRead => "follow live changes",
     }

@@ -197,6 +197,21 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         "/api/v1/mailings/{id}/resend-failed",
         key(Admin, Scope::MailingsSend),
     ),
+    // Wallet pushes: history for everyone; sending (free, but it reaches every holder's lock
+    // screen) for admins.
+    ("GET", "/api/v1/pushes", key(Agent, Scope::PushesRead)),
+    ("GET", "/api/v1/pushes/{id}", key(Agent, Scope::PushesRead)),
+    (
+        "POST",
+        "/api/v1/pushes/estimate",
+        key(Admin, Scope::PushesRead),
+    ),
+    ("POST", "/api/v1/pushes", key(Admin, Scope::PushesSend)),
+    (
+        "POST",
+        "/api/v1/pushes/{id}/cancel",
+        key(Admin, Scope::PushesSend),
+    ),
     // The change stream: the ticket is the credential of the stream itself.
     (
         "POST",

@@ -47,8 +47,13 @@ impl Composer {
         c: &customer::Model,
         card: Option<&String>,
     ) -> std::result::Result<Composed, Outcome> {
+        let Some(channel) = row.lane.channel() else {
+            return Err(Outcome::Failed(
+                "a wallet push has no customer message".to_owned(),
+            ));
+        };
         let opted_out =
-            || Outcome::Unsubscribed(format!("the customer opted out of {}", row.channel.label()));
+            || Outcome::Unsubscribed(format!("the customer opted out of {}", channel.label()));
         let missing = |what: &str| Outcome::Failed(format!("the customer has no {what}"));
         let mut values = info.values.for_customer(c, card);
         let unsubscribe = format!(
@@ -57,15 +62,11 @@ impl Composer {
             self.signer.token(Purpose::Unsubscribe, row.id)
         );
         values.unsubscribe_url = unsubscribe.clone();
-        let no_content = || {
-            Outcome::Failed(format!(
-                "the mailing has no {} content",
-                row.channel.label()
-            ))
-        };
+        let no_content =
+            || Outcome::Failed(format!("the mailing has no {} content", channel.label()));
         // What the message as sent costs: an SMS its segments, an email one credit.
         let mut credits = 0;
-        let content = match row.channel {
+        let content = match channel {
             Channel::Sms => {
                 if !c.sms_consent {
                     return Err(opted_out());

@@ -44,8 +44,12 @@ async fn bump(
     changes: &[(mailing_stat::Column, i64)],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    match row.source.kind {
-        SourceKind::Mailing => source::bump_stats(db, row.source.id, row.channel, changes).await?,
+    match (row.source.kind, row.lane.channel()) {
+        (SourceKind::Mailing, Some(channel)) => {
+            source::bump_stats(db, row.source.id, channel, changes).await?
+        }
+        // Push figures come from the pass fetches (`wallet::pushes`), not from receipts.
+        _ => return Ok(()),
     }
     let body = serde_json::json!({"change": "progress", "delivery": row.id});
     source::announce_progress(db, row.source, body, now).await
@@ -58,7 +62,7 @@ async fn credits_of(
     spent: bool,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let Some(kind) = Kind::of(row.channel) else {
+    let Some(kind) = row.lane.channel().and_then(Kind::of) else {
         return Ok(());
     };
     let merchants = source::merchants(db, &[row.source]).await?;
@@ -208,7 +212,9 @@ pub async fn opened(db: &impl TransactionTrait, id: i64, now: DateTime<Utc>) -> 
 
 /// The channel a delivery went out on, for the unsubscribe page; `None` when it is gone.
 pub async fn unsubscribe_channel(db: &impl ConnectionTrait, id: i64) -> Result<Option<Channel>> {
-    Ok(queue::find(db, id).await?.map(|row| row.channel))
+    Ok(queue::find(db, id)
+        .await?
+        .and_then(|row| row.lane.channel()))
 }
 
 /// The recipient used the message's unsubscribe link: that channel is off for them at
@@ -220,17 +226,19 @@ pub async fn unsubscribe(
     now: DateTime<Utc>,
 ) -> Result<Option<Channel>> {
     let txn = db.begin().await?;
-    let Some(row) = queue::find(&txn, id).await? else {
+    let Some((row, channel)) = queue::find(&txn, id)
+        .await?
+        .and_then(|row| row.lane.channel().map(|c| (row, c)))
+    else {
         return Ok(None);
     };
     let source = loyalcast_dto::ConsentSource::UnsubscribeLink;
-    if super::consent::customer_opted_out(&txn, row.customer_id, row.channel, source, None, now)
-        .await?
+    if super::consent::customer_opted_out(&txn, row.customer_id, channel, source, None, now).await?
     {
         bump(&txn, &row, &[(mailing_stat::Column::OptedOutAfter, 1)], now).await?;
     }
     txn.commit().await?;
-    Ok(Some(row.channel))
+    Ok(Some(channel))
 }
 
 /// The recipient subscribed again on the page their unsubscribe link leads to: their opt-out
@@ -242,13 +250,16 @@ pub async fn resubscribe(
     now: DateTime<Utc>,
 ) -> Result<Option<Channel>> {
     let txn = db.begin().await?;
-    let Some(row) = queue::find(&txn, id).await? else {
+    let Some((row, channel)) = queue::find(&txn, id)
+        .await?
+        .and_then(|row| row.lane.channel().map(|c| (row, c)))
+    else {
         return Ok(None);
     };
     let source = loyalcast_dto::ConsentSource::ResubscribePage;
-    super::consent::customer_opted_in(&txn, row.customer_id, row.channel, source, now).await?;
+    super::consent::customer_opted_in(&txn, row.customer_id, channel, source, now).await?;
     txn.commit().await?;
-    Ok(Some(row.channel))
+    Ok(Some(channel))
 }
 
 /// Sandbox providers send nothing, so no provider would ever confirm their messages and the
@@ -274,6 +285,7 @@ pub async fn confirm_sandbox(
     }
     for ((source, channel), (delivered, opened)) in counts {
         match source.kind {
+            SourceKind::Push => {}
             SourceKind::Mailing => {
                 let changes = [
                     (mailing_stat::Column::Delivered, delivered),

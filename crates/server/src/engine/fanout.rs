@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use loyalcast_dto::{Channel, SegmentRule};
+use loyalcast_dto::{Channel, PushStatus, SegmentRule};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -17,7 +17,7 @@ use super::credits::{self, Kind};
 use super::error::Result;
 use super::queue::{self, NewRow};
 use super::source::{RecipientValues, Source};
-use crate::entity::{customer, mailing_stat};
+use crate::entity::{customer, mailing_stat, merchant, push, push_stat, segment};
 use crate::segments::{self, Context};
 
 /// What one channel of a mailing came to.
@@ -205,4 +205,209 @@ pub async fn personal_sms_pages(
         }
     }
     Ok(())
+}
+
+/// The holders a push reaches: customers of its merchant that its audience matches now.
+fn push_holders(rule: &SegmentRule, ctx: &Context) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::Query;
+    Query::select()
+        .column(customer::Column::Id)
+        .from(customer::Entity)
+        .cond_where(segments::condition(rule, ctx))
+        .to_owned()
+}
+
+/// The rule a push's audience stands for now: its segment's (a deleted segment matches no
+/// one), or everyone.
+pub async fn push_rule(db: &impl ConnectionTrait, p: &push::Model) -> Result<SegmentRule> {
+    let Some(segment_id) = p.segment_id else {
+        return Ok(SegmentRule::everyone());
+    };
+    let found = segment::Entity::find_by_id(segment_id)
+        .filter(segment::Column::MerchantId.eq(p.merchant_id))
+        .one(db)
+        .await?;
+    Ok(match found {
+        Some(s) => serde_json::from_str(&s.rule)?,
+        None => SegmentRule::Or { rules: vec![] },
+    })
+}
+
+/// The segment context of a merchant at `now` (its time zone for date rules).
+pub async fn merchant_context(
+    db: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Context> {
+    let m = merchant::Entity::find_by_id(merchant_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| super::error::EngineError::Missing(format!("merchant {merchant_id}")))?;
+    Ok(Context {
+        merchant_id,
+        now,
+        time_zone: m.time_zone.parse().unwrap_or(chrono_tz::UTC),
+    })
+}
+
+/// A push goes out, inside `db`'s transaction: its message is written to the back of every
+/// pass of its card whose holder the audience matches, moving their update tags (one
+/// statement); one delivery is queued per device registered for those passes (one
+/// `INSERT ... SELECT`); its counters start. A push that reaches no device completes at once.
+/// Returns (passes, devices).
+pub async fn launch_push(
+    db: &impl ConnectionTrait,
+    p: &push::Model,
+    now: DateTime<Utc>,
+) -> Result<(i64, i64)> {
+    use crate::entity::{delivery, pass, pass_registration};
+    use delivery::Column as D;
+    use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+    let rule = push_rule(db, p).await?;
+    let ctx = merchant_context(db, p.merchant_id, now).await?;
+    let passes = pass::Entity::update_many()
+        .col_expr(pass::Column::Message, Expr::value(p.message.clone()))
+        .col_expr(
+            pass::Column::UpdateTag,
+            crate::wallet::apple::next_tag_expr(now),
+        )
+        .col_expr(pass::Column::UpdatedAt, Expr::value(now))
+        .filter(pass::Column::MerchantId.eq(p.merchant_id))
+        .filter(pass::Column::CardId.eq(p.card_id))
+        .filter(pass::Column::CustomerId.in_subquery(push_holders(&rule, &ctx)))
+        .exec(db)
+        .await?
+        .rows_affected as i64;
+    let lane = super::Lane::ApplePass;
+    let select = Query::select()
+        .expr(Expr::val(Source::push(p.id).kind.code()))
+        .expr(Expr::val(p.id))
+        .column((pass::Entity, pass::Column::CustomerId))
+        .column((pass_registration::Entity, pass_registration::Column::Id))
+        .expr(Expr::val(lane.code()))
+        .expr(Expr::val(super::status::QUEUED))
+        .expr(Expr::val(0i16))
+        .expr(Expr::val(now))
+        .expr(Expr::val(0i32))
+        .expr(Expr::val(now))
+        .from(pass_registration::Entity)
+        .inner_join(
+            pass::Entity,
+            Expr::col((pass::Entity, pass::Column::Id))
+                .equals((pass_registration::Entity, pass_registration::Column::PassId)),
+        )
+        .and_where(Expr::col((pass::Entity, pass::Column::MerchantId)).eq(p.merchant_id))
+        .and_where(Expr::col((pass::Entity, pass::Column::CardId)).eq(p.card_id))
+        .and_where(
+            Expr::col((pass::Entity, pass::Column::CustomerId))
+                .in_subquery(push_holders(&rule, &ctx)),
+        )
+        .and_where(
+            Expr::col((pass_registration::Entity, pass_registration::Column::Id)).is_not_null(),
+        )
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(delivery::Entity)
+        .columns([
+            D::SourceKind,
+            D::SourceId,
+            D::CustomerId,
+            D::RecipientId,
+            D::Channel,
+            D::Status,
+            D::Attempts,
+            D::NextAttemptAt,
+            D::Credits,
+            D::UpdatedAt,
+        ])
+        .select_from(select)
+        .map_err(|e| anyhow::anyhow!("building the push fan-out: {e}"))?
+        .on_conflict(
+            OnConflict::columns([D::SourceId, D::SourceKind, D::Channel, D::RecipientId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    let devices = db.execute(&insert).await?.rows_affected() as i64;
+    push_stat::Entity::insert(push_stat::ActiveModel {
+        push_id: Set(p.id),
+        lane: Set(lane.code()),
+        total: Set(devices),
+        sent: Set(0),
+        delivered: Set(0),
+        failed: Set(0),
+        cancelled: Set(0),
+        coalesced: Set(0),
+        repeats: Set(0),
+        sandbox: Set(0),
+    })
+    .exec_without_returning(db)
+    .await?;
+    let status = if devices > 0 {
+        PushStatus::Sending
+    } else {
+        PushStatus::Completed
+    };
+    push::Entity::update_many()
+        .col_expr(push::Column::Status, Expr::value(status.as_str()))
+        .col_expr(push::Column::Passes, Expr::value(passes))
+        .col_expr(push::Column::Pending, Expr::value(devices))
+        .col_expr(push::Column::StartedAt, Expr::value(Some(now)))
+        .col_expr(
+            push::Column::CompletedAt,
+            Expr::value((status == PushStatus::Completed).then_some(now)),
+        )
+        .col_expr(push::Column::UpdatedAt, Expr::value(now))
+        .filter(push::Column::Id.eq(p.id))
+        .exec(db)
+        .await?;
+    crate::feed::record(
+        db,
+        &crate::feed::Change::push(
+            p.merchant_id,
+            p.id,
+            serde_json::json!({"change": "started", "status": status.as_str(), "passes": passes, "devices": devices}),
+            now,
+        ),
+    )
+    .await?;
+    Ok((passes, devices))
+}
+
+/// Sends the scheduled pushes whose time has come, each in its own transaction; a guarded
+/// status change makes each go out once, however many processes do this at once.
+pub async fn start_due_pushes(
+    db: &(impl ConnectionTrait + sea_orm::TransactionTrait),
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    use sea_orm::TransactionSession;
+    use sea_orm::sea_query::Expr;
+    let due = push::Entity::find()
+        .filter(push::Column::Status.eq(PushStatus::Scheduled.as_str()))
+        .filter(push::Column::ScheduledAt.lte(now))
+        .order_by_asc(push::Column::ScheduledAt)
+        .limit(100)
+        .all(db)
+        .await?;
+    let mut started = 0;
+    for p in due {
+        let txn = db.begin().await?;
+        let taken = push::Entity::update_many()
+            .col_expr(
+                push::Column::Status,
+                Expr::value(PushStatus::Sending.as_str()),
+            )
+            .col_expr(push::Column::UpdatedAt, Expr::value(now))
+            .filter(push::Column::Id.eq(p.id))
+            .filter(push::Column::Status.eq(PushStatus::Scheduled.as_str()))
+            .exec(&txn)
+            .await?;
+        if taken.rows_affected == 1 {
+            let (passes, devices) = launch_push(&txn, &p, now).await?;
+            started += 1;
+            tracing::info!(push = %p.id, passes, devices, "scheduled push went out");
+        }
+        txn.commit().await?;
+    }
+    Ok(started)
 }

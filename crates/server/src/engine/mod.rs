@@ -29,6 +29,68 @@ use loyalcast_dto::Channel;
 
 pub use queue::status;
 
+/// What a delivery goes out on, stored as `deliveries.channel`: one of the customer's own
+/// channels (consent and credits apply), or a device registered for one of their wallet
+/// passes (free; the pass itself carries the message). Each lane is claimed and sent on its
+/// own, so a slow one never holds up another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lane {
+    Message(Channel),
+    /// An Apple device registered for a pass: an empty APNs notification wakes it to fetch
+    /// the updated pass.
+    ApplePass,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 5] = [
+        Lane::Message(Channel::Sms),
+        Lane::Message(Channel::Email),
+        Lane::Message(Channel::Telegram),
+        Lane::Message(Channel::Messenger),
+        Lane::ApplePass,
+    ];
+
+    pub fn code(self) -> i16 {
+        match self {
+            Lane::Message(channel) => channel_code(channel),
+            Lane::ApplePass => 4,
+        }
+    }
+
+    pub fn of(code: i16) -> Option<Lane> {
+        match code {
+            4 => Some(Lane::ApplePass),
+            _ => channel_of(code).map(Lane::Message),
+        }
+    }
+
+    /// The customer's channel this lane sends on, if it is one.
+    pub fn channel(self) -> Option<Channel> {
+        match self {
+            Lane::Message(channel) => Some(channel),
+            Lane::ApplePass => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Message(channel) => channel.as_str(),
+            Lane::ApplePass => "apple",
+        }
+    }
+
+    /// The lane's place in per-lane arrays.
+    pub fn index(self) -> usize {
+        usize::try_from(self.code()).unwrap_or(0)
+    }
+}
+
+impl From<Channel> for Lane {
+    fn from(channel: Channel) -> Self {
+        Lane::Message(channel)
+    }
+}
+
 pub fn channel_code(channel: Channel) -> i16 {
     match channel {
         Channel::Sms => 0,

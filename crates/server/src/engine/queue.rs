@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::error::Result;
 use super::source::{Source, SourceKind};
-use super::{channel_code, channel_of};
+use super::{Lane, channel_code, channel_of};
 
 /// Delivery states, stored as small integers to keep the hot table narrow.
 pub mod status {
@@ -48,7 +48,7 @@ pub mod status {
 #[derive(Debug, Clone, Copy)]
 pub struct Claim {
     pub token: i64,
-    pub channel: Channel,
+    pub lane: Lane,
     /// Messages the claiming worker keeps in flight (or sent and not yet recorded).
     pub window: u32,
 }
@@ -60,7 +60,7 @@ pub struct Claimed {
     pub source: Source,
     pub customer_id: Uuid,
     pub recipient_id: Uuid,
-    pub channel: Channel,
+    pub lane: Lane,
     /// Claims so far, this one included.
     pub attempts: i16,
     /// Credits reserved for it.
@@ -113,12 +113,12 @@ fn ids_of(rows: &[sea_orm::QueryResult]) -> Result<Vec<i64>> {
         .collect()
 }
 
-/// Takes up to `limit` ready rows of `channel` (ids above `after`) under a new claim held
+/// Takes up to `limit` ready rows of `lane` (ids above `after`) under a new claim held
 /// until `lease_until`; `None` when there are none.
 #[allow(clippy::too_many_arguments)]
 pub async fn claim(
     db: &impl TransactionTrait,
-    channel: Channel,
+    lane: Lane,
     limit: u64,
     window: u32,
     after: i64,
@@ -144,7 +144,7 @@ pub async fn claim(
          VALUES ($1, $2, $3, $4, $5, $6)",
         [
             token.into(),
-            channel_code(channel).into(),
+            lane.code().into(),
             i32::try_from(window).unwrap_or(i32::MAX).into(),
             lease_until.into(),
             process.into(),
@@ -172,12 +172,7 @@ pub async fn claim(
         .query_all_raw(Statement::from_sql_and_values(
             backend,
             &sql,
-            [
-                token.into(),
-                now.into(),
-                channel_code(channel).into(),
-                after.into(),
-            ],
+            [token.into(), now.into(), lane.code().into(), after.into()],
         ))
         .await?;
     if rows.is_empty() {
@@ -199,7 +194,7 @@ pub async fn claim(
             },
             customer_id: row.try_get("", "customer_id")?,
             recipient_id: row.try_get("", "recipient_id")?,
-            channel,
+            lane,
             attempts: row.try_get("", "attempts")?,
             credits: row.try_get("", "credits")?,
             doubt: row.try_get("", "doubt")?,
@@ -209,7 +204,7 @@ pub async fn claim(
     Ok(Some((
         Claim {
             token,
-            channel,
+            lane,
             window,
         },
         claimed,
@@ -413,7 +408,7 @@ pub struct Reaped {
     pub id: i64,
     pub source: Source,
     pub customer_id: Uuid,
-    pub channel: Channel,
+    pub lane: Lane,
     pub credits: i32,
     /// It had been claimed `max_attempts` times: it ends failed instead of going back.
     pub gave_up: bool,
@@ -497,9 +492,9 @@ pub async fn reap(
     .await?;
     let mut reaped = Vec::with_capacity(rows.len());
     for row in &rows {
-        let (Some(kind), Some(channel)) = (
+        let (Some(kind), Some(lane)) = (
             SourceKind::of(row.try_get("", "source_kind")?),
-            channel_of(row.try_get("", "channel")?),
+            Lane::of(row.try_get("", "channel")?),
         ) else {
             continue;
         };
@@ -511,7 +506,7 @@ pub async fn reap(
                 id: row.try_get("", "source_id")?,
             },
             customer_id: row.try_get("", "customer_id")?,
-            channel,
+            lane,
             credits: row.try_get("", "credits")?,
             gave_up: state == status::FAILED,
         });
@@ -525,7 +520,7 @@ pub async fn cancel_waiting(
     db: &impl ConnectionTrait,
     source: Source,
     now: DateTime<Utc>,
-) -> Result<HashMap<Channel, (i64, i64)>> {
+) -> Result<HashMap<Lane, (i64, i64)>> {
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
@@ -540,12 +535,12 @@ pub async fn cancel_waiting(
             [now.into(), source.id.into(), source.kind.code().into()],
         ))
         .await?;
-    let mut by_channel: HashMap<Channel, (i64, i64)> = HashMap::new();
+    let mut by_channel: HashMap<Lane, (i64, i64)> = HashMap::new();
     for row in rows {
         let code: i16 = row.try_get("", "channel")?;
         let credits: i32 = row.try_get("", "credits")?;
-        if let Some(channel) = channel_of(code) {
-            let entry = by_channel.entry(channel).or_default();
+        if let Some(lane) = Lane::of(code) {
+            let entry = by_channel.entry(lane).or_default();
             entry.0 += 1;
             entry.1 += i64::from(credits);
         }
@@ -596,15 +591,15 @@ pub struct Row {
     pub id: i64,
     pub source: Source,
     pub customer_id: Uuid,
-    pub channel: Channel,
+    pub lane: Lane,
     pub status: i16,
     pub credits: i32,
 }
 
 fn row_of(r: &sea_orm::QueryResult) -> Result<Option<Row>> {
-    let (Some(kind), Some(channel)) = (
+    let (Some(kind), Some(lane)) = (
         SourceKind::of(r.try_get("", "source_kind")?),
-        channel_of(r.try_get("", "channel")?),
+        Lane::of(r.try_get("", "channel")?),
     ) else {
         return Ok(None);
     };
@@ -615,7 +610,7 @@ fn row_of(r: &sea_orm::QueryResult) -> Result<Option<Row>> {
             id: r.try_get("", "source_id")?,
         },
         customer_id: r.try_get("", "customer_id")?,
-        channel,
+        lane,
         status: r.try_get("", "status")?,
         credits: r.try_get("", "credits")?,
     }))

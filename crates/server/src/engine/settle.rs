@@ -10,6 +10,7 @@ use loyalcast_dto::Channel;
 use sea_orm::{ConnectionTrait, TransactionSession, TransactionTrait};
 use uuid::Uuid;
 
+use super::Lane;
 use super::credits::{self, Kind};
 use super::error::Result;
 use super::queue::{self, Claim, Claimed, Reaped, SentRow, status};
@@ -23,6 +24,8 @@ pub enum Outcome {
         provider_id: String,
         sandbox: bool,
         credits: i32,
+        /// Sent without a notification of its own: one just sent for the same pass carried it.
+        coalesced: bool,
     },
     /// Try again at `at`.
     Retry { at: DateTime<Utc>, reason: String },
@@ -80,6 +83,7 @@ async fn write_in(
                 provider_id,
                 sandbox,
                 credits,
+                ..
             } => sent.push(SentRow {
                 id: row.id,
                 provider_id: provider_id.clone(),
@@ -131,21 +135,25 @@ async fn write_in(
     );
 
     let mut written = Written::default();
-    let mut tallies: BTreeMap<(Source, Channel), Tally> = BTreeMap::new();
+    let mut tallies: BTreeMap<(Source, Lane), Tally> = BTreeMap::new();
     let mut suppress: Vec<(Uuid, Channel)> = Vec::new();
     for (row, outcome) in group {
         if !changed.contains_key(&row.id) {
             written.lost += 1;
             continue;
         }
-        let tally = tallies.entry((row.source, row.channel)).or_default();
+        let tally = tallies.entry((row.source, row.lane)).or_default();
         let reserved = i64::from(row.credits);
         match outcome {
             Outcome::Sent {
-                sandbox, credits, ..
+                sandbox,
+                credits,
+                coalesced,
+                ..
             } => {
                 written.sent += 1;
                 tally.sent += 1;
+                tally.coalesced += i64::from(*coalesced);
                 // Reserved at the longest link; spent as sent (never more than reserved).
                 let used = i64::from(*credits).min(reserved);
                 tally.used += used;
@@ -163,7 +171,9 @@ async fn write_in(
                 written.unsubscribed += 1;
                 tally.unsubscribed += 1;
                 tally.released += reserved;
-                suppress.push((row.customer_id, row.channel));
+                if let Some(channel) = row.lane.channel() {
+                    suppress.push((row.customer_id, channel));
+                }
             }
             Outcome::Uncertain(_) => {
                 // Neither sent nor failed: the credits stay reserved until it is known.
@@ -194,10 +204,10 @@ async fn write_in(
 /// Counts tallies against their sources and moves their credits.
 pub async fn count(
     txn: &impl ConnectionTrait,
-    tallies: &BTreeMap<(Source, Channel), Tally>,
+    tallies: &BTreeMap<(Source, Lane), Tally>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let tallies: BTreeMap<(Source, Channel), Tally> = tallies
+    let tallies: BTreeMap<(Source, Lane), Tally> = tallies
         .iter()
         .filter(|(_, t)| **t != Tally::default())
         .map(|(k, t)| (*k, *t))
@@ -209,8 +219,9 @@ pub async fn count(
     // Sorted by (merchant, kind) first: concurrent settles take balance rows in the same
     // order. Each source's move is its own ledger line, so the ledger names what it was for.
     let mut moves: BTreeMap<(Uuid, Kind, Source), (i64, i64)> = BTreeMap::new();
-    for ((source, channel), t) in &tallies {
-        if let (Some(merchant), Some(kind)) = (merchants.get(source), Kind::of(*channel)) {
+    for ((source, lane), t) in &tallies {
+        let kind = lane.channel().and_then(Kind::of);
+        if let (Some(merchant), Some(kind)) = (merchants.get(source), kind) {
             let entry = moves.entry((*merchant, kind, *source)).or_default();
             entry.0 += t.used;
             entry.1 += t.released;
@@ -230,9 +241,9 @@ pub async fn reap(
 ) -> Result<Vec<Reaped>> {
     let txn = db.begin().await?;
     let reaped = queue::reap(&txn, now, max_attempts).await?;
-    let mut tallies: BTreeMap<(Source, Channel), Tally> = BTreeMap::new();
+    let mut tallies: BTreeMap<(Source, Lane), Tally> = BTreeMap::new();
     for row in reaped.iter().filter(|r| r.gave_up) {
-        let tally = tallies.entry((row.source, row.channel)).or_default();
+        let tally = tallies.entry((row.source, row.lane)).or_default();
         tally.failed += 1;
         tally.released += i64::from(row.credits);
     }

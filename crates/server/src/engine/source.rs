@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use loyalcast_delivery::template::TemplateValues;
-use loyalcast_dto::{Channel, MailingContent, MailingStatus};
+use loyalcast_dto::{Channel, MailingContent, MailingStatus, PushStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -17,26 +17,31 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::Lane;
 use super::content::Prepared;
 use super::error::{EngineError, Result};
-use crate::entity::{card, customer, mailing, mailing_stat, merchant};
+use crate::entity::{card, customer, mailing, mailing_stat, merchant, push, push_stat};
 
 /// The kinds of source, stored as small integers in `deliveries.source_kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SourceKind {
     Mailing,
+    /// A wallet push: its recipients are the devices registered for the passes it updated.
+    Push,
 }
 
 impl SourceKind {
     pub fn code(self) -> i16 {
         match self {
             SourceKind::Mailing => 0,
+            SourceKind::Push => 1,
         }
     }
 
     pub fn of(code: i16) -> Option<SourceKind> {
         match code {
             0 => Some(SourceKind::Mailing),
+            1 => Some(SourceKind::Push),
             _ => None,
         }
     }
@@ -44,6 +49,7 @@ impl SourceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::Mailing => "mailing",
+            SourceKind::Push => "push",
         }
     }
 }
@@ -59,6 +65,13 @@ impl Source {
     pub fn mailing(id: Uuid) -> Source {
         Source {
             kind: SourceKind::Mailing,
+            id,
+        }
+    }
+
+    pub fn push(id: Uuid) -> Source {
+        Source {
+            kind: SourceKind::Push,
             id,
         }
     }
@@ -192,7 +205,44 @@ pub async fn info(
                 values: RecipientValues::load(db, &merchant, public_url).await?,
             })
         }
+        SourceKind::Push => Err(EngineError::Missing(format!(
+            "push {} sends no customer message",
+            source.id
+        ))),
     }
+}
+
+/// What the devices of a push are woken for: the pass type (the APNs topic) and when the
+/// push went out (a device notified since then has fetched the message already).
+#[derive(Debug, Clone)]
+pub struct PushInfo {
+    pub merchant_id: Uuid,
+    pub topic: String,
+    pub started_at: DateTime<Utc>,
+}
+
+/// Reads what a push's notifications need; `default_topic` is the installation's pass type
+/// identifier, for cards without their own.
+pub async fn push_info(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    default_topic: &str,
+) -> Result<PushInfo> {
+    let p = push::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| EngineError::Missing(format!("push {id}")))?;
+    let card = card::Entity::find_by_id(p.card_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| EngineError::Missing(format!("card {}", p.card_id)))?;
+    Ok(PushInfo {
+        merchant_id: p.merchant_id,
+        topic: card
+            .apple_pass_type_id
+            .unwrap_or_else(|| default_topic.to_owned()),
+        started_at: p.started_at.unwrap_or(p.created_at),
+    })
 }
 
 /// Whether each source wants to send now; a source that is gone is stopped.
@@ -221,6 +271,24 @@ pub async fn states(
             states.insert(Source::mailing(m.id), state);
         }
     }
+    let pushes: Vec<Uuid> = sources
+        .iter()
+        .filter(|s| s.kind == SourceKind::Push)
+        .map(|s| s.id)
+        .collect();
+    if !pushes.is_empty() {
+        for p in push::Entity::find()
+            .filter(push::Column::Id.is_in(pushes))
+            .all(db)
+            .await?
+        {
+            let state = match PushStatus::parse(&p.status) {
+                Some(PushStatus::Sending) => SourceState::Active,
+                _ => SourceState::Stopped,
+            };
+            states.insert(Source::push(p.id), state);
+        }
+    }
     Ok(states)
 }
 
@@ -237,6 +305,8 @@ pub struct Tally {
     pub repeats: i64,
     /// Sent by a sandbox provider (nothing really went out).
     pub sandbox: i64,
+    /// Sent without a notification of their own (a wallet push the device had fetched).
+    pub coalesced: i64,
     /// Credits spent and released.
     pub used: i64,
     pub released: i64,
@@ -256,6 +326,7 @@ impl Tally {
         self.uncertain += other.uncertain;
         self.repeats += other.repeats;
         self.sandbox += other.sandbox;
+        self.coalesced += other.coalesced;
         self.used += other.used;
         self.released += other.released;
     }
@@ -266,7 +337,7 @@ impl Tally {
 /// source's screens what changed (the change feed). The merchant of each source counted.
 pub async fn settled(
     db: &impl ConnectionTrait,
-    tallies: &BTreeMap<(Source, Channel), Tally>,
+    tallies: &BTreeMap<(Source, Lane), Tally>,
     now: DateTime<Utc>,
 ) -> Result<HashMap<Source, Uuid>> {
     let mut merchants = HashMap::new();
@@ -275,9 +346,24 @@ pub async fn settled(
         per_source.entry(*source).or_default().add(t);
     }
     let mut done: BTreeMap<Source, i64> = BTreeMap::new();
-    for ((source, channel), t) in tallies {
-        match source.kind {
-            SourceKind::Mailing => {
+    for ((source, lane), t) in tallies {
+        match (source.kind, lane.channel()) {
+            (SourceKind::Push, _) => {
+                let changes = [
+                    (push_stat::Column::Sent, t.sent),
+                    (
+                        push_stat::Column::Failed,
+                        t.failed + t.unsubscribed + t.uncertain,
+                    ),
+                    (push_stat::Column::Cancelled, t.cancelled),
+                    (push_stat::Column::Repeats, t.repeats),
+                    (push_stat::Column::Sandbox, t.sandbox),
+                    (push_stat::Column::Coalesced, t.coalesced),
+                ];
+                bump_push_stats(db, source.id, *lane, &changes).await?;
+            }
+            (SourceKind::Mailing, None) => {}
+            (SourceKind::Mailing, Some(channel)) => {
                 let changes = [
                     (mailing_stat::Column::Sent, t.sent),
                     (mailing_stat::Column::Failed, t.failed),
@@ -292,7 +378,7 @@ pub async fn settled(
                         -(t.used + t.released),
                     ),
                 ];
-                bump_stats(db, source.id, *channel, &changes).await?;
+                bump_stats(db, source.id, channel, &changes).await?;
             }
         }
         *done.entry(*source).or_default() += t.done();
@@ -300,6 +386,34 @@ pub async fn settled(
     for (source, t) in per_source {
         let n = done.get(&source).copied().unwrap_or(0);
         match source.kind {
+            SourceKind::Push => {
+                // The settle that takes the last waiting row completes a sending push.
+                let row = db
+                    .query_one_raw(Statement::from_sql_and_values(
+                        db.get_database_backend(),
+                        "UPDATE pushes SET pending = pending - $1, updated_at = $2, \
+                         status = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN 'completed' ELSE status END, \
+                         completed_at = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN $2 ELSE completed_at END \
+                         WHERE id = $3 RETURNING merchant_id, status",
+                        [n.into(), now.into(), source.id.into()],
+                    ))
+                    .await?;
+                let Some(row) = row else { continue };
+                let merchant_id: Uuid = row.try_get("", "merchant_id")?;
+                merchants.insert(source, merchant_id);
+                let status: String = row.try_get("", "status")?;
+                let body = serde_json::json!({
+                    "change": if status == PushStatus::Completed.as_str() { "completed" } else { "progress" },
+                    "status": status,
+                    "sent": t.sent,
+                    "failed": t.failed,
+                });
+                crate::feed::record(
+                    db,
+                    &crate::feed::Change::push(merchant_id, source.id, body, now),
+                )
+                .await?;
+            }
             SourceKind::Mailing => {
                 // The settle that takes the last waiting row completes a sending mailing.
                 let row = db
@@ -386,6 +500,29 @@ pub async fn bump_stats(
     Ok(())
 }
 
+/// Adds to a push's counters for one lane, in one statement.
+pub async fn bump_push_stats(
+    db: &impl ConnectionTrait,
+    push_id: Uuid,
+    lane: Lane,
+    changes: &[(push_stat::Column, i64)],
+) -> Result<()> {
+    let changes: Vec<_> = changes.iter().filter(|(_, by)| *by != 0).collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut update = push_stat::Entity::update_many();
+    for (column, by) in changes {
+        update = update.col_expr(*column, Expr::col(*column).add(*by));
+    }
+    update
+        .filter(push_stat::Column::PushId.eq(push_id))
+        .filter(push_stat::Column::Lane.eq(lane.code()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// The merchant each source belongs to.
 pub async fn merchants(
     db: &impl ConnectionTrait,
@@ -404,6 +541,20 @@ pub async fn merchants(
             .await?
         {
             out.insert(Source::mailing(m.id), m.merchant_id);
+        }
+    }
+    let pushes: Vec<Uuid> = sources
+        .iter()
+        .filter(|s| s.kind == SourceKind::Push)
+        .map(|s| s.id)
+        .collect();
+    if !pushes.is_empty() {
+        for p in push::Entity::find()
+            .filter(push::Column::Id.is_in(pushes))
+            .all(db)
+            .await?
+        {
+            out.insert(Source::push(p.id), p.merchant_id);
         }
     }
     Ok(out)
@@ -447,5 +598,6 @@ pub async fn start_due(
         }
         txn.commit().await?;
     }
+    started_any += super::fanout::start_due_pushes(db, now).await?;
     Ok(started_any)
 }

@@ -28,14 +28,16 @@ use uuid::Uuid;
 
 pub use crate::counters::Phases;
 
+use super::Lane;
 use super::compose::{Composed, Composer};
 use super::error::{EngineError, Result};
 use super::links::LinkSigner;
 use super::queue::{self, Claim, Claimed};
 use super::settle::{self, Outcome, Written};
-use super::source::{self, Source, SourceInfo, SourceState};
+use super::source::{self, PushInfo, Source, SourceInfo, SourceState};
 use crate::clock::{self, SharedClock};
-use crate::entity::customer;
+use crate::entity::{customer, pass_registration};
+use crate::wallet::apns::{self, NotifyError, PassNotifier, SandboxNotifier};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -141,9 +143,30 @@ impl StepReport {
 /// How many messages a second a channel may send from this process; `None` for no limit.
 pub type Rates = Arc<dyn Fn(Channel) -> Option<f64> + Send + Sync>;
 
+/// How a worker wakes Apple devices for their updated passes.
+#[derive(Clone)]
+pub struct PassPushes {
+    pub notifier: Arc<dyn PassNotifier>,
+    /// The APNs topic of cards without a pass type identifier of their own.
+    pub default_topic: String,
+    /// Notifications to one device for one pass at least this far apart.
+    pub gap: Duration,
+}
+
+impl Default for PassPushes {
+    fn default() -> Self {
+        PassPushes {
+            notifier: Arc::new(SandboxNotifier),
+            default_topic: crate::config::AppleWalletConfig::default().pass_type_id,
+            gap: Duration::from_secs(60),
+        }
+    }
+}
+
 pub struct Worker {
     db: DatabaseConnection,
     router: Arc<ChannelRouter>,
+    pushes: PassPushes,
     retry: RetryPolicy,
     composer: Composer,
     public_url: String,
@@ -152,11 +175,12 @@ pub struct Worker {
     rates: Rates,
     process: Uuid,
     infos: Mutex<HashMap<Source, Arc<SourceInfo>>>,
-    /// Per channel, where the last full claim ended: the next claim starts after it, so it
+    push_infos: Mutex<HashMap<Uuid, Arc<PushInfo>>>,
+    /// Per lane, where the last full claim ended: the next claim starts after it, so it
     /// does not walk again over index entries of rows already claimed (dead until vacuum).
     /// A short claim (the end of the queue) resets it, so retries and rows taken back with
     /// lower ids are found on the next round.
-    claim_from: [AtomicI64; 4],
+    claim_from: [AtomicI64; 5],
 }
 
 impl Worker {
@@ -171,6 +195,7 @@ impl Worker {
         Worker {
             db,
             router,
+            pushes: PassPushes::default(),
             retry,
             composer: Composer::new(&public_url, links),
             public_url,
@@ -179,8 +204,15 @@ impl Worker {
             rates: Arc::new(|_| None),
             process: Uuid::now_v7(),
             infos: Mutex::new(HashMap::new()),
-            claim_from: [const { AtomicI64::new(0) }; 4],
+            push_infos: Mutex::new(HashMap::new()),
+            claim_from: [const { AtomicI64::new(0) }; 5],
         }
+    }
+
+    /// Wakes Apple devices through `pushes` (the sandbox otherwise).
+    pub fn with_pass_pushes(mut self, pushes: PassPushes) -> Self {
+        self.pushes = pushes;
+        self
     }
 
     /// Reads the time from `clock` (tests move it).
@@ -215,15 +247,15 @@ impl Worker {
                 }
             });
         }
-        for channel in Channel::ALL {
+        for lane in Lane::ALL {
             let worker = self.clone();
             let mut stop = stop.clone();
             loops.spawn(async move {
                 while !*stop.borrow() {
-                    let idle = match worker.claim_and_send(channel).await {
+                    let idle = match worker.claim_and_send(lane).await {
                         Ok(report) => report.claimed == 0,
                         Err(err) => {
-                            tracing::warn!(channel = channel.as_str(), error = %err, "delivery round failed; will retry");
+                            tracing::warn!(channel = lane.as_str(), error = %err, "delivery round failed; will retry");
                             true
                         }
                     };
@@ -248,7 +280,7 @@ impl Worker {
             ..Default::default()
         };
         report.phases.upkeep = started.elapsed();
-        let rounds = futures::future::join_all(Channel::ALL.map(|c| self.claim_and_send(c))).await;
+        let rounds = futures::future::join_all(Lane::ALL.map(|l| self.claim_and_send(l))).await;
         for round in rounds {
             report.add(&round?);
         }
@@ -274,9 +306,9 @@ impl Worker {
 
     /// The most rows a claim of `channel` takes: its batch, or what the channel's rate for
     /// this process can send in half the lease.
-    fn claim_limit(&self, channel: Channel) -> u64 {
+    fn claim_limit(&self, lane: Lane) -> u64 {
         let batch = self.config.batch.max(1);
-        match (self.rates)(channel) {
+        match lane.channel().and_then(|channel| (self.rates)(channel)) {
             Some(per_second) if per_second > 0.0 => {
                 let fits = per_second * self.config.lease.as_secs_f64() / 2.0;
                 (fits.floor() as u64).clamp(1, batch)
@@ -290,18 +322,19 @@ impl Worker {
             .unwrap_or(chrono::Duration::seconds(120))
     }
 
-    /// One claim on `channel` and its sending, to the last outcome written.
-    pub async fn claim_and_send(&self, channel: Channel) -> Result<StepReport> {
+    /// One claim on `lane` and its sending, to the last outcome written.
+    pub async fn claim_and_send(&self, lane: impl Into<Lane>) -> Result<StepReport> {
+        let lane = lane.into();
         let mut report = StepReport::default();
-        let code = usize::try_from(super::channel_code(channel)).unwrap_or(0);
+        let code = lane.index();
         let from = self.claim_from[code].load(Ordering::Relaxed);
-        let limit = self.claim_limit(channel);
+        let limit = self.claim_limit(lane);
         let window = u32::try_from(self.config.concurrency.max(1)).unwrap_or(u32::MAX);
         let started = Instant::now();
         let now = self.clock.now();
         let claimed = queue::claim(
             &self.db,
-            channel,
+            lane,
             limit,
             window,
             from,
@@ -352,7 +385,7 @@ impl Worker {
         &self,
         rows: Vec<Claimed>,
         states: &HashMap<Source, SourceState>,
-    ) -> Result<(Vec<(Claimed, Outcome)>, Vec<(Claimed, Composed)>)> {
+    ) -> Result<(Vec<(Claimed, Outcome)>, Vec<(Claimed, Ready)>)> {
         let mut outcomes = Vec::new();
         let mut active = Vec::with_capacity(rows.len());
         for row in rows {
@@ -364,6 +397,10 @@ impl Worker {
         }
         if active.is_empty() {
             return Ok((outcomes, Vec::new()));
+        }
+        if active.iter().any(|r| r.lane == Lane::ApplePass) {
+            let to_send = self.prepare_passes(active, &mut outcomes).await?;
+            return Ok((outcomes, to_send));
         }
         let ids: Vec<Uuid> = active.iter().map(|c| c.customer_id).collect();
         let mut customers: HashMap<Uuid, customer::Model> = HashMap::new();
@@ -403,11 +440,102 @@ impl Worker {
                 .composer
                 .message(&row, info, customer, card_names.get(&customer.id))
             {
-                Ok(composed) => to_send.push((row, composed)),
+                Ok(composed) => to_send.push((row, Ready::Message(composed))),
                 Err(outcome) => outcomes.push((row, outcome)),
             }
         }
         Ok((outcomes, to_send))
+    }
+
+    async fn push_info(&self, id: Uuid) -> Result<Arc<PushInfo>> {
+        if let Some(info) = lock(&self.push_infos).get(&id) {
+            return Ok(info.clone());
+        }
+        let info = Arc::new(source::push_info(&self.db, id, &self.pushes.default_topic).await?);
+        let mut infos = lock(&self.push_infos);
+        if infos.len() > 1_000 {
+            infos.clear();
+        }
+        infos.insert(id, info.clone());
+        Ok(info)
+    }
+
+    /// The notifications of claimed Apple rows. A device notified since its push went out
+    /// has fetched the message already (coalesced: nothing more is sent); one notified less
+    /// than the gap ago waits for the gap's end; of several rows for one device in a claim,
+    /// one notification goes out and the others are coalesced into it.
+    async fn prepare_passes(
+        &self,
+        rows: Vec<Claimed>,
+        outcomes: &mut Vec<(Claimed, Outcome)>,
+    ) -> Result<Vec<(Claimed, Ready)>> {
+        let now = self.clock.now();
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.recipient_id).collect();
+        let mut registrations: HashMap<Uuid, pass_registration::Model> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            for r in pass_registration::Entity::find()
+                .filter(pass_registration::Column::Id.is_in(chunk.iter().copied()))
+                .all(&self.db)
+                .await?
+            {
+                if let Some(id) = r.id {
+                    registrations.insert(id, r);
+                }
+            }
+        }
+        let gap = chrono::Duration::from_std(self.pushes.gap).unwrap_or(chrono::Duration::zero());
+        let coalesced = || Outcome::Sent {
+            provider_id: "coalesced".to_owned(),
+            sandbox: false,
+            credits: 0,
+            coalesced: true,
+        };
+        let mut to_send = Vec::with_capacity(rows.len());
+        let mut claimed_devices: std::collections::HashSet<Uuid> = Default::default();
+        for row in rows {
+            let Some(registration) = registrations.get(&row.recipient_id) else {
+                outcomes.push((
+                    row,
+                    Outcome::Failed(
+                        "the device unregistered from the pass before the push reached it"
+                            .to_owned(),
+                    ),
+                ));
+                continue;
+            };
+            let info = self.push_info(row.source.id).await?;
+            if let Some(pushed) = registration.pushed_at {
+                if pushed >= info.started_at {
+                    outcomes.push((row, coalesced()));
+                    continue;
+                }
+                if pushed + gap > now {
+                    let at = pushed + gap;
+                    outcomes.push((
+                        row,
+                        Outcome::Retry {
+                            at,
+                            reason: "waiting out the least time between two pushes to this device"
+                                .to_owned(),
+                        },
+                    ));
+                    continue;
+                }
+            }
+            if !claimed_devices.insert(row.recipient_id) {
+                outcomes.push((row, coalesced()));
+                continue;
+            }
+            let notice = PassNotice {
+                topic: info.topic.clone(),
+                push_token: registration.push_token.clone(),
+                registered_at: registration.updated_at,
+                pass_id: registration.pass_id,
+                device: registration.device_library_id.clone(),
+            };
+            to_send.push((row, Ready::Pass(notice)));
+        }
+        Ok(to_send)
     }
 
     /// Sends a claim's rows and writes their outcomes; see the module's description.
@@ -456,6 +584,8 @@ impl Worker {
         }
 
         let sending = Instant::now();
+        // The devices notified: their last notification time is written once at the end.
+        let notified: Arc<Mutex<Vec<Uuid>>> = Arc::new(Mutex::new(Vec::new()));
         let mut sends = tokio::task::JoinSet::new();
         let mut unstarted = Vec::new();
         let mut rows = to_send.into_iter();
@@ -484,11 +614,25 @@ impl Worker {
                 continue;
             }
             let router = self.router.clone();
+            let notifier = self.pushes.notifier.clone();
+            let db = self.db.clone();
             let retry = self.retry;
             let clock = self.clock.clone();
             let outcomes = outcomes.clone();
+            let notified = notified.clone();
             sends.spawn(async move {
-                let outcome = send_one(&router, &retry, &clock, &row, composed).await;
+                let outcome = match composed {
+                    Ready::Message(composed) => {
+                        send_one(&router, &retry, &clock, &row, composed).await
+                    }
+                    Ready::Pass(notice) => {
+                        let outcome = notify_one(&*notifier, &db, &clock, &row, &notice).await;
+                        if matches!(outcome, Outcome::Sent { .. }) {
+                            lock(&notified).push(row.recipient_id);
+                        }
+                        outcome
+                    }
+                };
                 let _ = outcomes.send(Done {
                     row,
                     outcome,
@@ -506,6 +650,10 @@ impl Worker {
         report.phases.settle = written.spent;
         report.written(&written.total);
         lease.stop();
+        let notified = std::mem::take(&mut *lock(&notified));
+        if let Err(err) = mark_pushed(&self.db, &notified, self.clock.now()).await {
+            tracing::warn!(error = %err, "could not note when devices were notified; the next push to them may not be coalesced");
+        }
         if !unstarted.is_empty() {
             report.given_back += queue::give_back(&self.db, claim.token, &unstarted).await?;
         }
@@ -531,7 +679,7 @@ async fn send_one(
     let started = Instant::now();
     let result = router.send(&composed.message).await;
     crate::counters::record_send(
-        super::channel_code(row.channel),
+        row.lane.code(),
         u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         result.is_ok(),
     );
@@ -540,9 +688,111 @@ async fn send_one(
             sandbox: receipt.provider.is_sandbox(),
             provider_id: receipt.provider_message_id,
             credits: composed.credits,
+            coalesced: false,
         },
-        Err(error) => outcome_of_error(retry, row.channel, clock.now(), row.attempts, &error),
+        Err(error) => match row.lane.channel() {
+            Some(channel) => outcome_of_error(retry, channel, clock.now(), row.attempts, &error),
+            None => Outcome::Failed(error.to_string()),
+        },
     }
+}
+
+/// What a claimed row sends: a customer's message, or the notification that wakes a device
+/// for its updated pass.
+enum Ready {
+    Message(Composed),
+    Pass(PassNotice),
+}
+
+/// The notification of one device.
+struct PassNotice {
+    topic: String,
+    push_token: String,
+    /// When the registration was last renewed: APNs saying the token stopped before that
+    /// does not remove it.
+    registered_at: DateTime<Utc>,
+    pass_id: Uuid,
+    device: String,
+}
+
+/// Pushes to a device are tried this many times before they end failed.
+const PASS_ATTEMPTS: i16 = 6;
+
+/// Wakes one device and says what became of it. A token APNs says is gone loses its
+/// registration here (not before APNs says so: Apple answers 410 late on purpose).
+async fn notify_one(
+    notifier: &dyn PassNotifier,
+    db: &DatabaseConnection,
+    clock: &SharedClock,
+    row: &Claimed,
+    notice: &PassNotice,
+) -> Outcome {
+    let started = Instant::now();
+    let result = notifier.notify(&notice.topic, &notice.push_token).await;
+    crate::counters::record_send(
+        row.lane.code(),
+        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        result.is_ok(),
+    );
+    let retry_later = |reason: String| {
+        if row.attempts >= PASS_ATTEMPTS {
+            Outcome::Failed(format!(
+                "{reason} (gave up after {} attempts)",
+                row.attempts
+            ))
+        } else {
+            let wait = chrono::Duration::from_std(apns::backoff(row.attempts))
+                .unwrap_or(chrono::Duration::seconds(60));
+            Outcome::Retry {
+                at: clock.now() + wait,
+                reason,
+            }
+        }
+    };
+    match result {
+        Ok(accepted) => Outcome::Sent {
+            provider_id: accepted.apns_id.unwrap_or_else(|| "apns".to_owned()),
+            sandbox: accepted.sandbox,
+            credits: 0,
+            coalesced: false,
+        },
+        Err(error @ NotifyError::Gone { since, .. }) => {
+            if since.is_none_or(|since| since >= notice.registered_at) {
+                let removed = pass_registration::Entity::delete_many()
+                    .filter(pass_registration::Column::PassId.eq(notice.pass_id))
+                    .filter(pass_registration::Column::DeviceLibraryId.eq(notice.device.clone()))
+                    .filter(pass_registration::Column::PushToken.eq(notice.push_token.clone()))
+                    .exec(db)
+                    .await;
+                match removed {
+                    Ok(_) => {
+                        tracing::info!(pass = %notice.pass_id, "removed a device registration APNs no longer knows")
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not remove a gone device registration")
+                    }
+                }
+            }
+            Outcome::Failed(error.to_string())
+        }
+        Err(error @ NotifyError::TooMany) | Err(error @ NotifyError::Transient(_)) => {
+            retry_later(error.to_string())
+        }
+        Err(error @ NotifyError::Permanent(_)) => Outcome::Failed(error.to_string()),
+    }
+}
+
+/// Notes when these registrations' devices were notified (for coalescing).
+async fn mark_pushed(db: &DatabaseConnection, ids: &[Uuid], now: DateTime<Utc>) -> Result<()> {
+    use sea_orm::sea_query::Expr;
+    for chunk in ids.chunks(500) {
+        pass_registration::Entity::update_many()
+            .col_expr(pass_registration::Column::PushedAt, Expr::value(Some(now)))
+            .filter(pass_registration::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 fn outcome_of_error(

@@ -17,6 +17,8 @@ pub mod mailing_stat;
 pub mod merchant;
 pub mod pass;
 pub mod pass_registration;
+pub mod push;
+pub mod push_stat;
 pub mod revoked_token;
 pub mod segment;
 pub mod signing_key;

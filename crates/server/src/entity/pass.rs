@@ -19,6 +19,8 @@ pub struct Model {
     pub update_tag: i64,
     /// The latest message on the back of the pass; `None` before the first push.
     pub message: Option<String>,
+    /// The newest tag a device fetched (the pass as of that tag).
+    pub fetched_tag: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,7 +8,11 @@ pub struct Model {
     pub pass_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub device_library_id: String,
+    /// What the deliveries of pushes name as their recipient.
+    pub id: Option<Uuid>,
     pub push_token: String,
+    /// The last notification sent to the device for this pass.
+    pub pushed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -14,7 +14,7 @@ use crate::counters::{
     PASSWORD_REFUSALS, PASSWORD_RUNS, PHASE_MICROS, Phases, RESPONSES, SEND_FAILURES, SEND_MICROS,
     SENDS,
 };
-use crate::engine::channel_of;
+use crate::engine::Lane;
 use crate::entity::mailing_stat;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
@@ -146,11 +146,9 @@ pub async fn metrics(
         "# HELP loyalcast_provider_send_seconds Time spent in provider sends (this process)."
     );
     let _ = writeln!(out, "# TYPE loyalcast_provider_send_seconds summary");
-    for code in 0..4i16 {
-        let Some(channel) = channel_of(code) else {
-            continue;
-        };
-        let i = code as usize;
+    for lane in Lane::ALL {
+        let i = lane.index();
+        let channel = lane;
         let total = SENDS[i].load(Ordering::Relaxed);
         let failed = SEND_FAILURES[i].load(Ordering::Relaxed);
         let name = channel.as_str();

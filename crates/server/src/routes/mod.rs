@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod operator;
 pub mod passes;
 pub mod passkit;
+pub mod pushes;
 pub mod segments;
 pub mod team;
 pub mod webhooks;
@@ -123,6 +124,11 @@ pub fn config(cfg: &mut ServiceConfig) {
         .service(mailings::resume)
         .service(mailings::cancel)
         .service(mailings::resend_failed)
+        .service(pushes::estimate)
+        .service(pushes::list)
+        .service(pushes::create)
+        .service(pushes::get)
+        .service(pushes::cancel)
         .service(changes::create_ticket)
         .service(changes::stream)
         .service(webhooks::twilio_status)

@@ -183,6 +183,7 @@ pub async fn create(
                 updated_at: Set(state.clock.now()),
                 update_tag: Set(crate::wallet::apple::next_tag(0, state.clock.now())),
                 message: Set(None),
+                fetched_tag: Set(None),
             }
             .insert(txn)
             .await?;

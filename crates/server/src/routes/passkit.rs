@@ -166,7 +166,9 @@ pub async fn register(
     let inserted = pass_registration::ActiveModel {
         pass_id: Set(pass.id),
         device_library_id: Set(device),
+        id: Set(Some(Uuid::now_v7())),
         push_token: Set(push_token),
+        pushed_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -340,6 +342,10 @@ async fn latest(
         .one(&state.db)
         .await?
         .ok_or(UNAUTHORIZED)?;
+    if req.method() == actix_web::http::Method::GET {
+        // The device has the pass as of this tag: the pushes it was woken for are delivered.
+        crate::pushes::fetched(&state.db, &pass, state.clock.now()).await?;
+    }
     let signer = state.pass_signer().await.map_err(ApiError::Internal)?;
     let bytes = signer
         .package(&PassContent {

@@ -325,6 +325,16 @@ pub fn next_tag(previous: i64, now: DateTime<Utc>) -> i64 {
         .max(previous.saturating_add(1_000_000))
 }
 
+/// [`next_tag`] as SQL over a pass's `update_tag`, for set-based updates.
+pub fn next_tag_expr(now: DateTime<Utc>) -> sea_orm::sea_query::SimpleExpr {
+    let micros = now.timestamp_micros();
+    // An integer the server computed, not input: written into the statement, as both
+    // databases then read the comparison as one between integers.
+    Expr::cust(format!(
+        "CASE WHEN update_tag + 1000000 > {micros} THEN update_tag + 1000000 ELSE {micros} END"
+    ))
+}
+
 /// Moves the update tag of every pass of `customers` (see [`next_tag`]), in one statement
 /// per 500 customers: what their passes show has changed.
 pub async fn touch(
@@ -333,18 +343,9 @@ pub async fn touch(
     customers: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let micros = now.timestamp_micros();
     for chunk in customers.chunks(500) {
         pass::Entity::update_many()
-            .col_expr(
-                pass::Column::UpdateTag,
-                // An integer the server computed, not input: written into the statement, as
-                // both databases then read the comparison as one between integers.
-                Expr::cust(format!(
-                    "CASE WHEN update_tag + 1000000 > {micros} THEN update_tag + 1000000 \
-                     ELSE {micros} END"
-                )),
-            )
+            .col_expr(pass::Column::UpdateTag, next_tag_expr(now))
             .col_expr(pass::Column::UpdatedAt, Expr::value(now))
             .filter(pass::Column::MerchantId.eq(merchant_id))
             .filter(pass::Column::CustomerId.is_in(chunk.iter().copied()))

@@ -1,6 +1,8 @@
-//! Wallet passes: Apple Wallet's signed passes and the development material to sign them
-//! with when no certificate is configured. The web service devices call is in
+//! Wallet passes: Apple Wallet's signed passes, the development material to sign them with
+//! when no certificate is configured, and the APNs notifications that wake devices to fetch
+//! them. The web service devices call is in
 //! `routes::passkit`.
 
+pub mod apns;
 pub mod apple;
 pub mod dev_certs;
