@@ -163,6 +163,17 @@ fn matrix() -> BTreeMap<&'static str, May> {
             "POST /api/v1/mailings/{id}/resend-failed",
             Callers(ADMIN, Some(MailingsSend)),
         ),
+        ("GET /api/v1/pushes", Callers(AGENT, Some(PushesRead))),
+        ("GET /api/v1/pushes/{id}", Callers(AGENT, Some(PushesRead))),
+        (
+            "POST /api/v1/pushes/estimate",
+            Callers(ADMIN, Some(PushesRead)),
+        ),
+        ("POST /api/v1/pushes", Callers(ADMIN, Some(PushesSend))),
+        (
+            "POST /api/v1/pushes/{id}/cancel",
+            Callers(ADMIN, Some(PushesSend)),
+        ),
         (
             "POST /api/v1/changes/tickets",
             Callers(AGENT, Some(ChangesRead)),

@@ -21,6 +21,7 @@ mod mailings;
 mod openapi;
 mod passkit;
 mod providers;
+mod pushes;
 mod robustness;
 mod seed;
 mod segments;

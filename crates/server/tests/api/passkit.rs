@@ -22,12 +22,12 @@ db_tests!(
     tokens_are_checked_per_pass,
 );
 
-const PASS_TYPE: &str = "pass.test.loyalcast.card";
-const DEVICE: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+pub(crate) const PASS_TYPE: &str = "pass.test.loyalcast.card";
+pub(crate) const DEVICE: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
 
 /// A pass type certificate of a development WWDR stand-in, given as configured material
 /// (the path a real certificate takes).
-fn with_pass_certificate(config: &mut Config) {
+pub(crate) fn with_pass_certificate(config: &mut Config) {
     let material = loyalcast::wallet::dev_certs::generate(
         PASS_TYPE,
         "TESTTEAM01",
@@ -42,7 +42,7 @@ fn with_pass_certificate(config: &mut Config) {
 }
 
 /// A card, a customer and their Apple pass.
-async fn installed_pass(app: &TestApp, name: &str) -> Installed {
+pub(crate) async fn installed_pass(app: &TestApp, name: &str) -> Installed {
     let t = app.tenant(name).await;
     let card: Card = json(
         app.post(
@@ -89,30 +89,30 @@ async fn installed_pass(app: &TestApp, name: &str) -> Installed {
 }
 
 /// A pass as installed on the phone, and who issued it.
-struct Installed {
-    pass: Pass,
+pub(crate) struct Installed {
+    pub(crate) pass: Pass,
     /// The pass's authentication token, as the phone has it (inside the pass it installed).
-    token: String,
+    pub(crate) token: String,
     /// The merchant owner's session token.
-    owner: String,
-    customer: uuid::Uuid,
+    pub(crate) owner: String,
+    pub(crate) customer: uuid::Uuid,
 }
 
 /// The device's side of the protocol.
-struct Phone<'a> {
-    app: &'a TestApp,
-    device: String,
+pub(crate) struct Phone<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) device: String,
 }
 
 impl Phone<'_> {
-    fn registration(&self, serial: &str) -> String {
+    pub(crate) fn registration(&self, serial: &str) -> String {
         format!(
             "/passkit/v1/devices/{}/registrations/{PASS_TYPE}/{serial}",
             self.device
         )
     }
 
-    async fn register(&self, serial: &str, token: &str, push_token: &str) -> StatusCode {
+    pub(crate) async fn register(&self, serial: &str, token: &str, push_token: &str) -> StatusCode {
         self.app
             .client
             .post(self.app.url(&self.registration(serial)))
@@ -124,7 +124,7 @@ impl Phone<'_> {
             .status()
     }
 
-    async fn unregister(&self, serial: &str, token: &str) -> StatusCode {
+    pub(crate) async fn unregister(&self, serial: &str, token: &str) -> StatusCode {
         self.app
             .client
             .delete(self.app.url(&self.registration(serial)))
@@ -136,7 +136,7 @@ impl Phone<'_> {
     }
 
     /// (status, body) of "what changed since `tag`".
-    async fn updated_since(&self, tag: Option<&str>) -> (StatusCode, Option<Value>) {
+    pub(crate) async fn updated_since(&self, tag: Option<&str>) -> (StatusCode, Option<Value>) {
         let mut url = self.app.url(&format!(
             "/passkit/v1/devices/{}/registrations/{PASS_TYPE}",
             self.device
@@ -150,7 +150,7 @@ impl Phone<'_> {
         (status, serde_json::from_str(&body).ok())
     }
 
-    async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         method: Method,
         serial: &str,
@@ -176,7 +176,7 @@ impl Phone<'_> {
 /// Opens a .pkpass as a device does: every file but the manifest and the signature is in
 /// the manifest with its SHA-1, and the signature verifies for the manifest against the
 /// WWDR certificate. Returns pass.json.
-fn open_and_verify(bytes: &[u8], wwdr_pem: &str) -> Value {
+pub(crate) fn open_and_verify(bytes: &[u8], wwdr_pem: &str) -> Value {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
     let mut files: HashMap<String, Vec<u8>> = HashMap::new();
     for i in 0..archive.len() {
@@ -239,7 +239,7 @@ fn open_and_verify(bytes: &[u8], wwdr_pem: &str) -> Value {
     serde_json::from_slice(&files["pass.json"]).unwrap()
 }
 
-fn back_field<'a>(pass_json: &'a Value, key: &str) -> &'a Value {
+pub(crate) fn back_field<'a>(pass_json: &'a Value, key: &str) -> &'a Value {
     pass_json["storeCard"]["backFields"]
         .as_array()
         .unwrap()
