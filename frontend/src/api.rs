@@ -640,6 +640,42 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Who a push would reach, per platform.
+    pub async fn estimate_push(
+        &self,
+        request: &loyalcast_dto::PushEstimateRequest,
+    ) -> ApiResult<loyalcast_dto::PushEstimate> {
+        self.json_with(Request::post(&Self::url("/pushes/estimate")), request)
+            .await
+    }
+
+    /// Sends a push now or schedules it; one submission sends once (`idempotency_key`).
+    pub async fn create_push(
+        &self,
+        input: &loyalcast_dto::NewPush,
+        idempotency_key: &str,
+    ) -> ApiResult<loyalcast_dto::Push> {
+        self.json_with(
+            Request::post(&Self::url("/pushes")).header("Idempotency-Key", idempotency_key),
+            input,
+        )
+        .await
+    }
+
+    pub async fn pushes(&self, page: u64, per_page: u64) -> ApiResult<Page<loyalcast_dto::Push>> {
+        self.json(Request::get(&Self::url(&format!(
+            "/pushes?page={page}&per_page={per_page}"
+        ))))
+        .await
+    }
+
+    pub async fn cancel_push(&self, id: Uuid) -> ApiResult<loyalcast_dto::Push> {
+        self.json(Request::post(&Self::url(&format!("/pushes/{id}/cancel"))))
+            .await
+    }
+}
+
 /// A random version-4 UUID as text, for an `Idempotency-Key` (from the browser's
 /// `crypto.getRandomValues`, falling back to `Math.random` where it is unavailable).
 pub fn idempotency_key() -> String {

@@ -22,7 +22,7 @@ use crate::components::time::provide_clock;
 use crate::pages::cards::CardsPage;
 use crate::pages::customers::CustomersPage;
 use crate::pages::mailings::{
-    AutoPushPage, AutomationPage, HistoryPage, InboxPage, MailingsLayout, SendPushPage,
+    AutoPushPage, AutomationPage, HistoryPage, InboxPage, MailingsLayout,
 };
 use crate::pages::not_found::NotFound;
 use crate::pages::segments::SegmentsPage;
@@ -55,7 +55,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/inbox") view=InboxPage/>
                         <Route path=path!("/history") view=HistoryPage/>
                         <Route path=path!("/new") view=crate::pages::mailing_new::NewMailingPage/>
-                        <Route path=path!("/send-push") view=SendPushPage/>
+                        <Route path=path!("/send-push") view=crate::pages::send_push::SendPushPage/>
                         <Route path=path!("/automation") view=AutomationPage/>
                         <Route path=path!("/auto-push") view=AutoPushPage/>
                         <Route path=path!("/:id") view=crate::pages::mailing_detail::MailingDetailPage/>

@@ -346,7 +346,7 @@ pub async fn list(
         .limit(per_page)
         .all(db)
         .await?;
-    Ok((views(db, models, false).await?, total))
+    Ok((views(db, models, true).await?, total))
 }
 
 /// Cancels a scheduled push (nothing has changed on the passes), or the notifications of a

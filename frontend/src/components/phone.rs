@@ -53,3 +53,40 @@ pub fn PhonePreview(
         </figure>
     }
 }
+
+/// The back of a wallet card (the (i) side), where a push message stays after the lock
+/// screen notification is gone.
+#[component]
+pub fn CardBackPreview(
+    #[prop(into)] card_name: Signal<Option<String>>,
+    #[prop(into)] design: Signal<Option<CardDesign>>,
+    #[prop(into)] message: Signal<Option<String>>,
+) -> impl IntoView {
+    let style = move || {
+        design
+            .get()
+            .map(|d| {
+                format!(
+                    "--card-bg:{};--card-fg:{};--card-label:{}",
+                    d.background_color, d.foreground_color, d.label_color
+                )
+            })
+            .unwrap_or_default()
+    };
+    view! {
+        <figure class="phone card-back" aria-label="Back of the card preview" data-testid="card-back-preview">
+            <div class="phone-screen card-back-screen" style=style>
+                <p class="card-back-title">{move || card_name.get().unwrap_or_else(|| "Your card".to_owned())}</p>
+                <dl class="card-back-fields">
+                    <dt>"Latest message"</dt>
+                    {move || match message.get().filter(|m| !m.trim().is_empty()) {
+                        Some(m) => view! { <dd data-testid="card-back-message">{m}</dd> }.into_any(),
+                        None => view! { <dd class="phone-placeholder">"Your message is kept here."</dd> }.into_any(),
+                    }}
+                    <dt>"Automatic updates"</dt>
+                    <dd>"On"</dd>
+                </dl>
+            </div>
+        </figure>
+    }
+}

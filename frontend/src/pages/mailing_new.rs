@@ -1044,7 +1044,7 @@ fn customers_phrase(n: u64) -> String {
 }
 
 /// A problem found before sending, shown the same way as one from the server.
-fn local_problem(field: &str, message: &str) -> ApiError {
+pub(crate) fn local_problem(field: &str, message: &str) -> ApiError {
     ApiError::Problem(loyalcast_dto::Problem {
         kind: "about:blank".to_owned(),
         title: "Check the highlighted fields.".to_owned(),
@@ -1069,7 +1069,7 @@ fn focus(id: &str) {
 }
 
 /// The wall-clock date and time of `at` in `time_zone`, through the browser's Intl API.
-fn wall_clock(at: DateTime<Utc>, time_zone: &str) -> Option<NaiveDateTime> {
+pub(crate) fn wall_clock(at: DateTime<Utc>, time_zone: &str) -> Option<NaiveDateTime> {
     let date = js_sys::Date::new(&JsValue::from_f64(at.timestamp_millis() as f64));
     let options = js_sys::Object::new();
     for (key, value) in [
@@ -1097,7 +1097,7 @@ fn wall_clock(at: DateTime<Utc>, time_zone: &str) -> Option<NaiveDateTime> {
 
 /// The instant when the clocks in `time_zone` show `date` (YYYY-MM-DD) and `time` (HH:MM).
 /// Around a daylight-saving change, a time that does not exist resolves to the hour after.
-fn local_to_utc(date: &str, time: &str, time_zone: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn local_to_utc(date: &str, time: &str, time_zone: &str) -> Option<DateTime<Utc>> {
     let date = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").ok()?;
     let time = NaiveTime::parse_from_str(time.trim(), "%H:%M").ok()?;
     let wanted = NaiveDateTime::new(date, time);
@@ -1113,7 +1113,7 @@ fn local_to_utc(date: &str, time: &str, time_zone: &str) -> Option<DateTime<Utc>
 }
 
 /// An hour from now, on the hour, in the merchant's time zone: ("2026-11-29", "05:00").
-fn default_schedule(time_zone: &str) -> (String, String) {
+pub(crate) fn default_schedule(time_zone: &str) -> (String, String) {
     let soon = Utc::now() + chrono::Duration::hours(2);
     let local = wall_clock(soon, time_zone).unwrap_or_else(|| soon.naive_utc());
     (

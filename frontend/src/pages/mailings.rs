@@ -1,8 +1,8 @@
 //! The Mailings section: five tabs, each its own route, above the same four figure cards.
 //!
-//! The mailings history lists what the server has sent. The server does not serve
-//! conversations, pushes or automations yet, so those tabs say plainly what they will do
-//! rather than showing made-up data.
+//! The mailings history lists what the server has sent; Send push is its own page
+//! (`send_push`). The server does not serve conversations or automations yet, so those tabs
+//! say plainly what they will do rather than showing made-up data.
 
 use std::time::Duration;
 
@@ -16,7 +16,6 @@ use crate::api::use_api;
 use crate::components::figures::FigureCards;
 use crate::components::icons::{ChannelIcon, Icon, IconKind};
 use crate::components::pagination::Pagination;
-use crate::components::phone::PhonePreview;
 use crate::components::states::{Empty, show_fetch};
 use crate::components::time::RelativeTime;
 use crate::fetch::{debounced, fetch};
@@ -301,35 +300,6 @@ pub fn HistoryPage() -> impl IntoView {
             </div>
             {show_fetch(mailings, "Loading mailings…", table)}
         </section>
-    }
-}
-
-#[component]
-pub fn SendPushPage() -> impl IntoView {
-    crate::set_title("Send push");
-    let api = use_api();
-    // The preview uses the merchant's real first card, when there is one.
-    let cards = fetch(|| (), move |_| async move { api.cards(1, 1).await });
-    let first = Memo::new(move |_| cards.ok().and_then(|p| p.items.into_iter().next()));
-    view! {
-        <ComingNext
-            testid="page-send-push"
-            title="Send push"
-            summary="A message on the lock screen of everyone who holds your card in Apple Wallet or Google Wallet. Push is free: it never uses SMS or email credits."
-            points=&[
-                "Pick the card, and the audience: all its holders or a segment, with the exact number of recipients.",
-                "Write the message, with a counter and a hint where the lock screen cuts it off.",
-                "Send now, or schedule a date and time.",
-                "A live preview of the lock screen and of the back of the card, where the message is kept.",
-                "The history of sent pushes.",
-            ]
-        >
-            <PhonePreview
-                card_name=Signal::derive(move || first.get().map(|c| c.name))
-                design=Signal::derive(move || first.get().map(|c| c.design))
-                message=Signal::derive(|| None::<String>)
-            />
-        </ComingNext>
     }
 }
 

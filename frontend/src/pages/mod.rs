@@ -5,5 +5,6 @@ pub mod mailing_new;
 pub mod mailings;
 pub mod not_found;
 pub mod segments;
+pub mod send_push;
 pub mod settings;
 pub mod sign_in;
