@@ -84,6 +84,11 @@ impl Fields {
     pub fn into_errors(self) -> Vec<FieldError> {
         self.errors
     }
+
+    /// The errors so far.
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
+    }
 }
 
 /// Why one value was refused.

@@ -68,6 +68,8 @@ pub enum ConsentSource {
     ResubscribePage,
     /// A provider answered that the recipient unsubscribed or blocked the sender.
     Provider,
+    /// The customer ticked it on the card's public enrolment page.
+    Enrolment,
 }
 
 impl ConsentSource {
@@ -81,6 +83,7 @@ impl ConsentSource {
             ConsentSource::UnsubscribeLink => "unsubscribe_link",
             ConsentSource::ResubscribePage => "resubscribe_page",
             ConsentSource::Provider => "provider",
+            ConsentSource::Enrolment => "enrolment",
         }
     }
 
@@ -94,6 +97,7 @@ impl ConsentSource {
             "unsubscribe_link" => ConsentSource::UnsubscribeLink,
             "resubscribe_page" => ConsentSource::ResubscribePage,
             "provider" => ConsentSource::Provider,
+            "enrolment" => ConsentSource::Enrolment,
             _ => return None,
         })
     }

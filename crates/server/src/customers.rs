@@ -308,6 +308,18 @@ pub async fn insert(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Customer> {
+    insert_as(db, merchant_id, r, ConsentSource::Api, actor, now).await
+}
+
+/// Inserts a customer with its tags; its consent is recorded as coming from `source`.
+pub async fn insert_as(
+    db: &impl ConnectionTrait,
+    merchant_id: Uuid,
+    r: &CustomerRecord,
+    source: ConsentSource,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<Customer> {
     let id = Uuid::now_v7();
     let model = active_model(merchant_id, id, r, now, now)
         .insert(db)
@@ -318,7 +330,7 @@ pub async fn insert(
         id,
         Consent::default(),
         r.consent,
-        ConsentSource::Api,
+        source,
         actor,
         None,
     );

@@ -37,6 +37,7 @@ mod refine;
         (name = "operator", description = "The operator's API: merchants and their credits; authenticated with the operator's token"),
         (name = "changes", description = "The change feed: what changed, streamed as server-sent events"),
         (name = "passkit", description = "Apple Wallet's web service, called by devices under each pass's webServiceURL; authenticated per pass (`ApplePass <token>`)"),
+        (name = "enrolment", description = "The card holder's public enrolment page per card: HTML, no credentials"),
         (name = "links", description = "Links in messages: unsubscribe and open tracking"),
         (name = "webhooks", description = "Provider callbacks, signature-checked"),
         (name = "operations", description = "Health and readiness"),

@@ -537,6 +537,11 @@ fn CardRow(
                     <div>
                         <p class="strong" data-testid="card-row-name">{card.name.clone()}</p>
                         {(!card.description.is_empty()).then(|| view! { <p class="muted small truncate">{card.description.clone()}</p> })}
+                        <p class="small">
+                            <a href=format!("/join/{id}") target="_blank" rel="noopener" data-testid="card-enrol-link">"Enrolment page"</a>
+                            " · "
+                            <a href=format!("/join/{id}/qr.svg") target="_blank" rel="noopener" data-testid="card-enrol-qr">"QR code"</a>
+                        </p>
                     </div>
                 </div>
             </td>

@@ -26,7 +26,13 @@ use crate::live::{Notice, on_change, reload_soon};
 use crate::pages::mailing_new::{default_schedule, local_problem, local_to_utc};
 use crate::session::Auth;
 
-const KNOWN_FIELDS: &[&str] = &["card_id", "audience", "audience.segment_id", "message", "send_at"];
+const KNOWN_FIELDS: &[&str] = &[
+    "card_id",
+    "audience",
+    "audience.segment_id",
+    "message",
+    "send_at",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AudienceKind {
@@ -140,7 +146,10 @@ pub fn SendPushPage() -> impl IntoView {
                 return;
             };
             let Some(audience) = audience.get_untracked() else {
-                error.set(Some(local_problem("audience.segment_id", "Choose a segment.")));
+                error.set(Some(local_problem(
+                    "audience.segment_id",
+                    "Choose a segment.",
+                )));
                 return;
             };
             let text = message.get_untracked().trim().to_owned();
@@ -156,14 +165,20 @@ pub fn SendPushPage() -> impl IntoView {
                 return;
             }
             if text.contains(['\n', '\r']) {
-                error.set(Some(local_problem("message", "Keep the message on one line.")));
+                error.set(Some(local_problem(
+                    "message",
+                    "Keep the message on one line.",
+                )));
                 return;
             }
             let send_at = if schedule.get_untracked() {
                 match local_to_utc(&date.get_untracked(), &time.get_untracked(), &time_zone) {
                     Some(at) if at > chrono::Utc::now() => Some(at),
                     Some(_) => {
-                        error.set(Some(local_problem("send_at", "Choose a time in the future.")));
+                        error.set(Some(local_problem(
+                            "send_at",
+                            "Choose a time in the future.",
+                        )));
                         return;
                     }
                     None => {
@@ -201,7 +216,9 @@ pub fn SendPushPage() -> impl IntoView {
                     message.try_set(String::new());
                     schedule.try_set(false);
                     sent_note.try_set(Some(match push.status {
-                        PushStatus::Scheduled => "Scheduled. It appears in the history below.".to_owned(),
+                        PushStatus::Scheduled => {
+                            "Scheduled. It appears in the history below.".to_owned()
+                        }
                         _ => format!(
                             "Sent to {} — it is on the back of their cards now.",
                             plural(push.passes, "pass", "passes")
@@ -483,7 +500,8 @@ fn history_row(
         .unwrap_or(push.created_at);
     let when_text = absolute(when, time_zone);
     let id = push.id;
-    let cancellable = can_manage && matches!(push.status, PushStatus::Scheduled | PushStatus::Sending);
+    let cancellable =
+        can_manage && matches!(push.status, PushStatus::Scheduled | PushStatus::Sending);
     let cancelling = RwSignal::new(false);
     view! {
         <tr data-testid="push-row">

@@ -260,6 +260,11 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/passkit/v1/passes/{pass_type_id}/{serial}", Public),
     ("HEAD", "/passkit/v1/passes/{pass_type_id}/{serial}", Public),
     ("POST", "/passkit/v1/log", Public),
+    // The card holder's enrolment page: public, limited per client address.
+    ("GET", "/join/{card_id}", Public),
+    ("POST", "/join/{card_id}", Public),
+    ("GET", "/join/{card_id}/passes/{serial}", Public),
+    ("GET", "/join/{card_id}/qr.svg", Public),
 ];
 
 impl Rule {

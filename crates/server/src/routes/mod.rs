@@ -6,6 +6,7 @@ pub mod balances;
 pub mod cards;
 pub mod changes;
 pub mod customers;
+pub mod enrol;
 pub mod figures;
 pub mod health;
 pub mod links;
@@ -58,6 +59,10 @@ pub fn app(
         .service(passkit::pass_file)
         .service(passkit::pass_head)
         .service(passkit::log)
+        .service(enrol::qr)
+        .service(enrol::download)
+        .service(enrol::page_form)
+        .service(enrol::enrol)
         .service(
             scope("/api/v1")
                 .configure(config)

@@ -316,6 +316,32 @@ fn if_modified_since(req: &HttpRequest) -> Option<i64> {
         })
 }
 
+/// A pass signed as it is now (from the cache when its tag has not moved).
+pub async fn signed(
+    state: &AppState,
+    pass: &pass::Model,
+    card: &card::Model,
+) -> Result<std::sync::Arc<Vec<u8>>> {
+    let customer = customer::Entity::find_by_id(pass.customer_id)
+        .one(&state.db)
+        .await?
+        .ok_or(UNAUTHORIZED)?;
+    let merchant = merchant::Entity::find_by_id(pass.merchant_id)
+        .one(&state.db)
+        .await?
+        .ok_or(UNAUTHORIZED)?;
+    let signer = state.pass_signer().await.map_err(ApiError::Internal)?;
+    signer
+        .package(&PassContent {
+            pass,
+            card,
+            customer: &customer,
+            merchant: &merchant,
+        })
+        .await
+        .map_err(ApiError::Internal)
+}
+
 async fn latest(
     state: &AppState,
     req: &HttpRequest,
@@ -334,28 +360,11 @@ async fn latest(
             .insert_header((header::LAST_MODIFIED, last_modified))
             .finish());
     }
-    let customer = customer::Entity::find_by_id(pass.customer_id)
-        .one(&state.db)
-        .await?
-        .ok_or(UNAUTHORIZED)?;
-    let merchant = merchant::Entity::find_by_id(pass.merchant_id)
-        .one(&state.db)
-        .await?
-        .ok_or(UNAUTHORIZED)?;
     if req.method() == actix_web::http::Method::GET {
         // The device has the pass as of this tag: the pushes it was woken for are delivered.
         crate::pushes::fetched(&state.db, &pass, state.clock.now()).await?;
     }
-    let signer = state.pass_signer().await.map_err(ApiError::Internal)?;
-    let bytes = signer
-        .package(&PassContent {
-            pass: &pass,
-            card: &card,
-            customer: &customer,
-            merchant: &merchant,
-        })
-        .await
-        .map_err(ApiError::Internal)?;
+    let bytes = signed(state, &pass, &card).await?;
     let mut response = HttpResponse::Ok()
         .content_type("application/vnd.apple.pkpass")
         .insert_header((header::LAST_MODIFIED, last_modified))

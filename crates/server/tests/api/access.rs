@@ -212,6 +212,10 @@ fn matrix() -> BTreeMap<&'static str, May> {
         ("GET /passkit/v1/passes/{pass_type_id}/{serial}", Public),
         ("HEAD /passkit/v1/passes/{pass_type_id}/{serial}", Public),
         ("POST /passkit/v1/log", Public),
+        ("GET /join/{card_id}", Public),
+        ("POST /join/{card_id}", Public),
+        ("GET /join/{card_id}/passes/{serial}", Public),
+        ("GET /join/{card_id}/qr.svg", Public),
     ])
 }
 

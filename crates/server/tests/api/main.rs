@@ -12,6 +12,7 @@ mod contract;
 mod credits;
 mod customers;
 mod engine;
+mod enrol;
 mod idempotency;
 mod import;
 mod keys;
