@@ -8,7 +8,8 @@
 //!   mailing's per channel;
 //! - `pass_registrations.id`: what a delivery names as its recipient; `pushed_at`: the last
 //!   notification to the device, so that pushes within the minimum gap are coalesced;
-//! - `passes.fetched_tag`: the newest tag a device fetched, which makes "delivered" honest.
+//! - `passes.fetched_tag`: the newest tag a device fetched, which makes "delivered" honest;
+//! - `cards.locations`: up to ten stores near which the card's passes surface.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -142,6 +143,15 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Up to ten stores near which a card's passes surface on the lock screen.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Cards::Table)
+                    .add_column(text(Cards::Locations).default("[]"))
+                    .to_owned(),
+            )
+            .await?;
         // A pass fetch marks the sent pushes of its devices delivered: found by this partial
         // index, which holds only Apple rows still waiting for their fetch.
         db.execute_unprepared(
@@ -155,6 +165,14 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         db.execute_unprepared("DROP INDEX ix_deliveries_apple_sent")
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Cards::Table)
+                    .drop_column(Cards::Locations)
+                    .to_owned(),
+            )
             .await?;
         manager
             .alter_table(
@@ -236,6 +254,12 @@ enum PassRegistrations {
 enum Passes {
     Table,
     FetchedTag,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Cards {
+    Table,
+    Locations,
 }
 
 #[derive(DeriveIden, Clone, Copy)]

@@ -115,6 +115,8 @@ pub struct Card {
     /// For membership cards: how many days a membership runs before it expires; `null` for
     /// other kinds, or a membership that does not expire.
     pub membership_period_days: Option<i32>,
+    /// Stores near which its passes surface on the lock screen.
+    pub locations: Vec<StoreLocation>,
     /// How many passes of this card are installed.
     pub installed_passes: u64,
     /// When the card was created.
@@ -173,4 +175,34 @@ pub struct CardInput {
     /// does not expire. Must be left out (or `null`) for other kinds (422 `not_applicable`).
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3660))]
     pub membership_period_days: Option<i32>,
+    /// Stores near which the pass surfaces on the lock screen: at most 10 (Apple's limit).
+    /// Left out: none.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
+    pub locations: Vec<StoreLocation>,
+}
+
+/// Most store locations a card has: Apple Wallet reads at most ten.
+pub const MAX_STORE_LOCATIONS: usize = 10;
+
+/// A store near which the pass is relevant. Unknown fields are refused (400).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"latitude": 37.7793, "longitude": -122.4193, "relevant_text": "Bean There on Market St is nearby"})))]
+#[serde(deny_unknown_fields)]
+pub struct StoreLocation {
+    /// Degrees, -90 to 90.
+    #[cfg_attr(feature = "openapi", schema(minimum = -90, maximum = 90))]
+    pub latitude: f64,
+    /// Degrees, -180 to 180.
+    #[cfg_attr(feature = "openapi", schema(minimum = -180, maximum = 180))]
+    pub longitude: f64,
+    /// What the lock screen says near the store: up to 120 characters on one line; empty
+    /// (the default) for the card's name.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 120, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$", default = "")
+    )]
+    pub relevant_text: String,
 }

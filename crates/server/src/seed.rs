@@ -266,6 +266,7 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
             logo_text: Set(logo.to_owned()),
             apple_pass_type_id: Set(Some(format!("pass.dev.loyalcast.demo.{}", kind))),
             membership_period_days: Set(period),
+            locations: Set("[]".to_owned()),
             created_at: Set(now - Duration::days(800)),
             updated_at: Set(now - Duration::days(30)),
         }

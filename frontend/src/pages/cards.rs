@@ -47,6 +47,8 @@ struct CardForm {
     logo_text: RwSignal<String>,
     pass_type_id: RwSignal<String>,
     period_days: RwSignal<String>,
+    /// One store per line: `latitude, longitude, what the lock screen says`.
+    locations: RwSignal<String>,
 }
 
 impl CardForm {
@@ -61,6 +63,7 @@ impl CardForm {
             logo_text: RwSignal::new(String::new()),
             pass_type_id: RwSignal::new(String::new()),
             period_days: RwSignal::new(String::new()),
+            locations: RwSignal::new(String::new()),
         }
     }
 
@@ -85,6 +88,14 @@ impl CardForm {
                         .map(|d| d.to_string())
                         .unwrap_or_default(),
                 );
+                self.locations.set(
+                    c.locations
+                        .iter()
+                        .map(|l| format!("{}, {}, {}", l.latitude, l.longitude, l.relevant_text))
+                        .map(|line| line.trim_end_matches([',', ' ']).to_owned())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
             }
             None => {
                 self.name.set(String::new());
@@ -96,6 +107,7 @@ impl CardForm {
                 self.logo_text.set(String::new());
                 self.pass_type_id.set(String::new());
                 self.period_days.set(String::new());
+                self.locations.set(String::new());
             }
         }
     }
@@ -131,6 +143,33 @@ impl CardForm {
             None
         };
         let pass_type_id = self.pass_type_id.get_untracked().trim().to_owned();
+        let mut locations = Vec::new();
+        for (i, line) in self
+            .locations
+            .get_untracked()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
+            let mut parts = line.splitn(3, ',');
+            let number = |part: Option<&str>| part.and_then(|p| p.trim().parse::<f64>().ok());
+            let (Some(latitude), Some(longitude)) = (number(parts.next()), number(parts.next()))
+            else {
+                return Err(local_problem(
+                    "locations",
+                    &format!(
+                        "Store {}: write the latitude and the longitude first, e.g. 37.7793, -122.4193, Market St store.",
+                        i + 1
+                    ),
+                ));
+            };
+            locations.push(loyalcast_dto::StoreLocation {
+                latitude,
+                longitude,
+                relevant_text: parts.next().unwrap_or_default().trim().to_owned(),
+            });
+        }
         Ok(CardInput {
             name,
             kind,
@@ -138,6 +177,7 @@ impl CardForm {
             design: self.design_untracked(),
             apple_pass_type_id: (!pass_type_id.is_empty()).then_some(pass_type_id),
             membership_period_days,
+            locations,
         })
     }
 
@@ -396,7 +436,16 @@ pub fn CardsPage() -> impl IntoView {
                                 prop:value=form.pass_type_id on:input=move |ev| form.pass_type_id.set(event_target_value(&ev))/>
                             <FieldError error=err field="apple_pass_type_id" id="card-pass-type-error"/>
                         </div>
-                        <FormError error=err known_fields=&["name", "kind", "description", "design", "membership_period_days", "apple_pass_type_id"]/>
+                        <div class="field">
+                            <label for="card-locations">"Stores " <span class="muted small">"(optional, up to 10)"</span></label>
+                            <textarea id="card-locations" rows="3" data-testid="card-locations"
+                                placeholder="37.7793, -122.4193, Our Market St store is nearby"
+                                aria-describedby="card-locations-hint card-locations-error"
+                                prop:value=form.locations on:input=move |ev| form.locations.set(event_target_value(&ev))></textarea>
+                            <p id="card-locations-hint" class="muted small">"One store per line: latitude, longitude, and what the lock screen says nearby."</p>
+                            <FieldError error=err field="locations" id="card-locations-error"/>
+                        </div>
+                        <FormError error=err known_fields=&["name", "kind", "description", "design", "membership_period_days", "apple_pass_type_id", "locations"]/>
                         {move || saved_note.get().map(|note| view! {
                             <p class="form-success" role="status" data-testid="card-saved"><Icon kind=IconKind::Check size=16/>{note}</p>
                         })}

@@ -612,6 +612,7 @@ fn ConsentHistoryList(id: Uuid) -> impl IntoView {
             S::UnsubscribeLink => "unsubscribe link",
             S::ResubscribePage => "subscribed again",
             S::Provider => "provider reported",
+            S::Enrolment => "on the enrolment page",
         }
     };
     view! {

@@ -15,6 +15,8 @@ pub struct Model {
     pub logo_text: String,
     pub apple_pass_type_id: Option<String>,
     pub membership_period_days: Option<i32>,
+    /// The store locations (`[StoreLocation]` as JSON).
+    pub locations: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

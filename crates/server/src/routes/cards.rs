@@ -3,11 +3,13 @@ use std::collections::HashMap;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use loyalcast_domain::{Fields, validation};
-use loyalcast_dto::{Card, CardDesign, CardInput, CardKind, Page, Problem};
+use loyalcast_dto::{
+    Card, CardDesign, CardInput, CardKind, MAX_STORE_LOCATIONS, Page, Problem, StoreLocation,
+};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -39,6 +41,7 @@ fn to_dto(c: &card::Model, installed_passes: u64) -> Card {
         },
         apple_pass_type_id: c.apple_pass_type_id.clone(),
         membership_period_days: c.membership_period_days,
+        locations: serde_json::from_str(&c.locations).unwrap_or_default(),
         installed_passes,
         created_at: c.created_at,
         updated_at: c.updated_at,
@@ -50,6 +53,8 @@ struct CheckedCard {
     name: String,
     description: String,
     design: CardDesign,
+    /// The store locations, as stored (JSON).
+    locations: String,
     apple_pass_type_id: Option<String>,
 }
 
@@ -80,6 +85,40 @@ fn check(input: &CardInput) -> Result<CheckedCard> {
             "must look like pass.com.example.card (at most 120 characters)",
         );
     }
+    if input.locations.len() > MAX_STORE_LOCATIONS {
+        fields.push(
+            "locations",
+            "too_many",
+            format!("at most {MAX_STORE_LOCATIONS} store locations (Apple Wallet reads no more)"),
+        );
+    }
+    let mut locations = Vec::with_capacity(input.locations.len());
+    for (i, l) in input.locations.iter().enumerate() {
+        if !(l.latitude.is_finite() && (-90.0..=90.0).contains(&l.latitude)) {
+            fields.push(
+                format!("locations[{i}].latitude"),
+                "out_of_range",
+                "must be between -90 and 90",
+            );
+        }
+        if !(l.longitude.is_finite() && (-180.0..=180.0).contains(&l.longitude)) {
+            fields.push(
+                format!("locations[{i}].longitude"),
+                "out_of_range",
+                "must be between -180 and 180",
+            );
+        }
+        if let Some(text) = fields.line(
+            &format!("locations[{i}].relevant_text"),
+            &l.relevant_text,
+            120,
+        ) {
+            locations.push(StoreLocation {
+                relevant_text: text,
+                ..l.clone()
+            });
+        }
+    }
     match (input.kind, input.membership_period_days) {
         (CardKind::Membership, Some(days)) if !(1..=3660).contains(&days) => {
             fields.push(
@@ -108,6 +147,7 @@ fn check(input: &CardInput) -> Result<CheckedCard> {
                     label_color: lc,
                     logo_text,
                 },
+                locations: serde_json::to_string(&locations).map_err(anyhow::Error::from)?,
                 apple_pass_type_id: pass_type,
             })
         }
@@ -232,6 +272,7 @@ pub async fn create(
                 logo_text: Set(checked.design.logo_text.clone()),
                 apple_pass_type_id: Set(checked.apple_pass_type_id.clone()),
                 membership_period_days: Set(input.membership_period_days),
+                locations: Set(checked.locations.clone()),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
@@ -296,8 +337,26 @@ pub async fn update(
     active.logo_text = Set(checked.design.logo_text);
     active.apple_pass_type_id = Set(checked.apple_pass_type_id);
     active.membership_period_days = Set(input.membership_period_days);
-    active.updated_at = Set(state.clock.now());
-    let card = active.update(&state.db).await?;
+    active.locations = Set(checked.locations);
+    let now = state.clock.now();
+    active.updated_at = Set(now);
+    let txn = state.db.begin().await?;
+    let card = active.update(&txn).await?;
+    // What every pass of the card shows may have changed (design, texts, stores): their
+    // devices fetch them again.
+    pass::Entity::update_many()
+        .col_expr(
+            pass::Column::UpdateTag,
+            crate::wallet::apple::next_tag_expr(now),
+        )
+        .col_expr(
+            pass::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(pass::Column::CardId.eq(card.id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
     let installed = installed_counts(&state.db, &[card.id]).await?;
     Ok(web::Json(to_dto(
         &card,

@@ -291,6 +291,23 @@ impl PassSigner {
         if let Some(expires) = pass.expires_at {
             builder = builder.expiration_date(expires);
         }
+        let locations: Vec<loyalcast_dto::StoreLocation> =
+            serde_json::from_str(&card.locations).unwrap_or_default();
+        for store in locations
+            .into_iter()
+            .take(loyalcast_dto::MAX_STORE_LOCATIONS)
+        {
+            builder = builder.add_location(pkpass::location::Location {
+                latitude: store.latitude,
+                longitude: store.longitude,
+                altitude: None,
+                relevant_text: Some(if store.relevant_text.is_empty() {
+                    format!("{} is nearby", card.name)
+                } else {
+                    store.relevant_text
+                }),
+            });
+        }
         let mut package = Package::new(builder.build());
         for (version, bytes) in ICONS {
             package

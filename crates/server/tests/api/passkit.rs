@@ -20,6 +20,7 @@ db_tests!(
     config = super::with_pass_certificate;
     a_device_registers_lists_fetches_and_verifies_its_pass,
     tokens_are_checked_per_pass,
+    store_locations_reach_the_pass,
 );
 
 pub(crate) const PASS_TYPE: &str = "pass.test.loyalcast.card";
@@ -451,4 +452,98 @@ async fn tokens_are_checked_per_pass(app: &TestApp) {
             .status(),
         StatusCode::OK
     );
+}
+
+/// Up to ten stores on the card surface the pass near them: they reach pass.json with their
+/// lock-screen text, a change of the card moves its passes' tags, and more than ten or a
+/// latitude off the globe are refused at their fields.
+async fn store_locations_reach_the_pass(app: &TestApp) {
+    let installed = installed_pass(app, "Stores Cafe").await;
+    let serial = installed.pass.serial_number.clone();
+    let phone = Phone {
+        app,
+        device: DEVICE.to_owned(),
+    };
+    phone
+        .register(&serial, &installed.token, "token-stores")
+        .await;
+    let (_, listed) = phone.updated_since(None).await;
+    let tag = listed.unwrap()["lastUpdated"].as_str().unwrap().to_owned();
+    let card_path = format!("/api/v1/cards/{}", installed.pass.card_id);
+    let card = |locations: Value| {
+        json!({"name": "Coffee points", "kind": "points", "description": "A point per coffee",
+               "design": {"background_color": "#112233", "foreground_color": "#ffffff", "label_color": "#eeeeee", "logo_text": "Stores Cafe"},
+               "locations": locations})
+    };
+    let eleven: Vec<Value> = (0..11)
+        .map(|i| json!({"latitude": 37.0 + f64::from(i) / 100.0, "longitude": -122.4}))
+        .collect();
+    let too_many = crate::helpers::problem(
+        app.request(Method::PUT, &card_path, Some(&installed.owner))
+            .json(&card(json!(eleven)))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(crate::helpers::fields(&too_many).contains(&"locations".to_owned()));
+    let off_globe = crate::helpers::problem(
+        app.request(Method::PUT, &card_path, Some(&installed.owner))
+            .json(&card(json!([{"latitude": 90.5, "longitude": 0.0}, {"latitude": 0.0, "longitude": -180.01}])))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(
+        crate::helpers::fields(&off_globe),
+        vec![
+            "locations[0].latitude".to_owned(),
+            "locations[1].longitude".to_owned()
+        ]
+    );
+    assert_eq!(
+        phone.updated_since(Some(&tag)).await.0,
+        StatusCode::NO_CONTENT,
+        "a refused change changes nothing"
+    );
+
+    let saved: Card = json(
+        app.request(Method::PUT, &card_path, Some(&installed.owner))
+            .json(&card(json!([
+                {"latitude": 37.7793, "longitude": -122.4193, "relevant_text": "  Market St is around the corner  "},
+                {"latitude": -33.8688, "longitude": 151.2093}
+            ])))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(saved.locations.len(), 2);
+    assert_eq!(
+        saved.locations[0].relevant_text,
+        "Market St is around the corner"
+    );
+    let (status, listed) = phone.updated_since(Some(&tag)).await;
+    assert_eq!(status, StatusCode::OK, "the card's change moves its passes");
+    assert_eq!(listed.unwrap()["serialNumbers"], json!([serial]));
+    let bytes = phone
+        .fetch(Method::GET, &serial, &installed.token, None)
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let wwdr = app.config.apple_wallet.wwdr_pem.clone().unwrap();
+    let pass_json = open_and_verify(&bytes, &wwdr);
+    let locations = pass_json["locations"].as_array().unwrap();
+    assert_eq!(locations.len(), 2);
+    assert_eq!(locations[0]["latitude"], 37.7793);
+    assert_eq!(
+        locations[0]["relevantText"],
+        "Market St is around the corner"
+    );
+    assert_eq!(locations[1]["relevantText"], "Coffee points is nearby");
 }
