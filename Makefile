@@ -139,6 +139,7 @@ bench:
 	./target/release/loyalcast-bench --db postgres --postgres '$(BENCH_PG)' --customers $(BENCH_CUSTOMERS) --sender http --workers 2
 	./target/release/loyalcast-bench --db sqlite --customers $(BENCH_CUSTOMERS) --sender noop --workers 1
 	./target/release/loyalcast-bench --db sqlite --customers $(BENCH_CUSTOMERS) --sender http --workers 1
+	./target/release/loyalcast-bench --db postgres --postgres '$(BENCH_PG)' --customers $(BENCH_CUSTOMERS) --scenario push --workers 2
 
 clean:
 	$(CARGO) clean

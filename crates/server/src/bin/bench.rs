@@ -5,7 +5,9 @@
 //! It makes a fresh database, a merchant and N customers, then times (1) a segment count,
 //! (2) accepting a mailing to everyone (fan-out and credit reservation in one transaction)
 //! and (3) draining the queue with W workers through a sender: `noop` (in-process) or
-//! `http` (Telegram's Bot API answered by a local fake server on 127.0.0.1).
+//! `http` (Telegram's Bot API answered by a local fake server on 127.0.0.1). `--scenario push`
+//! times a wallet push instead: accepting it, the APNs notifications (to a counting
+//! notifier) and the burst of authenticated pass fetches through the real HTTP server.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,16 +18,18 @@ use anyhow::Context;
 use chrono::{Duration as Days, Utc};
 use clap::Parser;
 use loyalcast::engine::links::LinkSigner;
-use loyalcast::engine::worker::{Phases, Worker, WorkerConfig};
+use loyalcast::engine::Lane;
+use loyalcast::engine::worker::{PassPushes, Phases, Worker, WorkerConfig};
+use loyalcast::wallet::apns::{Accepted, NotifyError, PassNotifier};
 use loyalcast::entity::customer;
 use loyalcast::merchants::{self, NewMerchant};
-use loyalcast::{balances, customers, db, mailings, segments};
+use loyalcast::{balances, customers, db, mailings, pushes, segments};
 use loyalcast_delivery::retry::RetryPolicy;
 use loyalcast_delivery::sandbox::NoopSender;
 use loyalcast_delivery::telegram::{TelegramConfig, TelegramSender};
 use loyalcast_delivery::{Channel, ChannelRouter};
 use loyalcast_dto::{
-    Audience, Comparison, Consent, MailingContent, NewMailing, SegmentRule, TextContent,
+    Audience, Comparison, Consent, MailingContent, NewMailing, NewPush, SegmentRule, TextContent,
 };
 use rand::{Rng, SeedableRng};
 use sea_orm::{ConnectionTrait, Database, EntityTrait, TransactionTrait};
@@ -55,6 +59,13 @@ struct Args {
     /// Keep the database afterwards (to look at plans); its name or file is printed.
     #[arg(long)]
     keep: bool,
+    /// `mailing` (dispatch through a channel sender), or `push`: a wallet push to one pass
+    /// per customer with one Apple device each, then every device fetching its pass.
+    #[arg(long, default_value = "mailing")]
+    scenario: String,
+    /// Concurrent pass fetches in the push scenario's burst.
+    #[arg(long, default_value_t = 64)]
+    fetchers: usize,
 }
 
 #[tokio::main]
@@ -134,6 +145,9 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
+    if args.scenario == "push" {
+        return push_scenario(args, url, &database, merchant.id).await;
+    }
     let ctx = segments::Context {
         merchant_id: merchant.id,
         now: Utc::now(),
@@ -419,4 +433,275 @@ fn peak_rss_mb() -> u64 {
         })
         .map(|kb| kb / 1024)
         .unwrap_or(0)
+}
+
+/// Takes every notification at once, counting them (APNs as fast as it can be).
+#[derive(Default)]
+struct CountingApns {
+    sent: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl PassNotifier for CountingApns {
+    async fn notify(&self, _topic: &str, _token: &str) -> Result<Accepted, NotifyError> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        Ok(Accepted {
+            apns_id: None,
+            sandbox: false,
+        })
+    }
+}
+
+/// A push to one pass per customer (one registered device each): accepting it, the
+/// notifications, and the burst of pass fetches that follows, through the real HTTP server.
+async fn push_scenario(
+    args: &Args,
+    url: &str,
+    database: &sea_orm::DatabaseConnection,
+    merchant_id: uuid::Uuid,
+) -> anyhow::Result<()> {
+    use loyalcast::entity::{card, pass, pass_registration};
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect, Set};
+    let now = Utc::now();
+    let card_id = uuid::Uuid::now_v7();
+    card::Entity::insert(card::ActiveModel {
+        id: Set(card_id),
+        merchant_id: Set(merchant_id),
+        name: Set("Bench card".into()),
+        kind: Set("points".into()),
+        description: Set(String::new()),
+        background_color: Set("#112233".into()),
+        foreground_color: Set("#ffffff".into()),
+        label_color: Set("#eeeeee".into()),
+        logo_text: Set("Bench".into()),
+        apple_pass_type_id: Set(None),
+        membership_period_days: Set(None),
+        locations: Set("[]".into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(database)
+    .await?;
+    let t = Instant::now();
+    let ids: Vec<uuid::Uuid> = customer::Entity::find()
+        .select_only()
+        .column(customer::Column::Id)
+        .filter(customer::Column::MerchantId.eq(merchant_id))
+        .into_tuple()
+        .all(database)
+        .await?;
+    let mut passes = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1_000) {
+        let txn = database.begin().await?;
+        let rows: Vec<pass::ActiveModel> = chunk
+            .iter()
+            .map(|customer_id| {
+                let id = uuid::Uuid::now_v7();
+                let serial = id.simple().to_string();
+                let token = format!("token-{serial}");
+                passes.push((serial.clone(), token.clone()));
+                pass::ActiveModel {
+                    id: Set(id),
+                    merchant_id: Set(merchant_id),
+                    card_id: Set(card_id),
+                    customer_id: Set(*customer_id),
+                    serial_number: Set(serial),
+                    authentication_token: Set(token),
+                    platform: Set("apple".into()),
+                    installed_at: Set(now),
+                    expires_at: Set(None),
+                    updated_at: Set(now),
+                    update_tag: Set(now.timestamp_micros() - 10_000_000),
+                    message: Set(None),
+                    fetched_tag: Set(None),
+                }
+            })
+            .collect();
+        let registrations: Vec<pass_registration::ActiveModel> = rows
+            .iter()
+            .map(|p| pass_registration::ActiveModel {
+                pass_id: p.id.clone(),
+                device_library_id: Set(format!("device-{}", uuid::Uuid::new_v4().simple())),
+                id: Set(Some(uuid::Uuid::now_v7())),
+                push_token: Set(format!("{:064x}", rand::random::<u128>())),
+                pushed_at: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            })
+            .collect();
+        for part in rows.chunks(500) {
+            pass::Entity::insert_many(part.to_vec())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        for part in registrations.chunks(500) {
+            pass_registration::Entity::insert_many(part.to_vec())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+    }
+    if database.get_database_backend() == sea_orm::DbBackend::Postgres {
+        database.execute_unprepared("ANALYZE").await?;
+    }
+    println!(
+        "setup: {} passes with one registered device each in {:.1} s",
+        passes.len(),
+        t.elapsed().as_secs_f64()
+    );
+
+    let input = NewPush {
+        card_id,
+        audience: Audience::All,
+        message: "Double points all weekend!".into(),
+        send_at: None,
+    };
+    let t = Instant::now();
+    let checked = pushes::check(database, merchant_id, &input, Utc::now())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let txn = database.begin().await?;
+    let push = pushes::create(&txn, merchant_id, None, &input, &checked, Utc::now())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    txn.commit().await?;
+    let accept = t.elapsed();
+    println!(
+        "accept push: {} passes updated and {} notifications queued in {:.2} s",
+        push.passes,
+        push.apple.total,
+        accept.as_secs_f64()
+    );
+
+    let apns = Arc::new(CountingApns::default());
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.workers.max(1) {
+        let db = if url.starts_with("sqlite") {
+            database.clone()
+        } else {
+            db::connect(url).await?
+        };
+        let worker = Worker::new(
+            db,
+            Arc::new(ChannelRouter::new()),
+            RetryPolicy::default(),
+            LinkSigner::new(&SecretString::from("bench secret of some length")),
+            "http://127.0.0.1".into(),
+            WorkerConfig {
+                batch: args.batch,
+                concurrency: args.concurrency.unwrap_or(args.batch as usize),
+                ..WorkerConfig::default()
+            },
+        )
+        .with_pass_pushes(PassPushes {
+            notifier: apns.clone(),
+            default_topic: loyalcast::config::AppleWalletConfig::default().pass_type_id,
+            gap: Duration::from_secs(60),
+        });
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match worker.claim_and_send(Lane::ApplePass).await {
+                    Ok(r) if r.claimed == 0 => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        eprintln!("step failed: {e}");
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    let notify = t.elapsed();
+    let notified = apns.sent.load(Ordering::Relaxed);
+    println!(
+        "notifications: {notified} to the recording APNs in {:.2} s = {:.0}/s ({} workers, batch {}); accept + notify {:.2} s",
+        notify.as_secs_f64(),
+        notified as f64 / notify.as_secs_f64(),
+        args.workers,
+        args.batch,
+        (accept + notify).as_secs_f64()
+    );
+    anyhow::ensure!(notified == push.apple.total, "notified {notified} of {}", push.apple.total);
+
+    // The burst: every device fetches its updated pass from the real server.
+    let mut config = loyalcast::config::Config::defaults()?;
+    config.database_url = url.to_owned();
+    config.bind = "127.0.0.1:0".into();
+    config.jwt_secret = Some(SecretString::from("bench session secret of enough length"));
+    config.spa_dir = std::path::PathBuf::from("/nonexistent-loyalcast-spa");
+    let config = Arc::new(config);
+    let keys = loyalcast::keys::load(database, &config, Utc::now()).await?;
+    let app = loyalcast::startup::Application::build_with_clock(
+        config.clone(),
+        database.clone(),
+        &keys,
+        loyalcast::clock::system(),
+    )?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let pass_type = config.apple_wallet.pass_type_id.clone();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.fetchers)
+        .build()?;
+    let queue = Arc::new(std::sync::Mutex::new(passes));
+    let t = Instant::now();
+    let mut fetchers = Vec::new();
+    for _ in 0..args.fetchers.max(1) {
+        let (queue, client, base, pass_type) =
+            (queue.clone(), client.clone(), base.clone(), pass_type.clone());
+        fetchers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0u64;
+            loop {
+                let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
+                let Some((serial, token)) = next else { break };
+                let started = Instant::now();
+                let response = client
+                    .get(format!("{base}/passkit/v1/passes/{pass_type}/{serial}"))
+                    .header("authorization", format!("ApplePass {token}"))
+                    .send()
+                    .await;
+                let ok = match response {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    _ => false,
+                };
+                latencies.push(started.elapsed());
+                failed += u64::from(!ok);
+            }
+            (latencies, failed)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for f in fetchers {
+        let (l, e) = f.await?;
+        latencies.extend(l);
+        failed += e;
+    }
+    let burst = t.elapsed();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    println!(
+        "pass fetch burst: {} GETs ({} failed) with {} concurrent clients in {:.1} s = {:.0} requests/s; p50 {:.1} ms, p99 {:.1} ms; peak RSS {} MB",
+        latencies.len(),
+        failed,
+        args.fetchers,
+        burst.as_secs_f64(),
+        latencies.len() as f64 / burst.as_secs_f64(),
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        peak_rss_mb()
+    );
+    let delivered = pushes::get(database, merchant_id, push.id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .apple
+        .delivered;
+    println!("delivered (devices that fetched the update): {delivered}");
+    anyhow::ensure!(failed == 0, "{failed} fetches failed");
+    Ok(())
 }
