@@ -94,6 +94,7 @@ pub struct CardDesign {
     "design": {"background_color": "#1f2933", "foreground_color": "#ffffff", "label_color": "#f5a623", "logo_text": "Bean There"},
     "apple_pass_type_id": "pass.com.beanthere.coffee",
     "membership_period_days": null,
+    "locations": [{"latitude": 37.7793, "longitude": -122.4193, "relevant_text": "Bean There on Market St is nearby"}],
     "installed_passes": 42,
     "created_at": "2026-01-05T10:00:00.000000Z",
     "updated_at": "2026-03-01T09:30:00.000000Z"

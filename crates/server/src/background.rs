@@ -344,6 +344,28 @@ pub async fn housekeeping(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow
     Ok(())
 }
 
+/// How this process wakes Apple devices: APNs through `a2` with the configured credentials,
+/// or the sandbox (logged) without them.
+fn pass_pushes(config: &Config) -> anyhow::Result<crate::engine::worker::PassPushes> {
+    use crate::wallet::apns::{A2Notifier, PassNotifier, SandboxNotifier};
+    let wallet = &config.apple_wallet;
+    let notifier: Arc<dyn PassNotifier> = match A2Notifier::from_config(wallet)? {
+        Some(real) => Arc::new(real),
+        None => {
+            tracing::info!(
+                channel = "apple",
+                "sandbox provider: wallet pushes update passes but wake no device (no APNs credentials)"
+            );
+            Arc::new(SandboxNotifier)
+        }
+    };
+    Ok(crate::engine::worker::PassPushes {
+        notifier,
+        default_topic: wallet.pass_type_id.clone(),
+        gap: Duration::from_secs(wallet.push_gap_seconds),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -390,26 +412,4 @@ mod tests {
         assert_eq!(starts.load(Ordering::SeqCst), 1);
         drop(stop);
     }
-}
-
-/// How this process wakes Apple devices: APNs through `a2` with the configured credentials,
-/// or the sandbox (logged) without them.
-fn pass_pushes(config: &Config) -> anyhow::Result<crate::engine::worker::PassPushes> {
-    use crate::wallet::apns::{A2Notifier, PassNotifier, SandboxNotifier};
-    let wallet = &config.apple_wallet;
-    let notifier: Arc<dyn PassNotifier> = match A2Notifier::from_config(wallet)? {
-        Some(real) => Arc::new(real),
-        None => {
-            tracing::info!(
-                channel = "apple",
-                "sandbox provider: wallet pushes update passes but wake no device (no APNs credentials)"
-            );
-            Arc::new(SandboxNotifier)
-        }
-    };
-    Ok(crate::engine::worker::PassPushes {
-        notifier,
-        default_topic: wallet.pass_type_id.clone(),
-        gap: Duration::from_secs(wallet.push_gap_seconds),
-    })
 }

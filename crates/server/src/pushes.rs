@@ -324,10 +324,10 @@ pub async fn find(db: &impl ConnectionTrait, merchant_id: Uuid, id: Uuid) -> Res
 
 pub async fn get(db: &impl ConnectionTrait, merchant_id: Uuid, id: Uuid) -> Result<Push> {
     let model = find(db, merchant_id, id).await?;
-    Ok(views(db, vec![model], true)
+    views(db, vec![model], true)
         .await?
         .pop()
-        .ok_or(ApiError::NotFound)?)
+        .ok_or(ApiError::NotFound)
 }
 
 /// The history, newest first.

@@ -34,7 +34,7 @@ pub struct AppState {
     /// This process's listener on the change feed, which the streams subscribe to.
     pub feed: Feed,
     /// Enrolments per client address on the public enrolment pages.
-    pub enrolments: crate::routes::enrol::EnrolmentLimiter,
+    pub enrolments: crate::auth::throttle::EnrolmentLimiter,
     /// When the signing keys were last read from the database on a miss.
     keys_read_at: std::sync::Mutex<Option<DateTime<Utc>>>,
     /// Signs Apple Wallet passes; made on first use (development material costs two RSA
@@ -63,7 +63,7 @@ impl AppState {
             jwt: keys.jwt(config.jwt_ttl_minutes)?,
             links: keys.link_signer(),
             keys_read_at: std::sync::Mutex::new(None),
-            enrolments: crate::routes::enrol::limiter(),
+            enrolments: crate::auth::throttle::enrolment_limiter(),
             pass_signer: tokio::sync::OnceCell::new(),
             twilio,
             throttle: LoginThrottle::new(

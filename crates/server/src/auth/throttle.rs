@@ -206,6 +206,19 @@ fn digest(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// Enrolments one client address may make per minute on the public enrolment pages, in each
+/// process.
+pub const ENROLMENTS_PER_MINUTE: u32 = 10;
+
+/// Per-address limiter of enrolments.
+pub type EnrolmentLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
+
+pub fn enrolment_limiter() -> EnrolmentLimiter {
+    governor::RateLimiter::keyed(governor::Quota::per_minute(
+        std::num::NonZeroU32::new(ENROLMENTS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,12 +17,12 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use chrono::{Duration as Days, Utc};
 use clap::Parser;
-use loyalcast::engine::links::LinkSigner;
 use loyalcast::engine::Lane;
+use loyalcast::engine::links::LinkSigner;
 use loyalcast::engine::worker::{PassPushes, Phases, Worker, WorkerConfig};
-use loyalcast::wallet::apns::{Accepted, NotifyError, PassNotifier};
 use loyalcast::entity::customer;
 use loyalcast::merchants::{self, NewMerchant};
+use loyalcast::wallet::apns::{Accepted, NotifyError, PassNotifier};
 use loyalcast::{balances, customers, db, mailings, pushes, segments};
 use loyalcast_delivery::retry::RetryPolicy;
 use loyalcast_delivery::sandbox::NoopSender;
@@ -625,7 +625,11 @@ async fn push_scenario(
         args.batch,
         (accept + notify).as_secs_f64()
     );
-    anyhow::ensure!(notified == push.apple.total, "notified {notified} of {}", push.apple.total);
+    anyhow::ensure!(
+        notified == push.apple.total,
+        "notified {notified} of {}",
+        push.apple.total
+    );
 
     // The burst: every device fetches its updated pass from the real server.
     let mut config = loyalcast::config::Config::defaults()?;
@@ -651,8 +655,12 @@ async fn push_scenario(
     let t = Instant::now();
     let mut fetchers = Vec::new();
     for _ in 0..args.fetchers.max(1) {
-        let (queue, client, base, pass_type) =
-            (queue.clone(), client.clone(), base.clone(), pass_type.clone());
+        let (queue, client, base, pass_type) = (
+            queue.clone(),
+            client.clone(),
+            base.clone(),
+            pass_type.clone(),
+        );
         fetchers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failed = 0u64;

@@ -260,9 +260,8 @@ pub async fn launch_push(
     p: &push::Model,
     now: DateTime<Utc>,
 ) -> Result<(i64, i64)> {
-    use crate::entity::{delivery, pass, pass_registration};
-    use delivery::Column as D;
-    use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+    use crate::entity::{pass, pass_registration};
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
     let rule = push_rule(db, p).await?;
     let ctx = merchant_context(db, p.merchant_id, now).await?;
     let passes = pass::Entity::update_many()
@@ -306,29 +305,7 @@ pub async fn launch_push(
             Expr::col((pass_registration::Entity, pass_registration::Column::Id)).is_not_null(),
         )
         .to_owned();
-    let insert = Query::insert()
-        .into_table(delivery::Entity)
-        .columns([
-            D::SourceKind,
-            D::SourceId,
-            D::CustomerId,
-            D::RecipientId,
-            D::Channel,
-            D::Status,
-            D::Attempts,
-            D::NextAttemptAt,
-            D::Credits,
-            D::UpdatedAt,
-        ])
-        .select_from(select)
-        .map_err(|e| anyhow::anyhow!("building the push fan-out: {e}"))?
-        .on_conflict(
-            OnConflict::columns([D::SourceId, D::SourceKind, D::Channel, D::RecipientId])
-                .do_nothing()
-                .to_owned(),
-        )
-        .to_owned();
-    let devices = db.execute(&insert).await?.rows_affected() as i64;
+    let devices = queue::insert_selected(db, select).await?;
     push_stat::Entity::insert(push_stat::ActiveModel {
         push_id: Set(p.id),
         lane: Set(lane.code()),

@@ -848,9 +848,8 @@ pub async fn insert_for_customers(
     held: bool,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    use crate::entity::{customer, delivery};
-    use delivery::Column as D;
-    use sea_orm::sea_query::{Expr, OnConflict, Query};
+    use crate::entity::customer;
+    use sea_orm::sea_query::{Expr, Query};
     let initial = if held { status::HELD } else { status::QUEUED };
     let select = Query::select()
         .expr(Expr::val(source.kind.code()))
@@ -866,6 +865,20 @@ pub async fn insert_for_customers(
         .from(customer::Entity)
         .cond_where(condition)
         .to_owned();
+    insert_selected(db, select).await
+}
+
+/// Queues the deliveries `select` gives, each as (source kind, source id, customer,
+/// recipient, channel, status, attempts, next attempt, credits, updated), in one
+/// `INSERT ... SELECT`; a recipient already queued for the source on the channel is not
+/// queued again. The number queued.
+pub async fn insert_selected(
+    db: &impl ConnectionTrait,
+    select: sea_orm::sea_query::SelectStatement,
+) -> Result<i64> {
+    use crate::entity::delivery;
+    use delivery::Column as D;
+    use sea_orm::sea_query::{OnConflict, Query};
     let insert = Query::insert()
         .into_table(delivery::Entity)
         .columns([

@@ -477,6 +477,29 @@ pub async fn announce_progress(
     Ok(())
 }
 
+/// Adds each amount to its counter column, in one statement over the rows `filter` keeps;
+/// nothing at all when every amount is zero.
+async fn add_to_counters<E>(
+    db: &impl ConnectionTrait,
+    changes: &[(E::Column, i64)],
+    filter: sea_orm::Condition,
+) -> Result<()>
+where
+    E: EntityTrait,
+    E::Column: Copy,
+{
+    let changes: Vec<_> = changes.iter().filter(|(_, by)| *by != 0).collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut update = E::update_many();
+    for (column, by) in changes {
+        update = update.col_expr(*column, Expr::col(*column).add(*by));
+    }
+    update.filter(filter).exec(db).await?;
+    Ok(())
+}
+
 /// Adds to a mailing's report counters for one channel, in one statement.
 pub async fn bump_stats(
     db: &impl ConnectionTrait,
@@ -484,20 +507,10 @@ pub async fn bump_stats(
     channel: Channel,
     changes: &[(mailing_stat::Column, i64)],
 ) -> Result<()> {
-    let changes: Vec<_> = changes.iter().filter(|(_, by)| *by != 0).collect();
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let mut update = mailing_stat::Entity::update_many();
-    for (column, by) in changes {
-        update = update.col_expr(*column, Expr::col(*column).add(*by));
-    }
-    update
-        .filter(mailing_stat::Column::MailingId.eq(mailing_id))
-        .filter(mailing_stat::Column::Channel.eq(channel.as_str()))
-        .exec(db)
-        .await?;
-    Ok(())
+    let rows = sea_orm::Condition::all()
+        .add(mailing_stat::Column::MailingId.eq(mailing_id))
+        .add(mailing_stat::Column::Channel.eq(channel.as_str()));
+    add_to_counters::<mailing_stat::Entity>(db, changes, rows).await
 }
 
 /// Adds to a push's counters for one lane, in one statement.
@@ -507,20 +520,10 @@ pub async fn bump_push_stats(
     lane: Lane,
     changes: &[(push_stat::Column, i64)],
 ) -> Result<()> {
-    let changes: Vec<_> = changes.iter().filter(|(_, by)| *by != 0).collect();
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let mut update = push_stat::Entity::update_many();
-    for (column, by) in changes {
-        update = update.col_expr(*column, Expr::col(*column).add(*by));
-    }
-    update
-        .filter(push_stat::Column::PushId.eq(push_id))
-        .filter(push_stat::Column::Lane.eq(lane.code()))
-        .exec(db)
-        .await?;
-    Ok(())
+    let rows = sea_orm::Condition::all()
+        .add(push_stat::Column::PushId.eq(push_id))
+        .add(push_stat::Column::Lane.eq(lane.code()));
+    add_to_counters::<push_stat::Entity>(db, changes, rows).await
 }
 
 /// The merchant each source belongs to.

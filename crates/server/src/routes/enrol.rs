@@ -6,10 +6,7 @@
 //! development material an iPhone refuses.
 //!
 //! Plain HTML forms, no script: the page works on any phone. Enrolments are limited per
-//! client address (`ENROLMENTS_PER_MINUTE`) in each process.
-
-use std::net::IpAddr;
-use std::num::NonZeroU32;
+//! client address (`auth::throttle::ENROLMENTS_PER_MINUTE`) in each process.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -27,18 +24,6 @@ use crate::entity::{card, merchant, pass};
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 use crate::{customers, merchants};
-
-/// Enrolments one client address may make per minute, in each process.
-pub const ENROLMENTS_PER_MINUTE: u32 = 10;
-
-/// Per-address limiter of enrolments.
-pub type EnrolmentLimiter = governor::DefaultKeyedRateLimiter<IpAddr>;
-
-pub fn limiter() -> EnrolmentLimiter {
-    governor::RateLimiter::keyed(governor::Quota::per_minute(
-        NonZeroU32::new(ENROLMENTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN),
-    ))
-}
 
 /// What the enrolment form sends (`application/x-www-form-urlencoded`). Empty fields are
 /// left out; a ticked box sends `on`.
@@ -70,20 +55,7 @@ pub struct EnrolForm {
     pub consent_email: Option<String>,
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use loyalcast_delivery::template::escape_html as escape;
 
 fn page(
     status: actix_web::http::StatusCode,

@@ -205,6 +205,8 @@ pub fn backoff(attempts: i16) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
