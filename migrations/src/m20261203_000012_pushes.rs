@@ -4,8 +4,8 @@
 //!
 //! - `pushes`: what was sent, to whom (a card, all its holders or a segment), when (now or
 //!   scheduled) and how far it has come;
-//! - `push_stats`: its figures per lane (today the Apple devices), as `mailing_stats` are a
-//!   mailing's per channel;
+//! - `push_stats`: its figures per lane (Apple devices, Google passes), as `mailing_stats`
+//!   are a mailing's per channel;
 //! - `pass_registrations.id`: what a delivery names as its recipient; `pushed_at`: the last
 //!   notification to the device, so that pushes within the minimum gap are coalesced;
 //! - `passes.fetched_tag`: the newest tag a device fetched, which makes "delivered" honest;
@@ -81,6 +81,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer(PushStats::Failed).default(0))
                     .col(big_integer(PushStats::Cancelled).default(0))
                     .col(big_integer(PushStats::Coalesced).default(0))
+                    .col(big_integer(PushStats::Quiet).default(0))
                     .col(big_integer(PushStats::Repeats).default(0))
                     .col(big_integer(PushStats::Sandbox).default(0))
                     .primary_key(Index::create().col(PushStats::PushId).col(PushStats::Lane))
@@ -159,11 +160,20 @@ impl MigrationTrait for Migration {
              WHERE channel = 4 AND status = 2",
         )
         .await?;
+        // Google allows three notifying messages per pass a day: the worker counts a pass's
+        // recent Google rows by this index.
+        db.execute_unprepared(
+            "CREATE INDEX ix_deliveries_google ON deliveries (recipient_id, updated_at) \
+             WHERE channel = 5",
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
+        db.execute_unprepared("DROP INDEX ix_deliveries_google")
+            .await?;
         db.execute_unprepared("DROP INDEX ix_deliveries_apple_sent")
             .await?;
         manager
@@ -239,6 +249,7 @@ enum PushStats {
     Failed,
     Cancelled,
     Coalesced,
+    Quiet,
     Repeats,
     Sandbox,
 }

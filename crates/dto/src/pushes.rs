@@ -117,6 +117,9 @@ pub struct PushEstimate {
     pub apple_passes: u64,
     /// Apple devices registered for those passes: one notification each.
     pub apple_devices: u64,
+    /// Of the passes, those in Google Wallet: the message is added to each, with a
+    /// notification while the pass has had fewer than three today.
+    pub google_passes: u64,
     /// Passes that show this very message already (`0` without a message): a push of the
     /// same text changes nothing on them.
     pub same_message: u64,
@@ -143,8 +146,11 @@ pub struct PlatformCounts {
     pub failed: u64,
     /// Dropped by a cancel before they were sent.
     pub cancelled: u64,
+    /// Google Wallet: added to the pass without a notification (Google allows three notifying
+    /// messages per pass a day). Counted in `accepted`.
+    pub quiet: u64,
     /// Sent by the sandbox push service: nothing really went out (`make run` without Apple
-    /// credentials).
+    /// or Google credentials).
     pub sandbox: u64,
 }
 
@@ -168,7 +174,8 @@ pub struct PushFailure {
     "message": "Double stamps all weekend!",
     "status": "completed",
     "passes": 120,
-    "apple": {"total": 96, "queued": 0, "accepted": 95, "delivered": 90, "coalesced": 0, "failed": 1, "cancelled": 0, "sandbox": 0},
+    "apple": {"total": 96, "queued": 0, "accepted": 95, "delivered": 90, "coalesced": 0, "quiet": 0, "failed": 1, "cancelled": 0, "sandbox": 0},
+    "google": {"total": 24, "queued": 0, "accepted": 24, "delivered": 0, "coalesced": 0, "quiet": 2, "failed": 0, "cancelled": 0, "sandbox": 0},
     "failures": [{"reason": "APNs: the device token is no longer registered (Unregistered)", "count": 1}],
     "scheduled_at": null,
     "created_at": "2027-03-01T09:00:00Z",
@@ -190,6 +197,8 @@ pub struct Push {
     pub passes: u64,
     /// Apple Wallet: the devices registered for those passes.
     pub apple: PlatformCounts,
+    /// Google Wallet: the passes in Google Wallet.
+    pub google: PlatformCounts,
     /// Why deliveries failed, most frequent first (at most 10 reasons).
     pub failures: Vec<PushFailure>,
     /// When it is (or was) due; `null` when sent at once.

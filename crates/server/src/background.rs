@@ -103,7 +103,7 @@ pub async fn start(
         )
         .with_clock(clock.clone())
         .with_rates(Arc::new(move |channel| router.rate_per_second(channel)))
-        .with_pass_pushes(pass_pushes(config)?),
+        .with_pass_pushes(pass_pushes(config, clock.clone())?),
     );
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -346,7 +346,10 @@ pub async fn housekeeping(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow
 
 /// How this process wakes Apple devices: APNs through `a2` with the configured credentials,
 /// or the sandbox (logged) without them.
-fn pass_pushes(config: &Config) -> anyhow::Result<crate::engine::worker::PassPushes> {
+fn pass_pushes(
+    config: &Config,
+    clock: SharedClock,
+) -> anyhow::Result<crate::engine::worker::PassPushes> {
     use crate::wallet::apns::{A2Notifier, PassNotifier, SandboxNotifier};
     let wallet = &config.apple_wallet;
     let notifier: Arc<dyn PassNotifier> = match A2Notifier::from_config(wallet)? {
@@ -359,10 +362,26 @@ fn pass_pushes(config: &Config) -> anyhow::Result<crate::engine::worker::PassPus
             Arc::new(SandboxNotifier)
         }
     };
+    use crate::wallet::google::{GoogleWallet, GoogleWalletClient, SandboxGoogleWallet};
+    let google: Arc<dyn GoogleWallet> = match GoogleWalletClient::from_config(
+        &config.google_wallet,
+        clock,
+    )? {
+        Some(real) => Arc::new(real),
+        None => {
+            tracing::info!(
+                channel = "google",
+                "sandbox provider: pushes to Google Wallet passes are simulated, not sent (no issuer configured)"
+            );
+            Arc::new(SandboxGoogleWallet)
+        }
+    };
     Ok(crate::engine::worker::PassPushes {
         notifier,
         default_topic: wallet.pass_type_id.clone(),
         gap: Duration::from_secs(wallet.push_gap_seconds),
+        google,
+        google_rate: Some(f64::from(config.google_wallet.requests_per_second.max(1))),
     })
 }
 

@@ -123,6 +123,9 @@ pub struct Config {
     /// made at start when none is given; real devices refuse it).
     #[serde(default)]
     pub apple_wallet: AppleWalletConfig,
+    /// Google Wallet's issuer account (`[google_wallet]`, or `LOYALCAST_GOOGLE_WALLET__...`).
+    #[serde(default)]
+    pub google_wallet: GoogleWalletConfig,
 }
 
 /// How Apple Wallet passes are signed and named (`[apple_wallet]`, or
@@ -168,6 +171,36 @@ pub struct AppleWalletConfig {
     pub push_gap_seconds: u64,
 }
 
+/// The Google Wallet issuer that Google passes belong to.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GoogleWalletConfig {
+    /// The issuer id from the Google Pay & Wallet Console. Without it (and the service
+    /// account), pushes to Google passes go to the sandbox (nothing goes out).
+    #[serde(default)]
+    pub issuer_id: Option<String>,
+    /// The service account's JSON key file, as Google gives it (its `client_email`,
+    /// `private_key` and `token_uri` are used).
+    #[serde(default)]
+    pub service_account_json: Option<SecretString>,
+    /// Google Wallet's REST API.
+    #[serde(default = "defaults::google_wallet_base_url")]
+    pub base_url: String,
+    /// Requests a second to Google from this process (Google's API rate is about 20).
+    #[serde(default = "defaults::google_wallet_rate")]
+    pub requests_per_second: u32,
+}
+
+impl Default for GoogleWalletConfig {
+    fn default() -> Self {
+        GoogleWalletConfig {
+            issuer_id: None,
+            service_account_json: None,
+            base_url: defaults::google_wallet_base_url(),
+            requests_per_second: defaults::google_wallet_rate(),
+        }
+    }
+}
+
 /// Apple's two APNs environments.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -200,6 +233,12 @@ mod defaults {
 
     pub fn database_url() -> String {
         "sqlite://data/loyalcast.db?mode=rwc".to_owned()
+    }
+    pub fn google_wallet_base_url() -> String {
+        "https://walletobjects.googleapis.com".to_owned()
+    }
+    pub fn google_wallet_rate() -> u32 {
+        20
     }
     pub fn push_gap_seconds() -> u64 {
         60

@@ -43,12 +43,17 @@ impl Phases {
 }
 
 /// HTTP responses by status class (1xx … 5xx).
-pub static RESPONSES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+pub static RESPONSES: [AtomicU64; crate::engine::Lane::ALL.len()] =
+    [const { AtomicU64::new(0) }; crate::engine::Lane::ALL.len()];
 
-/// Provider sends by channel code: count, failures and total seconds (as microseconds).
-pub static SENDS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
-pub static SEND_FAILURES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
-pub static SEND_MICROS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+/// Provider sends by lane code (`engine::Lane`): count, failures and total seconds (as
+/// microseconds).
+pub static SENDS: [AtomicU64; crate::engine::Lane::ALL.len()] =
+    [const { AtomicU64::new(0) }; crate::engine::Lane::ALL.len()];
+pub static SEND_FAILURES: [AtomicU64; crate::engine::Lane::ALL.len()] =
+    [const { AtomicU64::new(0) }; crate::engine::Lane::ALL.len()];
+pub static SEND_MICROS: [AtomicU64; crate::engine::Lane::ALL.len()] =
+    [const { AtomicU64::new(0) }; crate::engine::Lane::ALL.len()];
 
 /// Argon2 runs started (hashes and verifications of passwords), and requests refused
 /// because every hashing slot stayed taken.
@@ -56,7 +61,8 @@ pub static PASSWORD_RUNS: AtomicU64 = AtomicU64::new(0);
 pub static PASSWORD_REFUSALS: AtomicU64 = AtomicU64::new(0);
 
 /// Worker step phases ([`Phases::NAMES`]): total microseconds.
-pub static PHASE_MICROS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+pub static PHASE_MICROS: [AtomicU64; crate::engine::Lane::ALL.len()] =
+    [const { AtomicU64::new(0) }; crate::engine::Lane::ALL.len()];
 
 pub fn record_phases(phases: &Phases) {
     for (counter, spent) in PHASE_MICROS.iter().zip(phases.durations()) {
@@ -76,7 +82,7 @@ pub fn record_send(channel: i16, micros: u64, ok: bool) {
     let Ok(i) = usize::try_from(channel) else {
         return;
     };
-    if i < 4 {
+    if i < SENDS.len() {
         SENDS[i].fetch_add(1, Ordering::Relaxed);
         SEND_MICROS[i].fetch_add(micros, Ordering::Relaxed);
         if !ok {

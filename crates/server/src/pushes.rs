@@ -190,12 +190,17 @@ pub async fn estimate(
         .one(db)
         .await?
         .unwrap_or(0);
+    let google_passes = of_audience()
+        .filter(pass::Column::Platform.eq("google"))
+        .count(db)
+        .await?;
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
     Ok(PushEstimate {
         holders: n(holder_count),
         passes,
         apple_passes: n(apple_passes),
         apple_devices,
+        google_passes,
         same_message,
     })
 }
@@ -215,6 +220,7 @@ fn platform(s: Option<&push_stat::Model>) -> PlatformCounts {
         accepted: n(s.sent),
         delivered: n(s.delivered),
         coalesced: n(s.coalesced),
+        quiet: n(s.quiet),
         failed: n(s.failed),
         cancelled: n(s.cancelled),
         sandbox: n(s.sandbox),
@@ -248,15 +254,14 @@ async fn views(
             .map(|s| (s.id, s.name))
             .collect()
     };
-    let mut stats: HashMap<Uuid, push_stat::Model> = HashMap::new();
+    let mut stats: HashMap<(Uuid, i16), push_stat::Model> = HashMap::new();
     if !ids.is_empty() {
         for s in push_stat::Entity::find()
             .filter(push_stat::Column::PushId.is_in(ids))
-            .filter(push_stat::Column::Lane.eq(Lane::ApplePass.code()))
             .all(db)
             .await?
         {
-            stats.insert(s.push_id, s);
+            stats.insert((s.push_id, s.lane), s);
         }
     }
     let mut out = Vec::with_capacity(models.len());
@@ -278,7 +283,8 @@ async fn views(
             message: p.message,
             status: parse_status(&p.status),
             passes: u64::try_from(p.passes).unwrap_or(0),
-            apple: platform(stats.get(&p.id)),
+            apple: platform(stats.get(&(p.id, Lane::ApplePass.code()))),
+            google: platform(stats.get(&(p.id, Lane::GooglePass.code()))),
             failures,
             scheduled_at: p.scheduled_at,
             created_at: p.created_at,

@@ -598,6 +598,7 @@ async fn push_scenario(
             notifier: apns.clone(),
             default_topic: loyalcast::config::AppleWalletConfig::default().pass_type_id,
             gap: Duration::from_secs(60),
+            ..PassPushes::default()
         });
         tasks.push(tokio::spawn(async move {
             loop {

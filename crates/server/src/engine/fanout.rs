@@ -252,9 +252,9 @@ pub async fn merchant_context(
 
 /// A push goes out, inside `db`'s transaction: its message is written to the back of every
 /// pass of its card whose holder the audience matches, moving their update tags (one
-/// statement); one delivery is queued per device registered for those passes (one
-/// `INSERT ... SELECT`); its counters start. A push that reaches no device completes at once.
-/// Returns (passes, devices).
+/// statement); one delivery is queued per Apple device registered for those passes and one
+/// per Google pass (an `INSERT ... SELECT` each); its counters start. A push that reaches no
+/// device completes at once. Returns (passes, deliveries).
 pub async fn launch_push(
     db: &impl ConnectionTrait,
     p: &push::Model,
@@ -305,21 +305,45 @@ pub async fn launch_push(
             Expr::col((pass_registration::Entity, pass_registration::Column::Id)).is_not_null(),
         )
         .to_owned();
-    let devices = queue::insert_selected(db, select).await?;
-    push_stat::Entity::insert(push_stat::ActiveModel {
-        push_id: Set(p.id),
-        lane: Set(lane.code()),
-        total: Set(devices),
-        sent: Set(0),
-        delivered: Set(0),
-        failed: Set(0),
-        cancelled: Set(0),
-        coalesced: Set(0),
-        repeats: Set(0),
-        sandbox: Set(0),
-    })
-    .exec_without_returning(db)
-    .await?;
+    let apple = queue::insert_selected(db, select).await?;
+    // Google passes: one message on each pass's loyalty object.
+    let google_lane = super::Lane::GooglePass;
+    let google_select = Query::select()
+        .expr(Expr::val(Source::push(p.id).kind.code()))
+        .expr(Expr::val(p.id))
+        .column(pass::Column::CustomerId)
+        .column(pass::Column::Id)
+        .expr(Expr::val(google_lane.code()))
+        .expr(Expr::val(super::status::QUEUED))
+        .expr(Expr::val(0i16))
+        .expr(Expr::val(now))
+        .expr(Expr::val(0i32))
+        .expr(Expr::val(now))
+        .from(pass::Entity)
+        .and_where(Expr::col(pass::Column::MerchantId).eq(p.merchant_id))
+        .and_where(Expr::col(pass::Column::CardId).eq(p.card_id))
+        .and_where(Expr::col(pass::Column::Platform).eq("google"))
+        .and_where(Expr::col(pass::Column::CustomerId).in_subquery(push_holders(&rule, &ctx)))
+        .to_owned();
+    let google = queue::insert_selected(db, google_select).await?;
+    for (lane, total) in [(lane, apple), (google_lane, google)] {
+        push_stat::Entity::insert(push_stat::ActiveModel {
+            push_id: Set(p.id),
+            lane: Set(lane.code()),
+            total: Set(total),
+            sent: Set(0),
+            delivered: Set(0),
+            failed: Set(0),
+            cancelled: Set(0),
+            coalesced: Set(0),
+            quiet: Set(0),
+            repeats: Set(0),
+            sandbox: Set(0),
+        })
+        .exec_without_returning(db)
+        .await?;
+    }
+    let devices = apple + google;
     let status = if devices > 0 {
         PushStatus::Sending
     } else {

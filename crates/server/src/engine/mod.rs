@@ -39,27 +39,32 @@ pub enum Lane {
     /// An Apple device registered for a pass: an empty APNs notification wakes it to fetch
     /// the updated pass.
     ApplePass,
+    /// A Google Wallet pass: a message is added to its loyalty object.
+    GooglePass,
 }
 
 impl Lane {
-    pub const ALL: [Lane; 5] = [
+    pub const ALL: [Lane; 6] = [
         Lane::Message(Channel::Sms),
         Lane::Message(Channel::Email),
         Lane::Message(Channel::Telegram),
         Lane::Message(Channel::Messenger),
         Lane::ApplePass,
+        Lane::GooglePass,
     ];
 
     pub fn code(self) -> i16 {
         match self {
             Lane::Message(channel) => channel_code(channel),
             Lane::ApplePass => 4,
+            Lane::GooglePass => 5,
         }
     }
 
     pub fn of(code: i16) -> Option<Lane> {
         match code {
             4 => Some(Lane::ApplePass),
+            5 => Some(Lane::GooglePass),
             _ => channel_of(code).map(Lane::Message),
         }
     }
@@ -68,7 +73,7 @@ impl Lane {
     pub fn channel(self) -> Option<Channel> {
         match self {
             Lane::Message(channel) => Some(channel),
-            Lane::ApplePass => None,
+            Lane::ApplePass | Lane::GooglePass => None,
         }
     }
 
@@ -76,6 +81,7 @@ impl Lane {
         match self {
             Lane::Message(channel) => channel.as_str(),
             Lane::ApplePass => "apple",
+            Lane::GooglePass => "google",
         }
     }
 
@@ -107,5 +113,22 @@ pub fn channel_of(code: i16) -> Option<Channel> {
         2 => Some(Channel::Telegram),
         3 => Some(Channel::Messenger),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lane;
+
+    #[test]
+    fn lanes_are_numbered_from_zero_without_gaps() {
+        for (i, lane) in Lane::ALL.into_iter().enumerate() {
+            assert_eq!(lane.index(), i, "{lane:?}");
+            assert_eq!(Lane::of(lane.code()), Some(lane));
+        }
+        assert_eq!(
+            Lane::of(i16::try_from(Lane::ALL.len()).unwrap_or(i16::MAX)),
+            None
+        );
     }
 }

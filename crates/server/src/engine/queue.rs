@@ -962,3 +962,37 @@ pub fn failed_customers(source: Source, channel: Channel) -> sea_orm::sea_query:
         .and_where(delivery::Column::Status.eq(status::FAILED))
         .to_owned()
 }
+
+/// How many notifying Google messages each of these passes got since `since` (its Google
+/// rows sent as `TEXT_AND_NOTIFY`), by the partial index of Google rows.
+pub async fn google_notifications_since(
+    db: &impl ConnectionTrait,
+    passes: &[Uuid],
+    since: DateTime<Utc>,
+) -> Result<HashMap<Uuid, i64>> {
+    use crate::entity::delivery;
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let mut counts = HashMap::new();
+    for chunk in passes.chunks(500) {
+        let rows: Vec<(Uuid, i64)> = delivery::Entity::find()
+            .select_only()
+            .column(delivery::Column::RecipientId)
+            .column_as(Expr::col(delivery::Column::Id).count(), "n")
+            .filter(delivery::Column::Channel.eq(Lane::GooglePass.code()))
+            .filter(delivery::Column::RecipientId.is_in(chunk.iter().copied()))
+            .filter(delivery::Column::UpdatedAt.gte(since))
+            .filter(delivery::Column::ProviderId.eq("notify"))
+            .filter(delivery::Column::Status.is_in([
+                status::SENT,
+                status::DELIVERED,
+                status::OPENED,
+            ]))
+            .group_by(delivery::Column::RecipientId)
+            .into_tuple()
+            .all(db)
+            .await?;
+        counts.extend(rows);
+    }
+    Ok(counts)
+}

@@ -26,6 +26,8 @@ pub enum Outcome {
         credits: i32,
         /// Sent without a notification of its own: one just sent for the same pass carried it.
         coalesced: bool,
+        /// Added to a Google pass without a notification (its three a day were used).
+        quiet: bool,
     },
     /// Try again at `at`.
     Retry { at: DateTime<Utc>, reason: String },
@@ -149,11 +151,13 @@ async fn write_in(
                 sandbox,
                 credits,
                 coalesced,
+                quiet,
                 ..
             } => {
                 written.sent += 1;
                 tally.sent += 1;
                 tally.coalesced += i64::from(*coalesced);
+                tally.quiet += i64::from(*quiet);
                 // Reserved at the longest link; spent as sent (never more than reserved).
                 let used = i64::from(*credits).min(reserved);
                 tally.used += used;

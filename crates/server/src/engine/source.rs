@@ -219,6 +219,9 @@ pub struct PushInfo {
     pub merchant_id: Uuid,
     pub topic: String,
     pub started_at: DateTime<Utc>,
+    /// What Google passes show: the card's name as the header, the message.
+    pub card_name: String,
+    pub message: String,
 }
 
 /// Reads what a push's notifications need; `default_topic` is the installation's pass type
@@ -242,6 +245,8 @@ pub async fn push_info(
             .apple_pass_type_id
             .unwrap_or_else(|| default_topic.to_owned()),
         started_at: p.started_at.unwrap_or(p.created_at),
+        card_name: card.name,
+        message: p.message,
     })
 }
 
@@ -307,6 +312,8 @@ pub struct Tally {
     pub sandbox: i64,
     /// Sent without a notification of their own (a wallet push the device had fetched).
     pub coalesced: i64,
+    /// Added to a Google pass without a notification.
+    pub quiet: i64,
     /// Credits spent and released.
     pub used: i64,
     pub released: i64,
@@ -327,6 +334,7 @@ impl Tally {
         self.repeats += other.repeats;
         self.sandbox += other.sandbox;
         self.coalesced += other.coalesced;
+        self.quiet += other.quiet;
         self.used += other.used;
         self.released += other.released;
     }
@@ -359,6 +367,7 @@ pub async fn settled(
                     (push_stat::Column::Repeats, t.repeats),
                     (push_stat::Column::Sandbox, t.sandbox),
                     (push_stat::Column::Coalesced, t.coalesced),
+                    (push_stat::Column::Quiet, t.quiet),
                 ];
                 bump_push_stats(db, source.id, *lane, &changes).await?;
             }

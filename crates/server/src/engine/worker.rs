@@ -38,6 +38,7 @@ use super::source::{self, PushInfo, Source, SourceInfo, SourceState};
 use crate::clock::{self, SharedClock};
 use crate::entity::{customer, pass_registration};
 use crate::wallet::apns::{self, NotifyError, PassNotifier, SandboxNotifier};
+use crate::wallet::google::{self, GoogleError, GoogleWallet, SandboxGoogleWallet, WalletMessage};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -151,6 +152,10 @@ pub struct PassPushes {
     pub default_topic: String,
     /// Notifications to one device for one pass at least this far apart.
     pub gap: Duration,
+    /// Adds messages to Google Wallet passes.
+    pub google: Arc<dyn GoogleWallet>,
+    /// Google requests a second from this process (claims are sized by it).
+    pub google_rate: Option<f64>,
 }
 
 impl Default for PassPushes {
@@ -159,6 +164,8 @@ impl Default for PassPushes {
             notifier: Arc::new(SandboxNotifier),
             default_topic: crate::config::AppleWalletConfig::default().pass_type_id,
             gap: Duration::from_secs(60),
+            google: Arc::new(SandboxGoogleWallet),
+            google_rate: None,
         }
     }
 }
@@ -180,7 +187,7 @@ pub struct Worker {
     /// does not walk again over index entries of rows already claimed (dead until vacuum).
     /// A short claim (the end of the queue) resets it, so retries and rows taken back with
     /// lower ids are found on the next round.
-    claim_from: [AtomicI64; 5],
+    claim_from: [AtomicI64; Lane::ALL.len()],
 }
 
 impl Worker {
@@ -205,7 +212,7 @@ impl Worker {
             process: Uuid::now_v7(),
             infos: Mutex::new(HashMap::new()),
             push_infos: Mutex::new(HashMap::new()),
-            claim_from: [const { AtomicI64::new(0) }; 5],
+            claim_from: [const { AtomicI64::new(0) }; Lane::ALL.len()],
         }
     }
 
@@ -308,7 +315,11 @@ impl Worker {
     /// this process can send in half the lease.
     fn claim_limit(&self, lane: Lane) -> u64 {
         let batch = self.config.batch.max(1);
-        match lane.channel().and_then(|channel| (self.rates)(channel)) {
+        let rate = match lane {
+            Lane::GooglePass => self.pushes.google_rate,
+            _ => lane.channel().and_then(|channel| (self.rates)(channel)),
+        };
+        match rate {
             Some(per_second) if per_second > 0.0 => {
                 let fits = per_second * self.config.lease.as_secs_f64() / 2.0;
                 (fits.floor() as u64).clamp(1, batch)
@@ -326,8 +337,9 @@ impl Worker {
     pub async fn claim_and_send(&self, lane: impl Into<Lane>) -> Result<StepReport> {
         let lane = lane.into();
         let mut report = StepReport::default();
-        let code = lane.index();
-        let from = self.claim_from[code].load(Ordering::Relaxed);
+        // Every lane has its place: the array is as long as `Lane::ALL`, whose codes are 0..
+        let cursor = &self.claim_from[lane.index() % self.claim_from.len()];
+        let from = cursor.load(Ordering::Relaxed);
         let limit = self.claim_limit(lane);
         let window = u32::try_from(self.config.concurrency.max(1)).unwrap_or(u32::MAX);
         let started = Instant::now();
@@ -345,14 +357,14 @@ impl Worker {
         .await?;
         report.phases.claim = started.elapsed();
         let Some((claim, rows)) = claimed else {
-            self.claim_from[code].store(0, Ordering::Relaxed);
+            cursor.store(0, Ordering::Relaxed);
             return Ok(report);
         };
         let next = match rows.last() {
             Some(last) if rows.len() as u64 >= limit => last.id,
             _ => 0,
         };
-        self.claim_from[code].store(next, Ordering::Relaxed);
+        cursor.store(next, Ordering::Relaxed);
         report.claimed = rows.len() as u64;
         let sent = self.send_claim(claim, rows, &mut report).await;
         if let Err(err) = queue::end_claim(&self.db, claim.token).await {
@@ -398,9 +410,17 @@ impl Worker {
         if active.is_empty() {
             return Ok((outcomes, Vec::new()));
         }
-        if active.iter().any(|r| r.lane == Lane::ApplePass) {
-            let to_send = self.prepare_passes(active, &mut outcomes).await?;
-            return Ok((outcomes, to_send));
+        // A claim holds rows of one lane.
+        match active.first().map(|r| r.lane) {
+            Some(Lane::ApplePass) => {
+                let to_send = self.prepare_passes(active, &mut outcomes).await?;
+                return Ok((outcomes, to_send));
+            }
+            Some(Lane::GooglePass) => {
+                let to_send = self.prepare_google(active, &mut outcomes).await?;
+                return Ok((outcomes, to_send));
+            }
+            _ => {}
         }
         let ids: Vec<Uuid> = active.iter().map(|c| c.customer_id).collect();
         let mut customers: HashMap<Uuid, customer::Model> = HashMap::new();
@@ -489,6 +509,7 @@ impl Worker {
             sandbox: false,
             credits: 0,
             coalesced: true,
+            quiet: false,
         };
         let mut to_send = Vec::with_capacity(rows.len());
         let mut claimed_devices: std::collections::HashSet<Uuid> = Default::default();
@@ -534,6 +555,56 @@ impl Worker {
                 device: registration.device_library_id.clone(),
             };
             to_send.push((row, Ready::Pass(notice)));
+        }
+        Ok(to_send)
+    }
+
+    /// The messages of claimed Google rows: `TEXT_AND_NOTIFY` while the pass has had fewer
+    /// than three notifying messages in 24 hours (counted from its Google rows), `TEXT` after.
+    async fn prepare_google(
+        &self,
+        rows: Vec<Claimed>,
+        outcomes: &mut Vec<(Claimed, Outcome)>,
+    ) -> Result<Vec<(Claimed, Ready)>> {
+        use crate::entity::pass;
+        let now = self.clock.now();
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.recipient_id).collect();
+        let mut passes: HashMap<Uuid, pass::Model> = HashMap::new();
+        for chunk in ids.chunks(500) {
+            for p in pass::Entity::find()
+                .filter(pass::Column::Id.is_in(chunk.iter().copied()))
+                .all(&self.db)
+                .await?
+            {
+                passes.insert(p.id, p);
+            }
+        }
+        let mut notified =
+            queue::google_notifications_since(&self.db, &ids, now - chrono::Duration::hours(24))
+                .await?;
+        let mut to_send = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(p) = passes.get(&row.recipient_id) else {
+                outcomes.push((
+                    row,
+                    Outcome::Failed("the pass was removed before the push reached it".to_owned()),
+                ));
+                continue;
+            };
+            let info = self.push_info(row.source.id).await?;
+            let count = notified.entry(p.id).or_default();
+            let notify = *count < google::NOTIFICATIONS_PER_DAY;
+            *count += i64::from(notify);
+            let notice = GoogleNotice {
+                object_id: self.pushes.google.object_id(&p.serial_number),
+                message: WalletMessage {
+                    id: format!("loyalcast-{}", row.id),
+                    header: info.card_name.clone(),
+                    body: info.message.clone(),
+                    notify,
+                },
+            };
+            to_send.push((row, Ready::Google(notice)));
         }
         Ok(to_send)
     }
@@ -615,6 +686,7 @@ impl Worker {
             }
             let router = self.router.clone();
             let notifier = self.pushes.notifier.clone();
+            let google = self.pushes.google.clone();
             let db = self.db.clone();
             let retry = self.retry;
             let clock = self.clock.clone();
@@ -632,6 +704,7 @@ impl Worker {
                         }
                         outcome
                     }
+                    Ready::Google(notice) => google_one(&*google, &clock, &row, notice).await,
                 };
                 let _ = outcomes.send(Done {
                     row,
@@ -689,6 +762,7 @@ async fn send_one(
             provider_id: receipt.provider_message_id,
             credits: composed.credits,
             coalesced: false,
+            quiet: false,
         },
         Err(error) => match row.lane.channel() {
             Some(channel) => outcome_of_error(retry, channel, clock.now(), row.attempts, &error),
@@ -702,6 +776,59 @@ async fn send_one(
 enum Ready {
     Message(Composed),
     Pass(PassNotice),
+    Google(GoogleNotice),
+}
+
+/// A message for one Google pass.
+struct GoogleNotice {
+    object_id: String,
+    message: WalletMessage,
+}
+
+/// Adds one message to a Google pass and says what became of it. A notifying message Google
+/// refuses for its daily limit goes again at once, without the notification.
+async fn google_one(
+    wallet: &dyn GoogleWallet,
+    clock: &SharedClock,
+    row: &Claimed,
+    notice: GoogleNotice,
+) -> Outcome {
+    let started = Instant::now();
+    let mut message = notice.message;
+    let mut result = wallet.add_message(&notice.object_id, &message).await;
+    if matches!(result, Err(GoogleError::NotificationQuota)) && message.notify {
+        message.notify = false;
+        result = wallet.add_message(&notice.object_id, &message).await;
+    }
+    crate::counters::record_send(
+        row.lane.code(),
+        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        result.is_ok(),
+    );
+    match result {
+        Ok(()) => Outcome::Sent {
+            provider_id: if message.notify { "notify" } else { "text" }.to_owned(),
+            sandbox: wallet.is_sandbox(),
+            credits: 0,
+            coalesced: false,
+            quiet: !message.notify,
+        },
+        Err(error @ (GoogleError::Transient(_) | GoogleError::NotificationQuota)) => {
+            if row.attempts >= PASS_ATTEMPTS {
+                Outcome::Failed(format!("{error} (gave up after {} attempts)", row.attempts))
+            } else {
+                let wait = chrono::Duration::from_std(apns::backoff(row.attempts))
+                    .unwrap_or(chrono::Duration::seconds(60));
+                Outcome::Retry {
+                    at: clock.now() + wait,
+                    reason: error.to_string(),
+                }
+            }
+        }
+        Err(error @ (GoogleError::NotFound(_) | GoogleError::Permanent(_))) => {
+            Outcome::Failed(error.to_string())
+        }
+    }
 }
 
 /// The notification of one device.
@@ -755,6 +882,7 @@ async fn notify_one(
             sandbox: accepted.sandbox,
             credits: 0,
             coalesced: false,
+            quiet: false,
         },
         Err(error @ NotifyError::Gone { since, .. }) => {
             if since.is_none_or(|since| since >= notice.registered_at) {

@@ -19,6 +19,9 @@ pub struct Model {
     /// Sent without a notification of their own: another push woke the device for the
     /// same pass moments before, and its fetch brought this message too.
     pub coalesced: i64,
+    /// Google: added to the pass without a notification (Google allows three notifying
+    /// messages per pass a day).
+    pub quiet: i64,
     pub repeats: i64,
     pub sandbox: i64,
 }

@@ -6,3 +6,4 @@
 pub mod apns;
 pub mod apple;
 pub mod dev_certs;
+pub mod google;

@@ -53,6 +53,7 @@ clocked_tests!(
     a_scheduled_push_fires_once_across_restarts_and_two_workers,
     pushes_are_checked_tenant_scoped_and_free,
     pushes_to_one_device_within_the_gap_are_coalesced,
+    google_passes_get_three_notifying_messages_a_day_then_text,
 );
 
 async fn run<F>(backend: Backend, test: F)
@@ -117,6 +118,7 @@ fn worker(app: &TestApp, clock: SharedClock, apns: &Arc<RecordingApns>) -> Worke
             notifier: apns.clone(),
             default_topic: PASS_TYPE.to_owned(),
             gap: Duration::from_secs(60),
+            ..PassPushes::default()
         })
 }
 
@@ -688,5 +690,251 @@ async fn pushes_to_one_device_within_the_gap_are_coalesced(app: &TestApp, clock:
         back_field(&open_and_verify(&fetched, &wwdr), "latest_message")["value"],
         "Three",
         "the device fetches the latest message"
+    );
+}
+
+/// Google Wallet's token endpoint and `addMessage`, on 127.0.0.1: records each message's
+/// object, type and body, and the bearer it came with; `refuse_notify` makes it answer the
+/// next notifying message with Google's quota error.
+#[derive(Default)]
+struct FakeGoogle {
+    messages: Mutex<Vec<(String, String, String)>>,
+    tokens: std::sync::atomic::AtomicU32,
+    refuse_notify: std::sync::atomic::AtomicBool,
+    wrong_bearer: std::sync::atomic::AtomicU32,
+}
+
+async fn fake_google() -> (String, Arc<FakeGoogle>) {
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    let state = Arc::new(FakeGoogle::default());
+    let shared = state.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        let token_state = shared.clone();
+        let message_state = shared.clone();
+        App::new()
+            .route(
+                "/token",
+                web::post().to(move |form: web::Form<std::collections::HashMap<String, String>>| {
+                    let state = token_state.clone();
+                    async move {
+                        let assertion = form.get("assertion").cloned().unwrap_or_default();
+                        let header = assertion.split('.').next().unwrap_or_default();
+                        let ok = form.get("grant_type").map(String::as_str)
+                            == Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+                            && assertion.split('.').count() == 3
+                            && base64_header_is_rs256(header);
+                        if !ok {
+                            return HttpResponse::BadRequest().finish();
+                        }
+                        state.tokens.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        HttpResponse::Ok().json(json!({"access_token": "fake-access-token", "expires_in": 3600, "token_type": "Bearer"}))
+                    }
+                }),
+            )
+            .route(
+                "/walletobjects/v1/loyaltyObject/{id}/addMessage",
+                web::post().to(move |req: HttpRequest, path: web::Path<String>, body: web::Json<serde_json::Value>| {
+                    let state = message_state.clone();
+                    async move {
+                        if req.headers().get("authorization").and_then(|v| v.to_str().ok())
+                            != Some("Bearer fake-access-token")
+                        {
+                            state.wrong_bearer.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            return HttpResponse::Unauthorized().finish();
+                        }
+                        let kind = body["message"]["messageType"].as_str().unwrap_or_default().to_owned();
+                        if kind == "TEXT_AND_NOTIFY"
+                            && state.refuse_notify.swap(false, std::sync::atomic::Ordering::SeqCst)
+                        {
+                            return HttpResponse::TooManyRequests().json(json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "QUOTA_EXCEEDED: too many notifications for this object"}}));
+                        }
+                        state.messages.lock().unwrap().push((
+                            path.into_inner(),
+                            kind,
+                            body["message"]["body"].as_str().unwrap_or_default().to_owned(),
+                        ));
+                        HttpResponse::Ok().json(json!({"resource": {}}))
+                    }
+                }),
+            )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    (format!("http://127.0.0.1:{port}"), state)
+}
+
+fn base64_header_is_rs256(segment: &str) -> bool {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|h| h["alg"] == "RS256")
+}
+
+async fn google_passes_get_three_notifying_messages_a_day_then_text(
+    app: &TestApp,
+    clock: &ManualClock,
+) {
+    let t = app.tenant("Google Cafe").await;
+    let card: loyalcast_dto::Card = json(
+        app.post(
+            "/api/v1/cards",
+            &t.token,
+            &json!({"name": "Bean points", "kind": "points",
+                    "design": {"background_color": "#112233", "foreground_color": "#ffffff", "label_color": "#eeeeee", "logo_text": "G"}}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let customer: loyalcast_dto::Customer = json(
+        app.post(
+            "/api/v1/customers",
+            &t.token,
+            &json!({"first_name": "Gia", "phone": "+14155550177"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let google_pass: loyalcast_dto::Pass = json(
+        app.post(
+            "/api/v1/passes",
+            &t.token,
+            &json!({"card_id": card.id, "customer_id": customer.id, "platform": "google"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let estimate: PushEstimate = json(
+        app.post(
+            "/api/v1/pushes/estimate",
+            &t.token,
+            &json!({"card_id": card.id, "audience": {"type": "all"}}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (
+            estimate.passes,
+            estimate.google_passes,
+            estimate.apple_devices
+        ),
+        (1, 1, 0)
+    );
+
+    let (base, google) = fake_google().await;
+    let key =
+        loyalcast::wallet::dev_certs::generate("pass.g", "TEAM", std::time::SystemTime::now())
+            .unwrap()
+            .key_pem;
+    let account = json!({
+        "type": "service_account",
+        "client_email": "loyalcast@issuer.iam.gserviceaccount.com",
+        "private_key": secrecy::ExposeSecret::expose_secret(&key),
+        "token_uri": format!("{base}/token"),
+    });
+    let config = loyalcast::config::GoogleWalletConfig {
+        issuer_id: Some("3388000000012345".to_owned()),
+        service_account_json: Some(secrecy::SecretString::from(account.to_string())),
+        base_url: base.clone(),
+        requests_per_second: 20,
+    };
+    let client =
+        loyalcast::wallet::google::GoogleWalletClient::from_config(&config, clock.shared())
+            .unwrap()
+            .unwrap();
+    let apns = Arc::new(RecordingApns::default());
+    let w = crate::mailings::worker(app, &Senders::new(None), WorkerConfig::default())
+        .with_clock(clock.shared())
+        .with_pass_pushes(PassPushes {
+            notifier: apns.clone(),
+            default_topic: PASS_TYPE.to_owned(),
+            gap: Duration::from_secs(60),
+            google: Arc::new(client),
+            google_rate: Some(20.0),
+        });
+
+    let mut pushes = Vec::new();
+    for i in 1..=4 {
+        clock.advance(chrono::Duration::hours(1));
+        let push = send_push(
+            app,
+            &t.token,
+            json!({"card_id": card.id, "audience": {"type": "all"}, "message": format!("Offer number {i}")}),
+        )
+        .await;
+        assert_eq!(push.google.total, 1);
+        drain(&w).await;
+        pushes.push(push.id);
+    }
+    let object = format!("3388000000012345.{}", google_pass.serial_number);
+    let kinds: Vec<(String, String, String)> = google.messages.lock().unwrap().clone();
+    assert_eq!(
+        kinds,
+        (1..=4)
+            .map(|i| (
+                object.clone(),
+                if i < 4 { "TEXT_AND_NOTIFY" } else { "TEXT" }.to_owned(),
+                format!("Offer number {i}")
+            ))
+            .collect::<Vec<_>>(),
+        "three notifying messages in 24 hours, then text only"
+    );
+    let fourth = get_push(app, &t.token, pushes[3]).await;
+    assert_eq!((fourth.google.accepted, fourth.google.quiet), (1, 1));
+    assert_eq!(fourth.status, PushStatus::Completed);
+    assert!(apns.sent().is_empty(), "no Apple device to wake");
+
+    // A day after the first, a notifying message again; Google's own quota error falls back
+    // to text at once.
+    clock.advance(chrono::Duration::hours(22));
+    google
+        .refuse_notify
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let refused = send_push(
+        app,
+        &t.token,
+        json!({"card_id": card.id, "audience": {"type": "all"}, "message": "Offer number 5"}),
+    )
+    .await;
+    drain(&w).await;
+    let sixth = send_push(
+        app,
+        &t.token,
+        json!({"card_id": card.id, "audience": {"type": "all"}, "message": "Offer number 6"}),
+    )
+    .await;
+    drain(&w).await;
+    let messages = google.messages.lock().unwrap().clone();
+    assert_eq!(
+        messages[4].1, "TEXT",
+        "Google refused the notification: sent as text"
+    );
+    assert_eq!(
+        messages[5].1, "TEXT_AND_NOTIFY",
+        "the first of the day has aged out"
+    );
+    assert_eq!(get_push(app, &t.token, refused.id).await.google.quiet, 1);
+    assert_eq!(get_push(app, &t.token, sixth.id).await.google.quiet, 0);
+    assert_eq!(
+        google
+            .wrong_bearer
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    let tokens = google.tokens.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=6).contains(&tokens),
+        "tokens are cached for their hour: {tokens}"
     );
 }
