@@ -29,6 +29,7 @@ literal_enums: true
 content_type_overrides:
   image/gif: application/octet-stream
   application/vnd.apple.pkpass: application/octet-stream
+  image/svg+xml: application/octet-stream
 """
 
 

@@ -255,7 +255,7 @@ pub fn SendPushPage() -> impl IntoView {
                         <ul class="reach-list small">
                             <li data-testid="reach-passes">{format!("{} of this card get it on the back", plural(r.passes, "pass", "passes"))}</li>
                             <li data-testid="reach-apple">{format!("{} on {} notified on the lock screen (Apple Wallet)", plural(r.apple_devices, "device", "devices"), plural(r.apple_passes, "pass", "passes"))}</li>
-                            <li class="muted">"Google Wallet and web push are not connected yet."</li>
+                            <li data-testid="reach-google">{format!("{} in Google Wallet get it as a message (with a notification up to three times a day)", plural(r.google_passes, "pass", "passes"))}</li>
                         </ul>
                         {same}
                     </div>
@@ -284,7 +284,7 @@ pub fn SendPushPage() -> impl IntoView {
                                 <th scope="col">"Message"</th>
                                 <th scope="col">"Card · audience"</th>
                                 <th scope="col" class="num">"Passes"</th>
-                                <th scope="col">"Apple Wallet"</th>
+                                <th scope="col">"Wallets"</th>
                                 <th scope="col">"When"</th>
                                 <th scope="col">"Status"</th>
                             </tr>
@@ -476,7 +476,7 @@ fn history_row(
     };
     let a = &push.apple;
     let mut apple = format!(
-        "{} accepted · {} fetched the update",
+        "Apple Wallet: {} accepted · {} fetched the update",
         thousands_u(a.accepted),
         thousands_u(a.delivered)
     );
@@ -486,6 +486,27 @@ fn history_row(
     if a.sandbox > 0 {
         apple.push_str(" · sandbox: no device was really notified");
     }
+    let g = &push.google;
+    let google = (g.total > 0).then(|| {
+        let mut text = format!(
+            "Google Wallet: {} of {} added",
+            thousands_u(g.accepted),
+            thousands_u(g.total)
+        );
+        if g.quiet > 0 {
+            text.push_str(&format!(
+                " ({} without a notification: three a day at most)",
+                thousands_u(g.quiet)
+            ));
+        }
+        if g.failed > 0 {
+            text.push_str(&format!(" · {} failed", thousands_u(g.failed)));
+        }
+        if g.sandbox > 0 {
+            text.push_str(" · sandbox: not really sent");
+        }
+        text
+    });
     let failed = (a.failed > 0).then(|| {
         let reasons: Vec<String> = push
             .failures
@@ -511,6 +532,7 @@ fn history_row(
             <td class="small" data-testid="push-row-apple">
                 {apple}
                 {failed.map(|f| view! { <span class="text-danger">{format!(" · {f}")}</span> })}
+                {google.map(|g| view! { <br/><span data-testid="push-row-google">{g}</span> })}
             </td>
             <td class="nowrap small" title=when_text.clone()>
                 {if push.status == PushStatus::Scheduled { "for " } else { "" }}

@@ -341,8 +341,13 @@ pub async fn enrol(
         &format!(
             "<p>Your {card} card is ready. Add it to your phone's wallet:</p>{apple}\
              <span class=\"btn off\" aria-disabled=\"true\">Save to Google Wallet</span>\
-             <p class=\"note\">Google Wallet is not available yet: it is not connected on this server.</p>",
+             <p class=\"note\">{google}</p>",
             card = escape(&card.name),
+            google = if state.config.google_wallet.issuer_id.is_some() {
+                "Google Wallet is not available from this page yet: ask in store."
+            } else {
+                "Google Wallet is not available yet: it is not connected on this server."
+            },
         ),
     ))
 }
