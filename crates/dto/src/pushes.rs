@@ -98,7 +98,7 @@ pub struct PushEstimateRequest {
     pub audience: Audience,
     /// The message, when already typed: `same_message` counts the passes that show it
     /// already (an iPhone shows nothing for a field whose value does not change). Checked
-    /// as `NewPush.message` when given.
+    /// as `NewPush.message` when given and not blank.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 260))]
     pub message: Option<String>,

@@ -130,9 +130,11 @@ pub async fn estimate(
     now: DateTime<Utc>,
 ) -> Result<PushEstimate> {
     let mut fields = Fields::new();
+    // A blank message is one not typed yet: nothing to compare.
     let message = input
         .message
         .as_deref()
+        .filter(|m| !m.trim().is_empty())
         .and_then(|m| fields.text("message", m, PUSH_MESSAGE_MAX));
     find_card(db, merchant_id, input.card_id, &mut fields).await?;
     let rule = mailings::audience_rule(db, merchant_id, &input.audience, &mut fields).await?;
