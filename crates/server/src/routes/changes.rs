@@ -86,7 +86,7 @@ pub struct StreamHeaders {
     tag = "changes",
     params(StreamParams, StreamHeaders),
     responses(
-        (status = 200, description = "The stream; each event's `data` is a `ChangeEvent`", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The stream; each event's `data` is a `ChangeEvent`", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "`Last-Event-ID` or a query parameter is malformed", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No ticket, or one that is unknown, used or expired", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The change feed is not available (the database does not answer)", body = Problem, content_type = "application/problem+json"),
@@ -167,6 +167,19 @@ fn check_id(id: i64) -> Result<i64> {
         ));
     }
     Ok(id)
+}
+
+/// One server-sent event of the stream, as a client's event source reads it.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct StreamEvent {
+    /// The change's id (send it back as `Last-Event-ID`); absent on an event that is not a
+    /// change of the feed.
+    pub id: Option<String>,
+    /// The topic of the change: `mailing`, `balances`, `conversation` or `push`.
+    pub event: Option<String>,
+    /// The change, a `ChangeEvent` as JSON.
+    pub data: String,
 }
 
 /// A frame in the `text/event-stream` format.
