@@ -22,7 +22,7 @@ use crate::engine::content::{self, Prepared};
 use crate::engine::fanout;
 use crate::engine::queue;
 use crate::engine::settle;
-use crate::engine::source::{RecipientValues, Source, Tally};
+use crate::engine::source::{RecipientValues, Source};
 use crate::entity::{customer, mailing, mailing_stat, merchant, segment};
 use crate::error::{ApiError, Result};
 use crate::merchants;
@@ -452,20 +452,7 @@ pub async fn cancel(
         now,
     )
     .await?;
-    let source = Source::mailing(m.id);
-    let cancelled = queue::cancel_waiting(db, source, now).await?;
-    let tallies = cancelled
-        .into_iter()
-        .map(|(channel, (rows, credits))| {
-            let tally = Tally {
-                cancelled: rows,
-                released: credits,
-                ..Tally::default()
-            };
-            ((source, channel), tally)
-        })
-        .collect();
-    settle::count(db, &tallies, now).await?;
+    settle::cancel_waiting(db, Source::mailing(m.id), now).await?;
     mailing::Entity::update_many()
         .col_expr(mailing::Column::CompletedAt, Some(now).into())
         .filter(mailing::Column::Id.eq(m.id))

@@ -14,16 +14,15 @@ use loyalcast_dto::{
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
-use crate::engine::source::{Source, Tally};
-use crate::engine::{Lane, fanout, queue, settle, status};
-use crate::entity::{card, delivery, pass, pass_registration, push, push_stat, segment};
+use crate::engine::source::{Source, SourceKind};
+use crate::engine::{Lane, fanout, queue, settle};
+use crate::entity::{card, pass, pass_registration, push, push_stat, segment};
 use crate::error::{ApiError, Result};
 use crate::mailings;
-use crate::segments;
 
 /// A push's input, checked.
 pub struct Checked {
@@ -140,11 +139,7 @@ pub async fn estimate(
     let rule = mailings::audience_rule(db, merchant_id, &input.audience, &mut fields).await?;
     fields.finish()?;
     let ctx = fanout::merchant_context(db, merchant_id, now).await?;
-    let holders = Query::select()
-        .column(crate::entity::customer::Column::Id)
-        .from(crate::entity::customer::Entity)
-        .cond_where(segments::condition(&rule, &ctx))
-        .to_owned();
+    let holders = fanout::push_holders(&rule, &ctx);
     let of_audience = || {
         pass::Entity::find()
             .filter(pass::Column::MerchantId.eq(merchant_id))
@@ -299,18 +294,8 @@ async fn views(
 
 /// Why a push's deliveries failed, most frequent first.
 async fn failure_reasons(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<PushFailure>> {
-    let rows: Vec<(Option<String>, i64)> = delivery::Entity::find()
-        .select_only()
-        .column(delivery::Column::Error)
-        .column_as(Expr::col(delivery::Column::Id).count(), "n")
-        .filter(delivery::Column::SourceId.eq(id))
-        .filter(delivery::Column::SourceKind.eq(Source::push(id).kind.code()))
-        .filter(delivery::Column::Status.eq(status::FAILED))
-        .group_by(delivery::Column::Error)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut reasons: Vec<PushFailure> = rows
+    let mut reasons: Vec<PushFailure> = queue::failure_reasons(db, Source::push(id))
+        .await?
         .into_iter()
         .map(|(reason, n)| PushFailure {
             reason: reason.unwrap_or_else(|| "unknown".to_owned()),
@@ -381,19 +366,7 @@ pub async fn cancel(db: &impl ConnectionTrait, p: &push::Model, now: DateTime<Ut
             p.status
         )));
     }
-    let source = Source::push(p.id);
-    let cancelled = queue::cancel_waiting(db, source, now).await?;
-    let tallies = cancelled
-        .into_iter()
-        .map(|(lane, (rows, _))| {
-            let tally = Tally {
-                cancelled: rows,
-                ..Tally::default()
-            };
-            ((source, lane), tally)
-        })
-        .collect();
-    settle::count(db, &tallies, now).await?;
+    settle::cancel_waiting(db, Source::push(p.id), now).await?;
     crate::feed::record(
         db,
         &crate::feed::Change::push(
@@ -427,27 +400,10 @@ pub async fn fetched(db: &impl ConnectionTrait, p: &pass::Model, now: DateTime<U
     if advanced.rows_affected == 0 {
         return Ok(());
     }
-    let backend = db.get_database_backend();
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            format!(
-                "UPDATE deliveries SET status = {delivered}, updated_at = $1 \
-                 WHERE channel = {lane} AND status = {sent} AND recipient_id IN \
-                 (SELECT id FROM pass_registrations WHERE pass_id = $2) \
-                 RETURNING source_kind, source_id",
-                delivered = status::DELIVERED,
-                sent = status::SENT,
-                lane = Lane::ApplePass.code(),
-            ),
-            [now.into(), p.id.into()],
-        ))
-        .await?;
     let mut per_push: HashMap<Uuid, i64> = HashMap::new();
-    for row in rows {
-        let kind: i16 = row.try_get("", "source_kind")?;
-        if kind == Source::push(p.id).kind.code() {
-            *per_push.entry(row.try_get("", "source_id")?).or_default() += 1;
+    for source in queue::mark_pass_fetched(db, p.id, now).await? {
+        if source.kind == SourceKind::Push {
+            *per_push.entry(source.id).or_default() += 1;
         }
     }
     let mut pushes: Vec<(Uuid, i64)> = per_push.into_iter().collect();

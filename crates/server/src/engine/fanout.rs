@@ -208,7 +208,7 @@ pub async fn personal_sms_pages(
 }
 
 /// The holders a push reaches: customers of its merchant that its audience matches now.
-fn push_holders(rule: &SegmentRule, ctx: &Context) -> sea_orm::sea_query::SelectStatement {
+pub fn push_holders(rule: &SegmentRule, ctx: &Context) -> sea_orm::sea_query::SelectStatement {
     use sea_orm::sea_query::Query;
     Query::select()
         .column(customer::Column::Id)
@@ -261,7 +261,7 @@ pub async fn launch_push(
     now: DateTime<Utc>,
 ) -> Result<(i64, i64)> {
     use crate::entity::{pass, pass_registration};
-    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    use sea_orm::sea_query::{Expr, ExprTrait};
     let rule = push_rule(db, p).await?;
     let ctx = merchant_context(db, p.merchant_id, now).await?;
     let passes = pass::Entity::update_many()
@@ -278,53 +278,46 @@ pub async fn launch_push(
         .await?
         .rows_affected as i64;
     let lane = super::Lane::ApplePass;
-    let select = Query::select()
-        .expr(Expr::val(Source::push(p.id).kind.code()))
-        .expr(Expr::val(p.id))
-        .column((pass::Entity, pass::Column::CustomerId))
-        .column((pass_registration::Entity, pass_registration::Column::Id))
-        .expr(Expr::val(lane.code()))
-        .expr(Expr::val(super::status::QUEUED))
-        .expr(Expr::val(0i16))
-        .expr(Expr::val(now))
-        .expr(Expr::val(0i32))
-        .expr(Expr::val(now))
-        .from(pass_registration::Entity)
-        .inner_join(
-            pass::Entity,
-            Expr::col((pass::Entity, pass::Column::Id))
-                .equals((pass_registration::Entity, pass_registration::Column::PassId)),
-        )
-        .and_where(Expr::col((pass::Entity, pass::Column::MerchantId)).eq(p.merchant_id))
-        .and_where(Expr::col((pass::Entity, pass::Column::CardId)).eq(p.card_id))
-        .and_where(
-            Expr::col((pass::Entity, pass::Column::CustomerId))
-                .in_subquery(push_holders(&rule, &ctx)),
-        )
-        .and_where(
-            Expr::col((pass_registration::Entity, pass_registration::Column::Id)).is_not_null(),
-        )
-        .to_owned();
+    let select = queue::delivery_rows(
+        Source::push(p.id),
+        (pass::Entity, pass::Column::CustomerId),
+        (pass_registration::Entity, pass_registration::Column::Id),
+        lane,
+        super::status::QUEUED,
+        0,
+        now,
+    )
+    .from(pass_registration::Entity)
+    .inner_join(
+        pass::Entity,
+        Expr::col((pass::Entity, pass::Column::Id))
+            .equals((pass_registration::Entity, pass_registration::Column::PassId)),
+    )
+    .and_where(Expr::col((pass::Entity, pass::Column::MerchantId)).eq(p.merchant_id))
+    .and_where(Expr::col((pass::Entity, pass::Column::CardId)).eq(p.card_id))
+    .and_where(
+        Expr::col((pass::Entity, pass::Column::CustomerId)).in_subquery(push_holders(&rule, &ctx)),
+    )
+    .and_where(Expr::col((pass_registration::Entity, pass_registration::Column::Id)).is_not_null())
+    .to_owned();
     let apple = queue::insert_selected(db, select).await?;
     // Google passes: one message on each pass's loyalty object.
     let google_lane = super::Lane::GooglePass;
-    let google_select = Query::select()
-        .expr(Expr::val(Source::push(p.id).kind.code()))
-        .expr(Expr::val(p.id))
-        .column(pass::Column::CustomerId)
-        .column(pass::Column::Id)
-        .expr(Expr::val(google_lane.code()))
-        .expr(Expr::val(super::status::QUEUED))
-        .expr(Expr::val(0i16))
-        .expr(Expr::val(now))
-        .expr(Expr::val(0i32))
-        .expr(Expr::val(now))
-        .from(pass::Entity)
-        .and_where(Expr::col(pass::Column::MerchantId).eq(p.merchant_id))
-        .and_where(Expr::col(pass::Column::CardId).eq(p.card_id))
-        .and_where(Expr::col(pass::Column::Platform).eq("google"))
-        .and_where(Expr::col(pass::Column::CustomerId).in_subquery(push_holders(&rule, &ctx)))
-        .to_owned();
+    let google_select = queue::delivery_rows(
+        Source::push(p.id),
+        pass::Column::CustomerId,
+        pass::Column::Id,
+        google_lane,
+        super::status::QUEUED,
+        0,
+        now,
+    )
+    .from(pass::Entity)
+    .and_where(Expr::col(pass::Column::MerchantId).eq(p.merchant_id))
+    .and_where(Expr::col(pass::Column::CardId).eq(p.card_id))
+    .and_where(Expr::col(pass::Column::Platform).eq("google"))
+    .and_where(Expr::col(pass::Column::CustomerId).in_subquery(push_holders(&rule, &ctx)))
+    .to_owned();
     let google = queue::insert_selected(db, google_select).await?;
     for (lane, total) in [(lane, apple), (google_lane, google)] {
         push_stat::Entity::insert(push_stat::ActiveModel {

@@ -753,6 +753,27 @@ pub async fn recipients(db: &impl ConnectionTrait, source: Source) -> Result<i64
     })
 }
 
+/// Why a source's deliveries failed: each reason (`None` when none was kept) with how many.
+pub async fn failure_reasons(
+    db: &impl ConnectionTrait,
+    source: Source,
+) -> Result<Vec<(Option<String>, i64)>> {
+    use crate::entity::delivery;
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    Ok(delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::Error)
+        .column_as(Expr::col(delivery::Column::Id).count(), "n")
+        .filter(delivery::Column::SourceId.eq(source.id))
+        .filter(delivery::Column::SourceKind.eq(source.kind.code()))
+        .filter(delivery::Column::Status.eq(status::FAILED))
+        .group_by(delivery::Column::Error)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// How many of a source's deliveries failed.
 pub async fn failed_count(db: &impl ConnectionTrait, source: Source) -> Result<u64> {
     let row = db
@@ -849,28 +870,51 @@ pub async fn insert_for_customers(
     now: DateTime<Utc>,
 ) -> Result<i64> {
     use crate::entity::customer;
-    use sea_orm::sea_query::{Expr, Query};
     let initial = if held { status::HELD } else { status::QUEUED };
-    let select = Query::select()
+    let select = delivery_rows(
+        source,
+        (customer::Entity, customer::Column::Id),
+        (customer::Entity, customer::Column::Id),
+        Lane::Message(channel),
+        initial,
+        credits,
+        now,
+    )
+    .from(customer::Entity)
+    .cond_where(condition)
+    .to_owned();
+    insert_selected(db, select).await
+}
+
+/// The columns of new deliveries of `source` on `lane`, for [`insert_selected`]: the
+/// customer and the recipient from the columns named, the rest the values given. Add the
+/// `FROM` and `WHERE` that pick the rows.
+pub fn delivery_rows(
+    source: Source,
+    customer: impl sea_orm::sea_query::IntoColumnRef,
+    recipient: impl sea_orm::sea_query::IntoColumnRef,
+    lane: Lane,
+    initial: i16,
+    credits: i32,
+    now: DateTime<Utc>,
+) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::{Expr, Query};
+    Query::select()
         .expr(Expr::val(source.kind.code()))
         .expr(Expr::val(source.id))
-        .column((customer::Entity, customer::Column::Id))
-        .column((customer::Entity, customer::Column::Id))
-        .expr(Expr::val(channel_code(channel)))
+        .column(customer)
+        .column(recipient)
+        .expr(Expr::val(lane.code()))
         .expr(Expr::val(initial))
         .expr(Expr::val(0i16))
         .expr(Expr::val(now))
         .expr(Expr::val(credits))
         .expr(Expr::val(now))
-        .from(customer::Entity)
-        .cond_where(condition)
-        .to_owned();
-    insert_selected(db, select).await
+        .to_owned()
 }
 
-/// Queues the deliveries `select` gives, each as (source kind, source id, customer,
-/// recipient, channel, status, attempts, next attempt, credits, updated), in one
-/// `INSERT ... SELECT`; a recipient already queued for the source on the channel is not
+/// Queues the deliveries `select` gives (made with [`delivery_rows`]) in one
+/// `INSERT ... SELECT`; a recipient already queued for the source on the lane is not
 /// queued again. The number queued.
 pub async fn insert_selected(
     db: &impl ConnectionTrait,
@@ -995,4 +1039,38 @@ pub async fn google_notifications_since(
         counts.extend(rows);
     }
     Ok(counts)
+}
+
+/// A device fetched a pass: the Apple rows sent to the pass's devices are delivered, by the
+/// partial index of sent Apple rows. The source of each row moved.
+pub async fn mark_pass_fetched(
+    db: &impl ConnectionTrait,
+    pass_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Source>> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            format!(
+                "UPDATE deliveries SET status = {delivered}, updated_at = $1 \
+                 WHERE channel = {lane} AND status = {sent} AND recipient_id IN \
+                 (SELECT id FROM pass_registrations WHERE pass_id = $2) \
+                 RETURNING source_kind, source_id",
+                delivered = status::DELIVERED,
+                sent = status::SENT,
+                lane = Lane::ApplePass.code(),
+            ),
+            [now.into(), pass_id.into()],
+        ))
+        .await?;
+    let mut moved = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(kind) = SourceKind::of(row.try_get("", "source_kind")?) {
+            moved.push(Source {
+                kind,
+                id: row.try_get("", "source_id")?,
+            });
+        }
+    }
+    Ok(moved)
 }

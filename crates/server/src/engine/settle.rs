@@ -237,6 +237,29 @@ pub async fn count(
     Ok(())
 }
 
+/// Cancels a source's waiting rows (queued or held) and counts them against it, releasing
+/// exactly the credits they reserved, in one guarded statement: a row a worker claimed
+/// meanwhile is not among them, and the worker sets it aside (or counts it sent).
+pub async fn cancel_waiting(
+    db: &impl ConnectionTrait,
+    source: Source,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let tallies = queue::cancel_waiting(db, source, now)
+        .await?
+        .into_iter()
+        .map(|(lane, (rows, credits))| {
+            let tally = Tally {
+                cancelled: rows,
+                released: credits,
+                ..Tally::default()
+            };
+            ((source, lane), tally)
+        })
+        .collect();
+    count(db, &tallies, now).await
+}
+
 /// Takes back the rows of expired claims and counts those that gave up.
 pub async fn reap(
     db: &impl TransactionTrait,

@@ -250,6 +250,15 @@ pub async fn push_info(
     })
 }
 
+/// The ids of the sources of one kind.
+fn ids_of(sources: &[Source], kind: SourceKind) -> Vec<Uuid> {
+    sources
+        .iter()
+        .filter(|s| s.kind == kind)
+        .map(|s| s.id)
+        .collect()
+}
+
 /// Whether each source wants to send now; a source that is gone is stopped.
 pub async fn states(
     db: &impl ConnectionTrait,
@@ -257,11 +266,7 @@ pub async fn states(
 ) -> Result<HashMap<Source, SourceState>> {
     let mut states: HashMap<Source, SourceState> =
         sources.iter().map(|s| (*s, SourceState::Stopped)).collect();
-    let mailings: Vec<Uuid> = sources
-        .iter()
-        .filter(|s| s.kind == SourceKind::Mailing)
-        .map(|s| s.id)
-        .collect();
+    let mailings = ids_of(sources, SourceKind::Mailing);
     if !mailings.is_empty() {
         for m in mailing::Entity::find()
             .filter(mailing::Column::Id.is_in(mailings))
@@ -276,11 +281,7 @@ pub async fn states(
             states.insert(Source::mailing(m.id), state);
         }
     }
-    let pushes: Vec<Uuid> = sources
-        .iter()
-        .filter(|s| s.kind == SourceKind::Push)
-        .map(|s| s.id)
-        .collect();
+    let pushes = ids_of(sources, SourceKind::Push);
     if !pushes.is_empty() {
         for p in push::Entity::find()
             .filter(push::Column::Id.is_in(pushes))
@@ -394,54 +395,22 @@ pub async fn settled(
     }
     for (source, t) in per_source {
         let n = done.get(&source).copied().unwrap_or(0);
-        match source.kind {
+        let Some((merchant_id, status, pending)) = take_pending(db, source, n, now).await? else {
+            continue;
+        };
+        merchants.insert(source, merchant_id);
+        let change = match source.kind {
             SourceKind::Push => {
-                // The settle that takes the last waiting row completes a sending push.
-                let row = db
-                    .query_one_raw(Statement::from_sql_and_values(
-                        db.get_database_backend(),
-                        "UPDATE pushes SET pending = pending - $1, updated_at = $2, \
-                         status = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN 'completed' ELSE status END, \
-                         completed_at = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN $2 ELSE completed_at END \
-                         WHERE id = $3 RETURNING merchant_id, status",
-                        [n.into(), now.into(), source.id.into()],
-                    ))
-                    .await?;
-                let Some(row) = row else { continue };
-                let merchant_id: Uuid = row.try_get("", "merchant_id")?;
-                merchants.insert(source, merchant_id);
-                let status: String = row.try_get("", "status")?;
                 let body = serde_json::json!({
                     "change": if status == PushStatus::Completed.as_str() { "completed" } else { "progress" },
                     "status": status,
                     "sent": t.sent,
                     "failed": t.failed,
                 });
-                crate::feed::record(
-                    db,
-                    &crate::feed::Change::push(merchant_id, source.id, body, now),
-                )
-                .await?;
+                crate::feed::Change::push(merchant_id, source.id, body, now)
             }
             SourceKind::Mailing => {
-                // The settle that takes the last waiting row completes a sending mailing.
-                let row = db
-                    .query_one_raw(Statement::from_sql_and_values(
-                        db.get_database_backend(),
-                        "UPDATE mailings SET pending = pending - $1, updated_at = $2, \
-                         status = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN 'completed' ELSE status END, \
-                         completed_at = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN $2 ELSE completed_at END \
-                         WHERE id = $3 RETURNING merchant_id, status, pending",
-                        [n.into(), now.into(), source.id.into()],
-                    ))
-                    .await?;
-                let Some(row) = row else { continue };
-                let merchant_id: Uuid = row.try_get("", "merchant_id")?;
-                merchants.insert(source, merchant_id);
-                let status: String = row.try_get("", "status")?;
-                let change = if n > 0
-                    && status == MailingStatus::Completed.as_str()
-                    && row.try_get::<i64>("", "pending")? <= 0
+                let change = if n > 0 && status == MailingStatus::Completed.as_str() && pending <= 0
                 {
                     "completed"
                 } else {
@@ -456,15 +425,48 @@ pub async fn settled(
                     "cancelled": t.cancelled,
                     "uncertain": t.uncertain,
                 });
-                crate::feed::record(
-                    db,
-                    &crate::feed::Change::mailing(merchant_id, source.id, body, now),
-                )
-                .await?;
+                crate::feed::Change::mailing(merchant_id, source.id, body, now)
             }
-        }
+        };
+        crate::feed::record(db, &change).await?;
     }
     Ok(merchants)
+}
+
+/// Takes `n` settled rows off a source's waiting count; the settle that takes the last one
+/// completes a sending source. The merchant, the status and the count left after it;
+/// `None` for a source that is gone.
+async fn take_pending(
+    db: &impl ConnectionTrait,
+    source: Source,
+    n: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<(Uuid, String, i64)>> {
+    // Mailings and pushes keep the same columns for this.
+    let table = match source.kind {
+        SourceKind::Mailing => "mailings",
+        SourceKind::Push => "pushes",
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            format!(
+                "UPDATE {table} SET pending = pending - $1, updated_at = $2, \
+                 status = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN 'completed' ELSE status END, \
+                 completed_at = CASE WHEN pending - $1 <= 0 AND status = 'sending' THEN $2 ELSE completed_at END \
+                 WHERE id = $3 RETURNING merchant_id, status, pending"
+            ),
+            [n.into(), now.into(), source.id.into()],
+        ))
+        .await?;
+    match row {
+        Some(row) => Ok(Some((
+            row.try_get("", "merchant_id")?,
+            row.try_get("", "status")?,
+            row.try_get("", "pending")?,
+        ))),
+        None => Ok(None),
+    }
 }
 
 /// Tells a mailing's screens that its figures moved after it was sent (delivered, opened,
@@ -541,11 +543,7 @@ pub async fn merchants(
     sources: &[Source],
 ) -> Result<HashMap<Source, Uuid>> {
     let mut out = HashMap::new();
-    let mailings: Vec<Uuid> = sources
-        .iter()
-        .filter(|s| s.kind == SourceKind::Mailing)
-        .map(|s| s.id)
-        .collect();
+    let mailings = ids_of(sources, SourceKind::Mailing);
     if !mailings.is_empty() {
         for m in mailing::Entity::find()
             .filter(mailing::Column::Id.is_in(mailings))
@@ -555,11 +553,7 @@ pub async fn merchants(
             out.insert(Source::mailing(m.id), m.merchant_id);
         }
     }
-    let pushes: Vec<Uuid> = sources
-        .iter()
-        .filter(|s| s.kind == SourceKind::Push)
-        .map(|s| s.id)
-        .collect();
+    let pushes = ids_of(sources, SourceKind::Push);
     if !pushes.is_empty() {
         for p in push::Entity::find()
             .filter(push::Column::Id.is_in(pushes))

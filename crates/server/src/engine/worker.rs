@@ -376,20 +376,12 @@ impl Worker {
     }
 
     async fn info(&self, source: Source) -> Result<Arc<SourceInfo>> {
-        if let Some(info) = self.lock_infos().get(&source) {
-            return Ok(info.clone());
-        }
-        let info = Arc::new(source::info(&self.db, source, &self.public_url).await?);
-        let mut infos = self.lock_infos();
-        if infos.len() > 1_000 {
-            infos.clear();
-        }
-        infos.insert(source, info.clone());
-        Ok(info)
-    }
-
-    fn lock_infos(&self) -> std::sync::MutexGuard<'_, HashMap<Source, Arc<SourceInfo>>> {
-        self.infos.lock().unwrap_or_else(|p| p.into_inner())
+        cached(
+            &self.infos,
+            source,
+            source::info(&self.db, source, &self.public_url),
+        )
+        .await
     }
 
     /// Renders what each row sends; rows that cannot be sent get their outcome here.
@@ -423,16 +415,12 @@ impl Worker {
             _ => {}
         }
         let ids: Vec<Uuid> = active.iter().map(|c| c.customer_id).collect();
-        let mut customers: HashMap<Uuid, customer::Model> = HashMap::new();
-        for chunk in ids.chunks(500) {
-            for c in customer::Entity::find()
-                .filter(customer::Column::Id.is_in(chunk.iter().copied()))
-                .all(&self.db)
+        let customers: HashMap<Uuid, customer::Model> =
+            find_by_ids::<customer::Entity>(&self.db, customer::Column::Id, &ids)
                 .await?
-            {
-                customers.insert(c.id, c);
-            }
-        }
+                .into_iter()
+                .map(|c| (c.id, c))
+                .collect();
         let mut infos: HashMap<Source, Arc<SourceInfo>> = HashMap::new();
         for row in &active {
             if let std::collections::hash_map::Entry::Vacant(slot) = infos.entry(row.source) {
@@ -468,16 +456,12 @@ impl Worker {
     }
 
     async fn push_info(&self, id: Uuid) -> Result<Arc<PushInfo>> {
-        if let Some(info) = lock(&self.push_infos).get(&id) {
-            return Ok(info.clone());
-        }
-        let info = Arc::new(source::push_info(&self.db, id, &self.pushes.default_topic).await?);
-        let mut infos = lock(&self.push_infos);
-        if infos.len() > 1_000 {
-            infos.clear();
-        }
-        infos.insert(id, info.clone());
-        Ok(info)
+        cached(
+            &self.push_infos,
+            id,
+            source::push_info(&self.db, id, &self.pushes.default_topic),
+        )
+        .await
     }
 
     /// The notifications of claimed Apple rows. A device notified since its push went out
@@ -491,18 +475,12 @@ impl Worker {
     ) -> Result<Vec<(Claimed, Ready)>> {
         let now = self.clock.now();
         let ids: Vec<Uuid> = rows.iter().map(|r| r.recipient_id).collect();
-        let mut registrations: HashMap<Uuid, pass_registration::Model> = HashMap::new();
-        for chunk in ids.chunks(500) {
-            for r in pass_registration::Entity::find()
-                .filter(pass_registration::Column::Id.is_in(chunk.iter().copied()))
-                .all(&self.db)
+        let registrations: HashMap<Uuid, pass_registration::Model> =
+            find_by_ids::<pass_registration::Entity>(&self.db, pass_registration::Column::Id, &ids)
                 .await?
-            {
-                if let Some(id) = r.id {
-                    registrations.insert(id, r);
-                }
-            }
-        }
+                .into_iter()
+                .filter_map(|r| Some((r.id?, r)))
+                .collect();
         let gap = chrono::Duration::from_std(self.pushes.gap).unwrap_or(chrono::Duration::zero());
         let coalesced = || Outcome::Sent {
             provider_id: "coalesced".to_owned(),
@@ -569,16 +547,12 @@ impl Worker {
         use crate::entity::pass;
         let now = self.clock.now();
         let ids: Vec<Uuid> = rows.iter().map(|r| r.recipient_id).collect();
-        let mut passes: HashMap<Uuid, pass::Model> = HashMap::new();
-        for chunk in ids.chunks(500) {
-            for p in pass::Entity::find()
-                .filter(pass::Column::Id.is_in(chunk.iter().copied()))
-                .all(&self.db)
+        let passes: HashMap<Uuid, pass::Model> =
+            find_by_ids::<pass::Entity>(&self.db, pass::Column::Id, &ids)
                 .await?
-            {
-                passes.insert(p.id, p);
-            }
-        }
+                .into_iter()
+                .map(|p| (p.id, p))
+                .collect();
         let mut notified =
             queue::google_notifications_since(&self.db, &ids, now - chrono::Duration::hours(24))
                 .await?;
@@ -741,6 +715,70 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What a source needs to send, read once per process: from `cache`, else by `load` (a
+/// future that does nothing unless awaited). The cache is emptied past 1,000 sources.
+async fn cached<K: std::hash::Hash + Eq, V>(
+    cache: &Mutex<HashMap<K, Arc<V>>>,
+    key: K,
+    load: impl std::future::Future<Output = Result<V>>,
+) -> Result<Arc<V>> {
+    if let Some(value) = lock(cache).get(&key) {
+        return Ok(value.clone());
+    }
+    let value = Arc::new(load.await?);
+    let mut values = lock(cache);
+    if values.len() > 1_000 {
+        values.clear();
+    }
+    values.insert(key, value.clone());
+    Ok(value)
+}
+
+/// The rows of `E` whose `column` is one of `ids`, 500 ids a statement.
+async fn find_by_ids<E: EntityTrait>(
+    db: &DatabaseConnection,
+    column: E::Column,
+    ids: &[Uuid],
+) -> Result<Vec<E::Model>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        found.extend(
+            E::find()
+                .filter(column.is_in(chunk.iter().copied()))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// Counts a provider send of `row`'s lane that began at `started`.
+fn record_send(row: &Claimed, started: Instant, ok: bool) {
+    crate::counters::record_send(
+        row.lane.code(),
+        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        ok,
+    );
+}
+
+/// A wallet push that may work later: tried again after the backoff, or failed once it has
+/// been tried `PASS_ATTEMPTS` times.
+fn retry_push(row: &Claimed, clock: &SharedClock, reason: String) -> Outcome {
+    if row.attempts >= PASS_ATTEMPTS {
+        Outcome::Failed(format!(
+            "{reason} (gave up after {} attempts)",
+            row.attempts
+        ))
+    } else {
+        let wait = chrono::Duration::from_std(apns::backoff(row.attempts))
+            .unwrap_or(chrono::Duration::seconds(60));
+        Outcome::Retry {
+            at: clock.now() + wait,
+            reason,
+        }
+    }
+}
+
 /// Sends one message and says what became of it.
 async fn send_one(
     router: &ChannelRouter,
@@ -751,11 +789,7 @@ async fn send_one(
 ) -> Outcome {
     let started = Instant::now();
     let result = router.send(&composed.message).await;
-    crate::counters::record_send(
-        row.lane.code(),
-        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        result.is_ok(),
-    );
+    record_send(row, started, result.is_ok());
     match result {
         Ok(receipt) => Outcome::Sent {
             sandbox: receipt.provider.is_sandbox(),
@@ -800,11 +834,7 @@ async fn google_one(
         message.notify = false;
         result = wallet.add_message(&notice.object_id, &message).await;
     }
-    crate::counters::record_send(
-        row.lane.code(),
-        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        result.is_ok(),
-    );
+    record_send(row, started, result.is_ok());
     match result {
         Ok(()) => Outcome::Sent {
             provider_id: if message.notify { "notify" } else { "text" }.to_owned(),
@@ -814,16 +844,7 @@ async fn google_one(
             quiet: !message.notify,
         },
         Err(error @ (GoogleError::Transient(_) | GoogleError::NotificationQuota)) => {
-            if row.attempts >= PASS_ATTEMPTS {
-                Outcome::Failed(format!("{error} (gave up after {} attempts)", row.attempts))
-            } else {
-                let wait = chrono::Duration::from_std(apns::backoff(row.attempts))
-                    .unwrap_or(chrono::Duration::seconds(60));
-                Outcome::Retry {
-                    at: clock.now() + wait,
-                    reason: error.to_string(),
-                }
-            }
+            retry_push(row, clock, error.to_string())
         }
         Err(error @ (GoogleError::NotFound(_) | GoogleError::Permanent(_))) => {
             Outcome::Failed(error.to_string())
@@ -856,26 +877,7 @@ async fn notify_one(
 ) -> Outcome {
     let started = Instant::now();
     let result = notifier.notify(&notice.topic, &notice.push_token).await;
-    crate::counters::record_send(
-        row.lane.code(),
-        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        result.is_ok(),
-    );
-    let retry_later = |reason: String| {
-        if row.attempts >= PASS_ATTEMPTS {
-            Outcome::Failed(format!(
-                "{reason} (gave up after {} attempts)",
-                row.attempts
-            ))
-        } else {
-            let wait = chrono::Duration::from_std(apns::backoff(row.attempts))
-                .unwrap_or(chrono::Duration::seconds(60));
-            Outcome::Retry {
-                at: clock.now() + wait,
-                reason,
-            }
-        }
-    };
+    record_send(row, started, result.is_ok());
     match result {
         Ok(accepted) => Outcome::Sent {
             provider_id: accepted.apns_id.unwrap_or_else(|| "apns".to_owned()),
@@ -904,7 +906,7 @@ async fn notify_one(
             Outcome::Failed(error.to_string())
         }
         Err(error @ NotifyError::TooMany) | Err(error @ NotifyError::Transient(_)) => {
-            retry_later(error.to_string())
+            retry_push(row, clock, error.to_string())
         }
         Err(error @ NotifyError::Permanent(_)) => Outcome::Failed(error.to_string()),
     }
