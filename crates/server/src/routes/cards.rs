@@ -344,18 +344,7 @@ pub async fn update(
     let card = active.update(&txn).await?;
     // What every pass of the card shows may have changed (design, texts, stores): their
     // devices fetch them again.
-    pass::Entity::update_many()
-        .col_expr(
-            pass::Column::UpdateTag,
-            crate::wallet::apple::next_tag_expr(now),
-        )
-        .col_expr(
-            pass::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
-        .filter(pass::Column::CardId.eq(card.id))
-        .exec(&txn)
-        .await?;
+    crate::wallet::apple::touch_card(&txn, card.id, now).await?;
     txn.commit().await?;
     let installed = installed_counts(&state.db, &[card.id]).await?;
     Ok(web::Json(to_dto(

@@ -13,7 +13,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::NaiveDate;
 use loyalcast_domain::Fields;
 use loyalcast_dto::{Consent, ConsentSource, NewCustomer};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
@@ -301,30 +301,26 @@ pub async fn enrol(
         now,
     )
     .await?;
-    let serial = Uuid::new_v4().simple().to_string();
-    let token = super::passes::authentication_token();
-    pass::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        merchant_id: Set(merchant.id),
-        card_id: Set(card.id),
-        customer_id: Set(customer.id),
-        serial_number: Set(serial.clone()),
-        authentication_token: Set(token.clone()),
-        platform: Set("apple".to_owned()),
-        installed_at: Set(now),
-        expires_at: Set(membership_expiry(&card, now)),
-        updated_at: Set(now),
-        update_tag: Set(crate::wallet::apple::next_tag(0, now)),
-        message: Set(None),
-        fetched_tag: Set(None),
+    let issued = super::passes::NewPassRow {
+        merchant_id: merchant.id,
+        card_id: card.id,
+        customer_id: customer.id,
+        serial_number: Uuid::new_v4().simple().to_string(),
+        platform: loyalcast_dto::WalletPlatform::Apple,
+        installed_at: now,
+        expires_at: super::passes::membership_expiry(&card, now),
     }
+    .active_model(now)
     .insert(&txn)
     .await?;
     txn.commit().await?;
     tracing::info!(card = %card.id, customer = %customer.id, "a card holder enrolled");
 
     let signer = state.pass_signer().await.map_err(ApiError::Internal)?;
-    let link = format!("/join/{}/passes/{serial}?token={token}", card.id);
+    let link = format!(
+        "/join/{}/passes/{}?token={}",
+        card.id, issued.serial_number, issued.authentication_token
+    );
     let apple = if signer.is_development() {
         format!(
             "<span class=\"btn off\" aria-disabled=\"true\">Add to Apple Wallet</span>\
@@ -442,17 +438,6 @@ pub async fn qr(state: web::Data<AppState>, card_id: web::Path<Uuid>) -> Result<
         .content_type("image/svg+xml")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(svg))
-}
-
-/// When a membership card's pass issued at `at` expires.
-fn membership_expiry(
-    card: &card::Model,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Option<chrono::DateTime<chrono::Utc>> {
-    (super::cards::parse_kind(&card.kind) == loyalcast_dto::CardKind::Membership)
-        .then_some(card.membership_period_days)
-        .flatten()
-        .map(|days| at + chrono::Duration::days(i64::from(days)))
 }
 
 /// A card's enrolment link.

@@ -2,7 +2,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use loyalcast_dto::{CardKind, NewPass, Page, Pass, Problem, WalletPlatform};
 use rand::RngCore;
 use sea_orm::{
@@ -14,7 +14,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::entity::{customer, pass};
+use crate::entity::{card, customer, pass};
 use crate::error::{ApiError, Result, is_unique_violation};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::routes::{PageParams, cards};
@@ -48,6 +48,48 @@ pub fn authentication_token() -> String {
     let mut bytes = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// When a pass of `card` installed at `at` expires: after the membership period for a
+/// membership card that has one, never otherwise.
+pub fn membership_expiry(card: &card::Model, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (cards::parse_kind(&card.kind) == CardKind::Membership)
+        .then_some(card.membership_period_days)
+        .flatten()
+        .map(|days| at + Duration::days(i64::from(days)))
+}
+
+/// A pass to issue.
+pub struct NewPassRow {
+    pub merchant_id: Uuid,
+    pub card_id: Uuid,
+    pub customer_id: Uuid,
+    pub serial_number: String,
+    pub platform: WalletPlatform,
+    pub installed_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl NewPassRow {
+    /// The row to insert: a new id and authentication token, the first update tag at `now`,
+    /// no message yet.
+    pub fn active_model(self, now: DateTime<Utc>) -> pass::ActiveModel {
+        pass::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            merchant_id: Set(self.merchant_id),
+            card_id: Set(self.card_id),
+            customer_id: Set(self.customer_id),
+            serial_number: Set(self.serial_number),
+            authentication_token: Set(authentication_token()),
+            platform: Set(self.platform.as_str().to_owned()),
+            installed_at: Set(self.installed_at),
+            expires_at: Set(self.expires_at),
+            updated_at: Set(now),
+            update_tag: Set(crate::wallet::apple::next_tag(0, now)),
+            message: Set(None),
+            fetched_tag: Set(None),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -150,12 +192,9 @@ pub async fn create(
         }
     };
     let installed_at = input.installed_at.unwrap_or_else(Utc::now);
-    let expires_at = input.expires_at.or_else(|| {
-        (cards::parse_kind(&card.kind) == CardKind::Membership)
-            .then_some(card.membership_period_days)
-            .flatten()
-            .map(|days| installed_at + Duration::days(i64::from(days)))
-    });
+    let expires_at = input
+        .expires_at
+        .or_else(|| membership_expiry(&card, installed_at));
     if expires_at.is_some_and(|e| e <= installed_at) {
         return Err(ApiError::field(
             "expires_at",
@@ -170,21 +209,16 @@ pub async fn create(
         &input,
         StatusCode::CREATED,
         async |txn| {
-            let model = pass::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                merchant_id: Set(auth.merchant_id),
-                card_id: Set(card.id),
-                customer_id: Set(input.customer_id),
-                serial_number: Set(serial.clone()),
-                authentication_token: Set(authentication_token()),
-                platform: Set(input.platform.as_str().to_owned()),
-                installed_at: Set(installed_at),
-                expires_at: Set(expires_at),
-                updated_at: Set(state.clock.now()),
-                update_tag: Set(crate::wallet::apple::next_tag(0, state.clock.now())),
-                message: Set(None),
-                fetched_tag: Set(None),
+            let model = NewPassRow {
+                merchant_id: auth.merchant_id,
+                card_id: card.id,
+                customer_id: input.customer_id,
+                serial_number: serial.clone(),
+                platform: input.platform,
+                installed_at,
+                expires_at,
             }
+            .active_model(state.clock.now())
             .insert(txn)
             .await?;
             Ok(to_dto(&model))

@@ -352,6 +352,22 @@ pub fn next_tag_expr(now: DateTime<Utc>) -> sea_orm::sea_query::SimpleExpr {
     ))
 }
 
+/// Moves the update tag of every pass of a card (see [`next_tag`]), in one statement: what
+/// they all show has changed (the card's design, texts or stores).
+pub async fn touch_card(
+    db: &impl ConnectionTrait,
+    card_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    pass::Entity::update_many()
+        .col_expr(pass::Column::UpdateTag, next_tag_expr(now))
+        .col_expr(pass::Column::UpdatedAt, Expr::value(now))
+        .filter(pass::Column::CardId.eq(card_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Moves the update tag of every pass of `customers` (see [`next_tag`]), in one statement
 /// per 500 customers: what their passes show has changed.
 pub async fn touch(
