@@ -72,6 +72,7 @@ server:
 
 frontend: tool-wasm tool-trunk tool-wasm-bindgen tool-npm
 	cd frontend && PATH="$(FRONTEND_PATH)" TRUNK_TOOLS_WASM_BINDGEN=$(WASM_BINDGEN_VERSION) TRUNK_SKIP_VERSION_CHECK=true trunk build --release
+	node frontend/precompress.mjs frontend/dist
 
 build: server frontend
 

@@ -20,6 +20,26 @@ test('a signed-out visit to /customers lands on the sign-in page', async () => {
   });
 });
 
+test('a malformed email is refused at its field without asking the server, and the error clears once fixed', async () => {
+  await withPage(browser, 'sign-in-malformed', (b) => newPage(b), async (page) => {
+    const logins = [];
+    page.on('request', (r) => { if (r.url().includes('/api/v1/auth/login')) logins.push(r.url()); });
+    await page.goto('/sign-in');
+    for (const typed of ['', 'owner', 'owner@demo', 'a b@example.com']) {
+      await page.getByTestId('sign-in-email').fill(typed);
+      await page.getByTestId('sign-in-password').fill(PASSWORD);
+      await page.getByTestId('sign-in-submit').click();
+      await page.locator('#sign-in-email-error').waitFor();
+    }
+    assert.equal(logins.length, 0, 'nothing was sent');
+    await page.getByTestId('sign-in-email').fill(EMAIL);
+    assert.equal(await page.locator('#sign-in-email-error').count(), 0, 'fixed, the error is gone');
+    await page.getByTestId('sign-in-submit').click();
+    await page.waitForURL((url) => url.pathname === '/mailings/history');
+    assert.equal(logins.length, 1);
+  });
+});
+
 test('wrong credentials show an error and stay on the sign-in page', async () => {
   await withPage(browser, 'sign-in-wrong-password', (b) => newPage(b), async (page) => {
     await page.goto('/sign-in');
@@ -33,14 +53,14 @@ test('wrong credentials show an error and stay on the sign-in page', async () =>
   });
 });
 
-test('signing in opens the inbox and shows who is signed in', async () => {
+test('signing in opens the mailings history (the first built tab) and shows who is signed in', async () => {
   await withPage(browser, 'sign-in', (b) => newPage(b), async (page) => {
     await page.goto('/');
     await page.waitForURL((url) => url.pathname === '/sign-in');
     await page.getByTestId('sign-in-email').fill(EMAIL);
     await page.getByTestId('sign-in-password').fill(PASSWORD);
     await page.getByTestId('sign-in-submit').click();
-    await page.waitForURL((url) => url.pathname === '/mailings/inbox');
+    await page.waitForURL((url) => url.pathname === '/mailings/history');
     assert.notEqual((await page.getByTestId('merchant-name').innerText()).trim(), '');
     assert.notEqual((await page.getByTestId('member-name').innerText()).trim(), '');
     assert.match(await page.getByTestId('member-role').innerText(), /owner|admin|agent/i);

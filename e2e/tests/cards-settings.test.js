@@ -70,8 +70,10 @@ test('settings show the team, and an API key is shown once when created', async 
     });
     assert.equal(segments.status, 403);
 
-    page.once('dialog', (d) => d.accept());
+    // Revoking is asked in the page first.
     await row.getByTestId('api-key-revoke').click();
+    assert.match(await page.getByTestId('confirm-dialog').innerText(), /Revoke the key/);
+    await page.getByTestId('confirm-yes').click();
     await page.waitForFunction(
       ([n]) => {
         const rows = [...document.querySelectorAll('[data-testid="api-key-row"]')].filter((r) => r.innerText.includes(n));

@@ -42,7 +42,7 @@ test('create a mailing to a segment by SMS and email, watch it complete, find it
     await page.getByTestId('page-mailing-new').waitFor();
 
     await page.getByTestId('mailing-name').fill(name);
-    await page.getByTestId('audience-segment').check();
+    await page.getByTestId('mailing-audience-segment').check();
     await page.getByTestId('mailing-segment').selectOption(segment.id);
     // The recipient count comes from the estimate.
     const count = page.getByTestId('audience-count');
@@ -51,12 +51,20 @@ test('create a mailing to a segment by SMS and email, watch it complete, find it
       (n) => document.querySelector('[data-testid="audience-count"]')?.getAttribute('data-count') === String(n),
       segment.customers,
     );
-    assert.match((await count.textContent()).replace(/\s+/g, ' '), new RegExp(`${thousands(segment.customers)} customers? will receive this`));
+    // Who can get it on the chosen channel, out of the audience: what the mailing will record.
+    assert.match(
+      (await count.textContent()).replace(/\s+/g, ' '),
+      new RegExp(`${thousands(reach.sms)} by SMS of ${thousands(segment.customers)} customers? can get this`),
+    );
 
     // SMS is on by default; add email.
     assert.equal(await page.getByTestId('channel-sms').isChecked(), true);
     await page.getByTestId('channel-email').check();
     await page.getByTestId('editor-email').waitFor();
+    await page.waitForFunction(
+      (text) => document.querySelector('[data-testid="audience-count"]')?.textContent.replace(/\s+/g, ' ').includes(text),
+      `: ${thousands(reach.sms)} by SMS, ${thousands(reach.email)} by email can get this`,
+    );
 
     // A variable chip inserts at the cursor.
     await page.getByTestId('mailing-sms-body').fill('Hello , double points this week!');
@@ -72,6 +80,11 @@ test('create a mailing to a segment by SMS and email, watch it complete, find it
       const t = document.querySelector('[data-testid="preview-sms"]')?.innerText || '';
       return t.includes('double points') && !t.includes('{first_name}');
     });
+    // So does the email, subject and text, and with the business's name.
+    await page.waitForFunction(() => {
+      const t = document.querySelector('[data-testid="preview-email"]')?.innerText || '';
+      return t.includes('Double points,') && t.includes('Double points all week at') && !t.includes('{');
+    });
     await page.waitForFunction(() => /SMS segments? · .* left · (GSM-7|Unicode)/.test(document.querySelector('[data-testid="sms-counter"]')?.innerText || ''));
     // The cost line: segments × recipients = credits; balance.
     const smsCost = page.getByTestId('cost-sms');
@@ -84,12 +97,24 @@ test('create a mailing to a segment by SMS and email, watch it complete, find it
     assert.equal(await page.getByTestId('cost-insufficient').count(), 0);
     await screenshot(page, 'mailing-create-form');
 
-    // Send; the button shows progress, then the mailing's page opens.
+    // Review: the exact recipients per channel and the cost; nothing is sent before the
+    // confirmation, which says what it will do.
     await page.getByTestId('mailing-send').click();
+    const review = page.getByTestId('mailing-review');
+    await review.waitFor();
+    await page.getByTestId('review-confirm').waitFor();
+    assert.match(await page.getByTestId('review-sms').innerText(), new RegExp(`${thousands(reach.sms)} recipients?`));
+    assert.match(await page.getByTestId('review-email').innerText(), new RegExp(`${thousands(reach.email)} recipients?`));
+    assert.match(await page.getByTestId('review-sms-cost').innerText(), /balance [0-9,]+ → [0-9,]+/);
+    const label = await page.getByTestId('review-confirm').innerText();
+    assert.match(label, new RegExp(`^Send ${thousands(reach.sms)} SMS \\+ ${thousands(reach.email)} emails? · [0-9,]+ credits$`));
+    assert.equal((await api(session, `/mailings?q=${encodeURIComponent(name)}`)).total, 0, 'nothing before the confirmation');
+    await page.getByTestId('review-confirm').dblclick();
     await page.waitForURL((url) => /^\/mailings\/[0-9a-f-]{36}$/.test(url.pathname));
     const id = pathOf(page).split('/').pop();
     await page.getByTestId('page-mailing').waitFor();
     assert.equal((await page.getByTestId('mailing-title').innerText()).trim(), name);
+    assert.equal((await api(session, `/mailings?q=${encodeURIComponent(name)}`)).total, 1, 'a double click sends once');
 
     // Progress reaches 100% and the status becomes Completed, without reloading the page.
     await page.waitForFunction(
@@ -189,12 +214,16 @@ test('a scheduled mailing is sent at the time typed in the merchant time zone, a
     await page.goto('/mailings/new');
     await page.getByTestId('mailing-name').fill(name);
     await page.getByTestId('mailing-sms-body').fill('See you tomorrow, {first_name}!');
-    await page.getByTestId('when-schedule').check();
+    await page.getByTestId('mailing-when-schedule').check();
     assert.equal((await page.getByTestId('mailing-time-zone').innerText()).includes(zone), true);
     const tomorrow = new Date(Date.now() + 2 * 86_400_000).toLocaleDateString('sv-SE', { timeZone: zone });
     await page.getByTestId('mailing-date').fill(tomorrow);
     await page.getByTestId('mailing-time').fill('09:30');
     await page.getByTestId('mailing-send').click();
+    await page.getByTestId('review-when').waitFor();
+    assert.match(await page.getByTestId('review-when').innerText(), /^Scheduled for /);
+    assert.match(await page.getByTestId('review-confirm').innerText(), /^Schedule /);
+    await page.getByTestId('review-confirm').click();
     await page.waitForURL((url) => /^\/mailings\/[0-9a-f-]{36}$/.test(url.pathname));
     const id = pathOf(page).split('/').pop();
     await page.waitForFunction(() => document.querySelector('[data-testid="mailing-status"]')?.getAttribute('data-status') === 'scheduled');
@@ -203,10 +232,189 @@ test('a scheduled mailing is sent at the time typed in the merchant time zone, a
     assert.equal(new Date(mailing.scheduled_at).toISOString(), zonedToUtc(tomorrow, '09:30', zone).toISOString());
 
     // Cancel, after confirming.
-    page.once('dialog', (dialog) => dialog.accept());
     await page.getByTestId('action-cancel').click();
+    // Nothing happens before the dialog is answered; "Cancel" there keeps the mailing.
+    await page.getByTestId('confirm-no').click();
+    await page.getByTestId('confirm-dialog').waitFor({ state: 'detached' });
+    assert.equal((await api(session, `/mailings/${id}`)).status, 'scheduled');
+    await page.getByTestId('action-cancel').click();
+    await page.getByTestId('confirm-yes').click();
     await page.waitForFunction(() => document.querySelector('[data-testid="mailing-status"]')?.getAttribute('data-status') === 'cancelled');
     assert.equal(await page.getByTestId('action-cancel').count(), 0);
     assert.equal((await api(session, `/mailings/${id}`)).status, 'cancelled');
+  });
+});
+
+test('a draft is reviewed with its exact figures before it is sent; its page names its segment; the header balance follows', async () => {
+  await withPage(browser, 'mailing-draft-review', signedInPage, async (page, session) => {
+    const { segment, reach } = await smallSegment(session);
+    const draft = await api(session, '/mailings', {
+      method: 'POST',
+      body: JSON.stringify({
+        name: `E2E reviewed draft ${Date.now()}`,
+        audience: { type: 'segment', segment_id: segment.id },
+        channels: ['sms'],
+        content: { sms: { body: 'Hi {first_name}, see you soon' } },
+        draft: true,
+      }),
+    });
+    await page.goto(`/mailings/${draft.id}`);
+    assert.match(await page.getByTestId('mailing-segment').innerText(), new RegExp(segment.name));
+    const smsFigure = page.getByTestId('figure-sms').getByTestId('figure-value');
+    await smsFigure.waitFor();
+    const before = number(await smsFigure.innerText());
+
+    // "Send now" opens the review; going back sends nothing.
+    await page.getByTestId('action-send').click();
+    await page.getByTestId('review-confirm').waitFor();
+    assert.match(await page.getByTestId('review-sms').innerText(), new RegExp(`${thousands(reach.sms)} recipients?`));
+    const label = await page.getByTestId('review-confirm').innerText();
+    const match = label.match(new RegExp(`^Send ${thousands(reach.sms)} SMS · ([0-9,]+) credits$`));
+    assert.ok(match, label);
+    await page.getByTestId('review-back').click();
+    await page.getByTestId('mailing-review').waitFor({ state: 'detached' });
+    assert.equal((await api(session, `/mailings/${draft.id}`)).status, 'draft', 'nothing sent without the confirmation');
+
+    await page.getByTestId('action-send').click();
+    await page.getByTestId('review-confirm').click();
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="mailing-status"]')?.getAttribute('data-status') === 'completed',
+      null,
+      { timeout: 60_000 },
+    );
+    // The header's SMS balance moves without a reload, to what the server has.
+    await page.waitForFunction(
+      ([was]) => {
+        const text = document.querySelector('[data-testid="figure-sms"] [data-testid="figure-value"]')?.innerText ?? '';
+        return Number(text.replace(/[^0-9]/g, '')) !== was;
+      },
+      [before],
+      { timeout: 30_000 },
+    );
+    const balances = await api(session, '/balances');
+    await page.waitForFunction(
+      ([want]) => document.querySelector('[data-testid="figure-sms"] [data-testid="figure-value"]')?.innerText === want,
+      [thousands(balances.sms.available)],
+    );
+  });
+});
+
+test('a mailing page names who was not reached and why, and the list downloads as CSV', async () => {
+  await withPage(browser, 'mailing-problems', signedInPage, async (page, session) => {
+    const tag = `e2e-bounce-${Date.now() % 1000000}`;
+    // The sandbox refuses mail to bounce@… for good: a failure with a reason.
+    await api(session, '/customers', {
+      method: 'POST',
+      body: JSON.stringify({
+        first_name: 'Una',
+        last_name: 'Bounce',
+        email: `bounce@${tag}.example.com`,
+        tags: [tag],
+        consent: { sms: false, email: true, telegram: false, messenger: false },
+      }),
+    });
+    const segment = await api(session, '/segments', {
+      method: 'POST',
+      body: JSON.stringify({ name: `E2E ${tag}`, rule: { type: 'has_tag', tag } }),
+    });
+    const mailing = await api(session, '/mailings', {
+      method: 'POST',
+      body: JSON.stringify({
+        name: `E2E problems ${tag}`,
+        audience: { type: 'segment', segment_id: segment.id },
+        channels: ['email'],
+        content: { email: { subject: 'Hi {first_name}', body: 'Hello {first_name}' } },
+      }),
+    });
+    await page.goto(`/mailings/${mailing.id}`);
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="mailing-status"]')?.getAttribute('data-status') === 'completed',
+      null,
+      { timeout: 60_000 },
+    );
+    const row = page.getByTestId('problem-row');
+    await row.waitFor();
+    assert.equal(await row.count(), 1);
+    assert.match(await row.innerText(), /Una Bounce/);
+    assert.equal(await row.getAttribute('data-state'), 'failed');
+    assert.match(await row.getByTestId('problem-reason').innerText(), /mailbox does not exist/);
+
+    const [file] = await Promise.all([page.waitForEvent('download'), page.getByTestId('problems-csv').click()]);
+    const text = await new Promise((resolve, reject) => {
+      file.createReadStream().then((stream) => {
+        let data = '';
+        stream.on('data', (chunk) => { data += chunk; });
+        stream.on('end', () => resolve(data));
+        stream.on('error', reject);
+      }, reject);
+    });
+    const lines = text.trim().split('\r\n');
+    assert.equal(lines[0], 'name,channel,state,reason,attempts,next_attempt_at,updated_at,customer_id');
+    assert.equal(lines.length, 2);
+    assert.match(lines[1], /^Una Bounce,email,failed,.*mailbox does not exist/);
+  });
+});
+
+test('a draft opens in the editor with its audience and texts, is changed, and is sent as changed', async () => {
+  await withPage(browser, 'mailing-draft-edit', signedInPage, async (page, session) => {
+    const { segment, reach } = await smallSegment(session);
+    const name = `E2E edited draft ${Date.now()}`;
+    const draft = await api(session, '/mailings', {
+      method: 'POST',
+      body: JSON.stringify({
+        name,
+        audience: { type: 'segment', segment_id: segment.id },
+        channels: ['sms'],
+        content: { sms: { body: 'Old words for {first_name}' } },
+        draft: true,
+      }),
+    });
+    await page.goto(`/mailings/${draft.id}`);
+    await page.getByTestId('mailing-draft-note').waitFor();
+    assert.equal(await page.getByTestId('mailing-recipients').count(), 0, 'a draft has no recipients yet');
+    assert.match(await page.locator('.content-note').innerText(), /are filled in for each customer when it is sent/);
+
+    await page.getByTestId('action-edit').click();
+    await page.waitForURL((url) => url.pathname === `/mailings/${draft.id}/edit`);
+    await page.getByTestId('mailing-sms-body').waitFor();
+    assert.equal(await page.getByTestId('mailing-name').inputValue(), name);
+    assert.equal(await page.getByTestId('mailing-sms-body').inputValue(), 'Old words for {first_name}');
+    await page.waitForFunction((id) => document.querySelector('[data-testid="mailing-segment"]')?.value === id, segment.id);
+    // The live count is the draft's audience.
+    await page.waitForFunction(
+      (want) => document.querySelector('[data-testid="audience-count"]')?.innerText.startsWith(want),
+      `${thousands(reach.sms)} by SMS`,
+    );
+
+    // Saved: the draft holds the new words, and nothing is sent.
+    await page.getByTestId('mailing-sms-body').fill('New words for {first_name}');
+    await page.getByTestId('mailing-save-draft').click();
+    await page.waitForURL((url) => url.pathname === `/mailings/${draft.id}`);
+    let saved = await api(session, `/mailings/${draft.id}`);
+    assert.equal(saved.status, 'draft');
+    assert.equal(saved.content.sms.body, 'New words for {first_name}');
+
+    // Changed again and sent from the editor, through the review.
+    await page.getByTestId('action-edit').click();
+    await page.getByTestId('mailing-sms-body').waitFor();
+    assert.equal(await page.getByTestId('mailing-sms-body').inputValue(), 'New words for {first_name}');
+    await page.getByTestId('mailing-name').fill(`${name} (final)`);
+    await page.getByTestId('mailing-send').click();
+    await page.getByTestId('review-confirm').waitFor();
+    assert.equal((await api(session, `/mailings/${draft.id}`)).name, name, 'nothing saved before the confirmation');
+    await page.getByTestId('review-confirm').click();
+    await page.waitForURL((url) => url.pathname === `/mailings/${draft.id}`);
+    await page.waitForFunction(
+      () => ['sending', 'completed'].includes(document.querySelector('[data-testid="mailing-status"]')?.getAttribute('data-status')),
+    );
+    saved = await api(session, `/mailings/${draft.id}`);
+    assert.equal(saved.name, `${name} (final)`);
+    assert.equal(saved.counts.total, reach.sms);
+    assert.equal(await page.getByTestId('action-edit').count(), 0, 'a sent mailing is not edited');
+
+    // The editor of a sent mailing says so.
+    await page.goto(`/mailings/${draft.id}/edit`);
+    await page.getByTestId('mailing-not-draft').waitFor();
+    await screenshot(page, 'mailing-draft-edit');
   });
 });

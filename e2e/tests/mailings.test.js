@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, launch, pathOf, signedInPage, thousands, withPage } from '../lib/harness.js';
+import { AGENT_EMAIL, api, apiLogin, launch, pathOf, signedInPage, thousands, withPage } from '../lib/harness.js';
 
 let browser;
 before(async () => {
@@ -27,13 +27,13 @@ async function checkFigures(page, figures) {
   assert.equal((await value('figure-email')).trim(), thousands(figures.email_balance));
 }
 
-test('/ and /mailings open the inbox tab; an unknown address shows not found', async () => {
+test('/ and /mailings open the mailings history; an unknown address shows not found', async () => {
   await withPage(browser, 'root-redirect', signedInPage, async (page) => {
     await page.goto('/');
-    await page.waitForURL((url) => url.pathname === '/mailings/inbox');
-    await page.getByTestId('page-inbox').waitFor();
+    await page.waitForURL((url) => url.pathname === '/mailings/history');
+    await page.getByTestId('page-history').waitFor();
     await page.goto('/mailings');
-    await page.waitForURL((url) => url.pathname === '/mailings/inbox');
+    await page.waitForURL((url) => url.pathname === '/mailings/history');
     // An unknown address says so, with a way back.
     await page.goto('/no-such-page');
     await page.getByTestId('not-found').waitFor();
@@ -95,4 +95,36 @@ test('the mailings history lists mailings and searches them by name', async () =
     await page.getByTestId('mailing-search').fill(`${name} no such mailing`);
     await page.getByTestId('empty').waitFor();
   });
+});
+
+test('an agent is told before acting: no Create, no Send, Pause or Cancel, and no form the server would refuse', async () => {
+  const owner = await apiLogin();
+  const draft = await api(owner, '/mailings', {
+    method: 'POST',
+    body: JSON.stringify({
+      name: `E2E agent view ${Date.now()}`,
+      audience: { type: 'all' },
+      channels: ['sms'],
+      content: { sms: { body: 'Hello {first_name}!' } },
+      draft: true,
+    }),
+  });
+  await withPage(
+    browser,
+    'mailings-agent',
+    (b) => signedInPage(b, undefined, { email: AGENT_EMAIL }),
+    async (page) => {
+      await page.goto('/mailings/history');
+      await page.getByTestId('create-mailing-note').waitFor();
+      assert.equal(await page.getByTestId('create-mailing').count(), 0);
+      await page.goto(`/mailings/${draft.id}`);
+      await page.getByTestId('mailing-agent-note').waitFor();
+      for (const action of ['action-send', 'action-pause', 'action-resume', 'action-resend', 'action-cancel']) {
+        assert.equal(await page.getByTestId(action).count(), 0, action);
+      }
+      await page.goto('/mailings/new');
+      await page.getByTestId('mailing-agent-note').waitFor();
+      assert.equal(await page.getByTestId('mailing-form').count(), 0);
+    },
+  );
 });

@@ -33,6 +33,9 @@ test('send a push from the tab: live preview while typing, reach, a confirm step
       thousands(expected.passes),
     );
     assert.match(await page.getByTestId('push-reach').textContent(), new RegExp(`${thousands(expected.holders)} customers? will receive this`));
+    // Every platform's reach is the server's: Google passes and browser subscriptions too.
+    assert.ok((await page.getByTestId('reach-google').textContent()).startsWith(thousands(expected.google_passes)));
+    assert.ok((await page.getByTestId('reach-web').textContent()).startsWith(thousands(expected.web_subscriptions)));
 
     // Nothing goes out before the confirm step.
     await page.getByTestId('push-review').click();
@@ -46,7 +49,14 @@ test('send a push from the tab: live preview while typing, reach, a confirm step
     const row = page.getByTestId('push-row').filter({ hasText: text });
     await row.waitFor();
     assert.equal(await row.getByTestId('push-row-passes').textContent(), thousands(expected.passes));
-    assert.equal(await row.getByTestId('push-row-status').textContent(), 'Sent');
+    // Sending while the engine wakes the devices, then Sent: the row follows the change feed.
+    await page.waitForFunction(
+      (t) => [...document.querySelectorAll('[data-testid="push-row"]')]
+        .find((r) => r.textContent.includes(t))
+        ?.querySelector('[data-testid="push-row-status"]')?.textContent === 'Sent',
+      text,
+      { timeout: 30_000 },
+    );
     const sent = (await api(session, '/pushes?page=1&per_page=100')).items.filter((p) => p.message === text);
     assert.equal(sent.length, 1, 'a double click sends once');
     assert.equal(sent[0].passes, expected.passes);
@@ -57,25 +67,41 @@ test('send a push from the tab: live preview while typing, reach, a confirm step
   });
 });
 
-test('a scheduled push fires and the history shows it without a reload', async () => {
+test('a push scheduled from the tab fires at its minute and the history shows it without a reload', async () => {
   await withPage(browser, 'push-scheduled', signedInPage, async (page, session) => {
+    const me = await api(session, '/me');
+    const zone = me.merchant.time_zone;
     const card = (await api(session, '/cards?page=1&per_page=100')).items[0];
     await page.goto('/mailings/send-push');
-    await page.getByTestId('push-history').or(page.getByText('No pushes yet.')).first().waitFor();
+    await page.getByTestId('page-send-push').waitFor();
+    await page.getByTestId('push-card').selectOption(card.id);
     const text = `Opening early tomorrow ${Date.now()}`;
-    const sendAt = new Date(Date.now() + 4000).toISOString();
-    await api(session, '/pushes', {
-      method: 'POST',
-      body: JSON.stringify({ card_id: card.id, audience: { type: 'all' }, message: text, send_at: sendAt }),
-    });
+    await page.getByTestId('push-message').fill(text);
+    // The next whole minute in the merchant's time zone (two ahead when this one ends soon).
+    const at = new Date(Date.now() + (new Date().getSeconds() >= 45 ? 120_000 : 60_000));
+    const date = at.toLocaleDateString('sv-SE', { timeZone: zone });
+    const time = at.toLocaleTimeString('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    await page.getByTestId('push-when-schedule').check();
+    assert.ok((await page.getByTestId('push-time-zone').innerText()).includes(zone));
+    await page.getByTestId('push-date').fill(date);
+    await page.getByTestId('push-time').fill(time);
+    await page.getByTestId('push-review').click();
+    await page.getByTestId('push-confirm').waitFor();
+    await page.getByTestId('push-confirm-send').click();
     const row = page.getByTestId('push-row').filter({ hasText: text });
     await row.waitFor();
+    assert.equal(await row.getByTestId('push-row-status').textContent(), 'Scheduled');
+    const scheduled = (await api(session, '/pushes?page=1&per_page=100')).items.find((p) => p.message === text);
+    assert.equal(scheduled.status, 'scheduled');
+    const due = new Date(scheduled.scheduled_at);
+    assert.equal(due.toLocaleDateString('sv-SE', { timeZone: zone }), date, 'the date typed, in the merchant time zone');
+    assert.equal(due.toLocaleTimeString('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }), time);
     await page.waitForFunction(
       (t) => [...document.querySelectorAll('[data-testid="push-row"]')]
         .find((r) => r.textContent.includes(t))
         ?.querySelector('[data-testid="push-row-status"]')?.textContent === 'Sent',
       text,
-      { timeout: 30000 },
+      { timeout: 150_000 },
     );
   });
 });

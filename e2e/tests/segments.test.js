@@ -117,8 +117,35 @@ test('saving a segment lists it with its count, and it can be deleted', async ()
     await page.getByTestId('segment-save').click();
     await page.locator('#segment-name-error').waitFor();
 
-    page.once('dialog', (d) => d.accept());
     await listed.getByTestId('segment-delete').click();
+    await page.getByTestId('confirm-yes').click();
     await listed.waitFor({ state: 'detached' });
+  });
+});
+
+test('a value the server would refuse is said at its condition, and the error goes once it is fixed', async () => {
+  await withPage(browser, 'segments-condition-errors', signedInPage, async (page) => {
+    await page.goto('/segments');
+    await page.getByTestId('add-condition').first().click();
+    const row = page.getByTestId('condition-row').first();
+    await row.getByTestId('condition-kind').selectOption('visits');
+    await row.getByTestId('condition-value').fill('99999999999999999999');
+    assert.match(await row.getByTestId('condition-error').innerText(), /whole number up to 9,223,372,036,854,775,807/);
+    await row.getByTestId('condition-value').fill('12');
+    await row.getByTestId('condition-error').waitFor({ state: 'detached' });
+
+    await row.getByTestId('condition-kind').selectOption('no_visit_for_days');
+    await row.getByTestId('condition-value').fill('4000');
+    assert.match(await row.getByTestId('condition-error').innerText(), /1 to 3650 days/);
+    await row.getByTestId('condition-value').fill('60');
+    await row.getByTestId('condition-error').waitFor({ state: 'detached' });
+
+    await row.getByTestId('condition-kind').selectOption('has_tag');
+    await row.getByTestId('condition-value').fill('vip!');
+    assert.match(await row.getByTestId('condition-error').innerText(), /letters, digits/);
+    // Saving says it once, pointing at the condition.
+    await page.getByTestId('segment-name').fill('Typo segment');
+    await page.getByTestId('segment-save').click();
+    assert.equal(await page.getByText('letters, digits', { exact: false }).count(), 2, 'at the condition and under the rule');
   });
 });

@@ -100,6 +100,37 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The same error without the errors on `field` (or under it): what is left once that
+    /// field is fixed. A validation problem left with no field errors is no error at all.
+    pub fn without_field(&self, field: &str) -> Option<ApiError> {
+        let ApiError::Problem(p) = self else {
+            return Some(self.clone());
+        };
+        if p.errors.is_empty() {
+            return Some(self.clone());
+        }
+        let errors: Vec<_> = p
+            .errors
+            .iter()
+            .filter(|e| {
+                !(e.field == field
+                    || e.field
+                        .strip_prefix(field)
+                        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('[')))
+            })
+            .cloned()
+            .collect();
+        if errors.is_empty() {
+            return None;
+        }
+        Some(ApiError::Problem(Problem {
+            errors,
+            ..p.clone()
+        }))
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message())
@@ -181,12 +212,17 @@ impl Api {
         }
     }
 
-    async fn execute(&self, builder: RequestBuilder, body: Option<String>) -> ApiResult<Response> {
+    /// Sends the request, with `body` (its text and content type) when given.
+    async fn execute(
+        &self,
+        builder: RequestBuilder,
+        body: Option<(String, &str)>,
+    ) -> ApiResult<Response> {
         let (builder, authenticated) = self.authorize(builder.header("Accept", "application/json"));
         let request = match body {
-            Some(json) => builder
-                .header("Content-Type", "application/json")
-                .body(json)
+            Some((text, content_type)) => builder
+                .header("Content-Type", content_type)
+                .body(text)
                 .map_err(|e| ApiError::Network(e.to_string()))?,
             None => builder
                 .build()
@@ -217,7 +253,9 @@ impl Api {
         body: &B,
     ) -> ApiResult<T> {
         let json = serde_json::to_string(body).map_err(|e| ApiError::Decode(e.to_string()))?;
-        let response = self.execute(builder, Some(json)).await?;
+        let response = self
+            .execute(builder, Some((json, "application/json")))
+            .await?;
         decode(response).await
     }
 
@@ -303,11 +341,69 @@ impl Api {
             .await
     }
 
+    /// One page of the messages a customer was sent, newest first.
+    pub async fn customer_messages(
+        &self,
+        id: Uuid,
+        page: u64,
+        per_page: u64,
+    ) -> ApiResult<Page<loyalcast_dto::CustomerMessage>> {
+        self.json(Request::get(&Self::url(&format!(
+            "/customers/{id}/messages?page={page}&per_page={per_page}"
+        ))))
+        .await
+    }
+
     pub async fn customer_consent(&self, id: Uuid) -> ApiResult<loyalcast_dto::ConsentHistory> {
         self.json(Request::get(&Self::url(&format!(
             "/customers/{id}/consent"
         ))))
         .await
+    }
+
+    pub async fn create_customer(&self, input: &loyalcast_dto::NewCustomer) -> ApiResult<Customer> {
+        self.json_with(Request::post(&Self::url("/customers")), input)
+            .await
+    }
+
+    pub async fn update_customer(
+        &self,
+        id: Uuid,
+        patch: &loyalcast_dto::CustomerPatch,
+    ) -> ApiResult<Customer> {
+        self.json_with(
+            Request::patch(&Self::url(&format!("/customers/{id}"))),
+            patch,
+        )
+        .await
+    }
+
+    pub async fn delete_customer(&self, id: Uuid) -> ApiResult<()> {
+        self.no_content(Request::delete(&Self::url(&format!("/customers/{id}"))))
+            .await
+    }
+
+    /// Imports a CSV file; `consent` and `legal_basis` declare what every row without its
+    /// own consent column agreed to.
+    pub async fn import_customers(
+        &self,
+        csv: String,
+        consent: &[loyalcast_dto::Channel],
+        legal_basis: &str,
+    ) -> ApiResult<loyalcast_dto::ImportReport> {
+        let mut url = Self::url("/customers/import");
+        if !consent.is_empty() {
+            let channels: Vec<&str> = consent.iter().map(|c| c.as_str()).collect();
+            url.push_str(&format!(
+                "?consent={}&legal_basis={}",
+                channels.join(","),
+                js_sys::encode_uri_component(legal_basis.trim())
+            ));
+        }
+        let response = self
+            .execute(Request::post(&url), Some((csv, "text/csv; charset=utf-8")))
+            .await?;
+        decode(response).await
     }
 
     pub async fn tags(&self) -> ApiResult<Vec<String>> {
@@ -342,6 +438,11 @@ impl Api {
     }
 
     // --- segments -------------------------------------------------------------------------
+
+    pub async fn segment(&self, id: Uuid) -> ApiResult<Segment> {
+        self.json(Request::get(&Self::url(&format!("/segments/{id}"))))
+            .await
+    }
 
     pub async fn segments(&self, page: u64, per_page: u64) -> ApiResult<Page<Segment>> {
         let page = page.max(1).to_string();
@@ -416,6 +517,76 @@ impl Api {
 
     pub async fn team(&self) -> ApiResult<Vec<TeamMember>> {
         self.json(Request::get(&Self::url("/team"))).await
+    }
+
+    pub async fn change_team_role(
+        &self,
+        id: Uuid,
+        role: loyalcast_dto::Role,
+    ) -> ApiResult<TeamMember> {
+        self.json_with(
+            Request::patch(&Self::url(&format!("/team/{id}"))),
+            &loyalcast_dto::TeamMemberChange { role },
+        )
+        .await
+    }
+
+    pub async fn invitations(&self) -> ApiResult<Vec<loyalcast_dto::Invitation>> {
+        self.json(Request::get(&Self::url("/team/invitations")))
+            .await
+    }
+
+    pub async fn invite(
+        &self,
+        input: &loyalcast_dto::NewInvitation,
+    ) -> ApiResult<loyalcast_dto::Invitation> {
+        self.json_with(Request::post(&Self::url("/team/invitations")), input)
+            .await
+    }
+
+    pub async fn withdraw_invitation(&self, id: Uuid) -> ApiResult<()> {
+        self.no_content(Request::delete(&Self::url(&format!(
+            "/team/invitations/{id}"
+        ))))
+        .await
+    }
+
+    /// What an invitation link offers (no credentials).
+    pub async fn invitation(&self, token: &str) -> ApiResult<loyalcast_dto::InvitationOffer> {
+        self.json(Request::get(&Self::url(&format!(
+            "/invitations/{}",
+            js_sys::encode_uri_component(token)
+        ))))
+        .await
+    }
+
+    /// Joins the team through an invitation link; the answer is a session.
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        input: &loyalcast_dto::AcceptInvitation,
+    ) -> ApiResult<loyalcast_dto::Session> {
+        self.json_with(
+            Request::post(&Self::url(&format!(
+                "/invitations/{}/accept",
+                js_sys::encode_uri_component(token)
+            ))),
+            input,
+        )
+        .await
+    }
+
+    pub async fn remove_team_member(&self, id: Uuid) -> ApiResult<()> {
+        self.no_content(Request::delete(&Self::url(&format!("/team/{id}"))))
+            .await
+    }
+
+    pub async fn update_merchant(
+        &self,
+        change: &loyalcast_dto::UpdateMerchant,
+    ) -> ApiResult<loyalcast_dto::Merchant> {
+        self.json_with(Request::patch(&Self::url("/merchant")), change)
+            .await
     }
 
     pub async fn api_keys(&self) -> ApiResult<Vec<ApiKey>> {
@@ -601,6 +772,19 @@ impl Api {
             .await
     }
 
+    /// Changes a draft (the fields given).
+    pub async fn edit_mailing(
+        &self,
+        id: Uuid,
+        changes: &loyalcast_dto::MailingChanges,
+    ) -> ApiResult<loyalcast_dto::Mailing> {
+        self.json_with(
+            Request::patch(&Self::url(&format!("/mailings/{id}"))),
+            changes,
+        )
+        .await
+    }
+
     /// Sends a draft, now or at `send_at`.
     pub async fn send_mailing(
         &self,
@@ -627,6 +811,28 @@ impl Api {
     }
 
     /// A new mailing to the recipients whose messages failed; returns the new mailing.
+    /// One page of a mailing's messages that failed, are retried or are uncertain.
+    pub async fn mailing_problems(
+        &self,
+        id: Uuid,
+        state: Option<loyalcast_dto::ProblemState>,
+        page: u64,
+        per_page: u64,
+    ) -> ApiResult<Page<loyalcast_dto::MailingProblem>> {
+        let mut query = vec![
+            ("page", page.to_string()),
+            ("per_page", per_page.to_string()),
+        ];
+        if let Some(state) = state {
+            query.push(("state", state.as_str().to_owned()));
+        }
+        self.json(
+            Request::get(&Self::url(&format!("/mailings/{id}/problems")))
+                .query(query.iter().map(|(k, v)| (*k, v.as_str()))),
+        )
+        .await
+    }
+
     pub async fn resend_failed(
         &self,
         id: Uuid,

@@ -108,6 +108,29 @@ fn locale_string(at: DateTime<Utc>, time_zone: &str, with_time: bool) -> String 
     }
 }
 
+/// An address of the shape `local@domain.tld`, one line, no spaces: what is worth asking the
+/// server about.
+pub fn looks_like_email(value: &str) -> bool {
+    let Some((local, domain)) = value.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// "1 recipient", "1,204 recipients".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{} {many}", thousands_u(n))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +143,54 @@ mod tests {
         assert_eq!(thousands(1_000_000), "1,000,000");
         assert_eq!(thousands(-1_500), "-1,500");
     }
+}
+
+/// How many digits a number's country calling code has, from its first digits (ITU E.164
+/// assignments: 1 and 7 alone; the two-digit codes listed; every other code three).
+fn calling_code_len(digits: &str) -> usize {
+    const TWO: [&str; 44] = [
+        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
+        "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
+        "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
+    ];
+    match digits.as_bytes().first() {
+        Some(b'1' | b'7') => 1,
+        _ if TWO.iter().any(|c| digits.starts_with(c)) => 2,
+        _ => 3,
+    }
+}
+
+/// A stored (E.164) phone number as people read it: "(415) 555-0134" for a North American
+/// number when the merchant is in the US or Canada, otherwise the international form in
+/// groups ("+44 207 946 0958"). Anything not of that shape is shown as it is.
+pub fn phone(e164: &str, merchant_country: &str) -> String {
+    let Some(digits) = e164.strip_prefix('+') else {
+        return e164.to_owned();
+    };
+    if digits.len() < 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return e164.to_owned();
+    }
+    let cc = calling_code_len(digits);
+    let (code, national) = digits.split_at(cc);
+    if code == "1" && national.len() == 10 {
+        let (area, rest) = national.split_at(3);
+        let (exchange, line) = rest.split_at(3);
+        return if matches!(merchant_country, "US" | "CA") {
+            format!("({area}) {exchange}-{line}")
+        } else {
+            format!("+1 {area} {exchange} {line}")
+        };
+    }
+    // Groups of three from the front; the last has two to four digits.
+    let mut groups = Vec::new();
+    let mut rest = national;
+    while rest.len() > 4 {
+        let (head, tail) = rest.split_at(3);
+        groups.push(head);
+        rest = tail;
+    }
+    groups.push(rest);
+    format!("+{code} {}", groups.join(" "))
 }
 
 /// A calendar date (no time zone), e.g. "14 Mar 1990".
@@ -147,5 +218,43 @@ mod relative_tests {
         assert_eq!(ago(3 * 86_400), "3 days ago");
         assert_eq!(ago(-2 * 86_400), "in 2 days");
         assert_eq!(ago(-10 * 60), "in 10 min");
+    }
+
+    #[test]
+    fn only_addresses_of_the_right_shape_are_sent() {
+        for good in ["owner@demo.loyalcast.dev", "a.b+c@example.co.uk"] {
+            assert!(looks_like_email(good), "{good}");
+        }
+        for bad in [
+            "",
+            "owner",
+            "owner@",
+            "@example.com",
+            "a@b",
+            "a@b@c.com",
+            "a b@c.com",
+            "a@.com",
+            "a@com.",
+        ] {
+            assert!(!looks_like_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn phone_numbers_read_as_people_write_them() {
+        assert_eq!(phone("+14155550134", "US"), "(415) 555-0134");
+        assert_eq!(phone("+14155550134", "DE"), "+1 415 555 0134");
+        assert_eq!(phone("+442079460958", "GB"), "+44 207 946 0958");
+        assert_eq!(phone("+4915123456789", "DE"), "+49 151 234 567 89");
+        assert_eq!(phone("+353861234567", "IE"), "+353 861 234 567");
+        assert_eq!(phone("+79161234567", "US"), "+7 916 123 4567");
+        assert_eq!(phone("0155 1234", "US"), "0155 1234");
+        assert_eq!(phone("+12", "US"), "+12");
+    }
+
+    #[test]
+    fn plurals_read_naturally() {
+        assert_eq!(plural(1, "SMS segment", "SMS segments"), "1 SMS segment");
+        assert_eq!(plural(1204, "recipient", "recipients"), "1,204 recipients");
     }
 }

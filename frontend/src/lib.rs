@@ -48,10 +48,11 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/sign-in") view=SignInPage/>
+                <Route path=path!("/invite/:token") view=crate::pages::join::JoinPage/>
                 <ParentRoute path=path!("") view=Shell>
-                    <Route path=path!("") view=|| view! { <Redirect path="/mailings/inbox"/> }/>
+                    <Route path=path!("") view=|| view! { <Redirect path=crate::components::shell::HOME/> }/>
                     <ParentRoute path=path!("/mailings") view=MailingsLayout>
-                        <Route path=path!("") view=|| view! { <Redirect path="/mailings/inbox"/> }/>
+                        <Route path=path!("") view=|| view! { <Redirect path=crate::components::shell::HOME/> }/>
                         <Route path=path!("/inbox") view=InboxPage/>
                         <Route path=path!("/history") view=HistoryPage/>
                         <Route path=path!("/new") view=crate::pages::mailing_new::NewMailingPage/>
@@ -59,8 +60,10 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/automation") view=AutomationPage/>
                         <Route path=path!("/auto-push") view=AutoPushPage/>
                         <Route path=path!("/:id") view=crate::pages::mailing_detail::MailingDetailPage/>
+                        <Route path=path!("/:id/edit") view=crate::pages::mailing_new::EditMailingPage/>
                     </ParentRoute>
                     <Route path=path!("/customers") view=CustomersPage/>
+                    <Route path=path!("/customers/import") view=crate::pages::customer_import::CustomerImportPage/>
                     <Route path=path!("/segments") view=SegmentsPage/>
                     <Route path=path!("/cards") view=CardsPage/>
                     <Route path=path!("/settings") view=SettingsPage/>

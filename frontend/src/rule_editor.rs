@@ -278,23 +278,36 @@ impl Condition {
         c
     }
 
+    /// What is wrong with what was typed in this condition (tracked): shown at the
+    /// condition itself; nothing while its input is still empty.
+    pub fn typed_problem(&self) -> Option<String> {
+        let typed = match self.kind.get().input() {
+            Input::Number => self.number.with(|v| !v.trim().is_empty()),
+            Input::Days => self.days.with(|v| !v.trim().is_empty()),
+            Input::Tag => self.tag.with(|v| !v.trim().is_empty()),
+            _ => false,
+        };
+        if typed { self.rule().err() } else { None }
+    }
+
     /// The condition as a rule (tracked), or what is missing.
     pub fn rule(&self) -> Result<SegmentRule, String> {
         let kind = self.kind.get();
         let label = kind.label().trim_end_matches('…');
+        // The bounds the server checks, said before it is asked.
         let number = || {
-            self.number
-                .get()
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| format!("{label}: enter a whole number."))
+            self.number.get().trim().parse::<i64>().map_err(|_| {
+                format!("{label}: enter a whole number up to 9,223,372,036,854,775,807.")
+            })
         };
-        let days = || {
-            self.days
-                .get()
-                .trim()
-                .parse::<u32>()
-                .map_err(|_| format!("{label}: enter a number of days."))
+        let max_days = if kind == Kind::BirthdayWithinDays {
+            366
+        } else {
+            3650
+        };
+        let days = || match self.days.get().trim().parse::<u32>() {
+            Ok(d) if (1..=max_days).contains(&d) => Ok(d),
+            _ => Err(format!("{label}: enter 1 to {max_days} days.")),
         };
         let date = || {
             NaiveDate::parse_from_str(self.date.get().trim(), "%Y-%m-%d")
@@ -319,10 +332,12 @@ impl Condition {
                 month: self.month.get(),
             },
             Kind::HasTag => {
-                let tag = self.tag.get().trim().to_owned();
-                if tag.is_empty() {
+                let tag = self.tag.get();
+                if tag.trim().is_empty() {
                     return Err("Has tag: choose or type a tag.".to_owned());
                 }
+                let tag = crate::components::tags::check_tag(&tag)
+                    .map_err(|e| format!("Has tag: {e}"))?;
                 SegmentRule::HasTag { tag }
             }
             Kind::HoldsCard => {
@@ -597,6 +612,46 @@ mod tests {
         );
         c.kind.set(Kind::HoldsCard);
         assert!(group.rule().is_err());
+    }
+
+    #[test]
+    fn what_the_server_would_refuse_is_said_at_the_condition() {
+        let c = Condition::new(Kind::Visits);
+        assert_eq!(c.typed_problem(), None, "nothing typed yet");
+        c.number.set("99999999999999999999".to_owned());
+        assert!(
+            c.typed_problem()
+                .is_some_and(|p| p.contains("whole number"))
+        );
+        c.number.set("9223372036854775807".to_owned());
+        assert_eq!(c.typed_problem(), None);
+        c.kind.set(Kind::NoVisitForDays);
+        for bad in ["0", "3651", "-1"] {
+            c.days.set(bad.to_owned());
+            assert!(
+                c.typed_problem()
+                    .is_some_and(|p| p.contains("1 to 3650 days")),
+                "{bad}"
+            );
+        }
+        c.days.set("3650".to_owned());
+        assert_eq!(c.typed_problem(), None);
+        c.kind.set(Kind::BirthdayWithinDays);
+        c.days.set("367".to_owned());
+        assert!(
+            c.typed_problem()
+                .is_some_and(|p| p.contains("1 to 366 days"))
+        );
+        c.kind.set(Kind::HasTag);
+        c.tag.set("vip!".to_owned());
+        assert!(c.typed_problem().is_some());
+        c.tag.set(" VIP ".to_owned());
+        assert_eq!(
+            c.rule(),
+            Ok(SegmentRule::HasTag {
+                tag: "vip".to_owned()
+            })
+        );
     }
 
     #[test]

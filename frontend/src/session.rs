@@ -76,6 +76,16 @@ impl Auth {
         self.session.set(Some(session));
     }
 
+    /// The merchant's details changed (Settings): the session carries the new ones.
+    pub fn update_merchant(&self, merchant: loyalcast_dto::Merchant) {
+        self.session.update(|s| {
+            if let Some(s) = s.as_mut() {
+                s.merchant = merchant;
+                let _ = LocalStorage::set(STORAGE_KEY, &*s);
+            }
+        });
+    }
+
     /// The server refused the token: forget it; the shell sends the user to sign in.
     pub fn expire(&self) {
         LocalStorage::delete(STORAGE_KEY);

@@ -16,6 +16,10 @@ mod m20261202_000009_signin;
 mod m20261202_000010_api_key_scopes;
 mod m20261202_000011_passkit;
 mod m20261203_000012_pushes;
+mod m20261203_000013_wallet_reach;
+mod m20261204_000014_team_invitations;
+mod m20261204_000015_permanent_failures;
+mod m20261204_000016_customer_events;
 
 pub struct Migrator;
 
@@ -35,6 +39,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_api_key_scopes::Migration),
             Box::new(m20261202_000011_passkit::Migration),
             Box::new(m20261203_000012_pushes::Migration),
+            Box::new(m20261203_000013_wallet_reach::Migration),
+            Box::new(m20261204_000014_team_invitations::Migration),
+            Box::new(m20261204_000015_permanent_failures::Migration),
+            Box::new(m20261204_000016_customer_events::Migration),
         ]
     }
 }

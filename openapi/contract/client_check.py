@@ -30,6 +30,7 @@ content_type_overrides:
   image/gif: application/octet-stream
   application/vnd.apple.pkpass: application/octet-stream
   image/svg+xml: application/octet-stream
+  image/png: application/octet-stream
 """
 
 

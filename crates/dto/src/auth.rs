@@ -80,11 +80,14 @@ pub enum Scope {
     /// Open the change stream.
     #[serde(rename = "changes:read")]
     ChangesRead,
+    /// Record customer events (visits, purchases, reviews...).
+    #[serde(rename = "events:write")]
+    EventsWrite,
 }
 
 impl Scope {
     /// Every scope, in the order the document lists them.
-    pub const ALL: [Scope; 15] = [
+    pub const ALL: [Scope; 16] = [
         Scope::CustomersRead,
         Scope::CustomersWrite,
         Scope::ConsentWrite,
@@ -100,6 +103,7 @@ impl Scope {
         Scope::PushesSend,
         Scope::BalancesRead,
         Scope::ChangesRead,
+        Scope::EventsWrite,
     ];
 
     /// The scope as written in JSON, e.g. `customers:read`.
@@ -120,6 +124,7 @@ impl Scope {
             Scope::PushesSend => "pushes:send",
             Scope::BalancesRead => "balances:read",
             Scope::ChangesRead => "changes:read",
+            Scope::EventsWrite => "events:write",
         }
     }
 
@@ -333,6 +338,123 @@ pub struct NewTeamMember {
     pub role: Role,
 }
 
+/// A team member's new role. Owners may give any role; admins change admins and agents, to
+/// admin or agent (a role above your own is refused, 422 `not_allowed`; changing an owner
+/// is 403 for an admin). Your own role is not changed this way (409). The change counts at
+/// once, in every session the member has. Unknown fields are refused (400).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"role": "admin"})))]
+#[serde(deny_unknown_fields)]
+pub struct TeamMemberChange {
+    /// What they may do from now on.
+    pub role: Role,
+}
+
+/// Invite someone to the team: they choose their own password through the link the answer
+/// holds. Owners invite any role; admins invite admins and agents (a role above your own is
+/// refused, 422 `not_allowed`). An email a team member already signs in with is refused
+/// (409 `taken`). A new invitation for an address replaces the one still pending (its link
+/// stops working). Unknown fields are refused (400).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"name": "Sam Rivera", "email": "sam@example.com", "role": "agent"}))
+)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvitation {
+    /// Their name: 1 to 120 characters on one line, not blank.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
+    pub name: String,
+    /// The email they will sign in with: up to 254 characters of ASCII, a dot in the domain,
+    /// no display name or surrounding spaces; stored lower-cased.
+    #[cfg_attr(feature = "openapi", schema(format = "email", max_length = 254))]
+    pub email: String,
+    /// What they may do once they join.
+    pub role: Role,
+}
+
+/// An invitation to the team that has not been accepted yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Invitation {
+    /// The invitation ID.
+    #[serde(with = "crate::wire::strict")]
+    pub id: Uuid,
+    /// Whom it invites.
+    pub name: String,
+    /// The email they will sign in with, lower-cased.
+    #[cfg_attr(feature = "openapi", schema(format = "email"))]
+    pub email: String,
+    /// The role they get.
+    pub role: Role,
+    /// When it was made.
+    #[serde(with = "crate::wire::strict")]
+    pub created_at: DateTime<Utc>,
+    /// When the link stops working.
+    #[serde(with = "crate::wire::strict")]
+    pub expires_at: DateTime<Utc>,
+    /// The link that lets them join, once: only in the answer that creates the invitation
+    /// (it is not stored, so it cannot be shown again); `null` in lists.
+    pub link: Option<String>,
+}
+
+/// What an invitation link offers, as the invitee sees it before choosing a password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InvitationOffer {
+    /// The business whose team it is.
+    pub merchant_name: String,
+    /// The name they were invited under.
+    pub name: String,
+    /// The email they will sign in with.
+    #[cfg_attr(feature = "openapi", schema(format = "email"))]
+    pub email: String,
+    /// The role they get.
+    pub role: Role,
+    /// When the link stops working.
+    #[serde(with = "crate::wire::strict")]
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Accept an invitation: choose the password (and, if you like, correct your name). The
+/// answer is a session: you are signed in. Unknown fields are refused (400).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"password": "a long passphrase"}))
+)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitation {
+    /// Your password, 10 to 256 characters (any characters).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 10, max_length = 256, format = "password")
+    )]
+    pub password: String,
+    /// Your name, when it is not the one you were invited under: 1 to 120 characters on one
+    /// line, not blank. `null` or left out: the invitation's.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
+    pub name: Option<String>,
+}
+
 /// Self-service sign-up of a new merchant and its owner (the operator can switch it off:
 /// then 403). An email already in use is refused (409 `taken`). Unknown fields are refused
 /// (400).
@@ -422,9 +544,9 @@ pub struct NewApiKey {
         )
     )]
     pub name: String,
-    /// What the key may do: 1 to 15 scopes, each once. Give a key only what its integration
+    /// What the key may do: 1 to 16 scopes, each once. Give a key only what its integration
     /// needs.
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 15))]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 16))]
     pub scopes: Vec<Scope>,
     /// When the key stops working, in the future and at most 10 years ahead; it works until
     /// revoked when left out or `null`.

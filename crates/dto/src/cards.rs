@@ -54,6 +54,33 @@ impl CardKind {
     }
 }
 
+/// Which APNs environment wakes a card's devices: `production` for passes installed from
+/// the App Store world, `sandbox` for devices that trust a development pass type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ApnsEnvironment {
+    Production,
+    Sandbox,
+}
+
+impl ApnsEnvironment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApnsEnvironment::Production => "production",
+            ApnsEnvironment::Sandbox => "sandbox",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<ApnsEnvironment> {
+        match value {
+            "production" => Some(ApnsEnvironment::Production),
+            "sandbox" => Some(ApnsEnvironment::Sandbox),
+            _ => None,
+        }
+    }
+}
+
 /// How a card looks in the wallet and in the previews. Unknown fields are refused (400).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -93,6 +120,7 @@ pub struct CardDesign {
     "description": "Every 10th coffee is on us.",
     "design": {"background_color": "#1f2933", "foreground_color": "#ffffff", "label_color": "#f5a623", "logo_text": "Bean There"},
     "apple_pass_type_id": "pass.com.beanthere.coffee",
+    "apns_environment": null,
     "membership_period_days": null,
     "locations": [{"latitude": 37.7793, "longitude": -122.4193, "relevant_text": "Bean There on Market St is nearby"}],
     "installed_passes": 42,
@@ -113,6 +141,9 @@ pub struct Card {
     pub design: CardDesign,
     /// Apple pass type identifier, e.g. `pass.com.example.coffee`; `null` when not set.
     pub apple_pass_type_id: Option<String>,
+    /// The APNs environment its devices are woken through; `null`: the server's default
+    /// (`apple_wallet.apns_endpoint`).
+    pub apns_environment: Option<ApnsEnvironment>,
     /// For membership cards: how many days a membership runs before it expires; `null` for
     /// other kinds, or a membership that does not expire.
     pub membership_period_days: Option<i32>,
@@ -172,6 +203,10 @@ pub struct CardInput {
         schema(max_length = 120, pattern = r"^pass\.[0-9A-Za-z._-]+$")
     )]
     pub apple_pass_type_id: Option<String>,
+    /// The APNs environment of its devices: `sandbox` while the pass type is tried on
+    /// development devices. `null` or left out: the server's default.
+    #[serde(default)]
+    pub apns_environment: Option<ApnsEnvironment>,
     /// Membership cards only: days a membership runs, 1 to 3660; `null` or left out: it
     /// does not expire. Must be left out (or `null`) for other kinds (422 `not_applicable`).
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3660))]

@@ -2,6 +2,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::common::Channel;
 use crate::passes::Pass;
 
 /// Whether the customer agreed to hear from the merchant on each channel. Nothing is on
@@ -547,4 +548,67 @@ pub struct ImportRowError {
     pub line: u64,
     /// What is wrong with the row, per column (named as the customer field).
     pub errors: Vec<crate::FieldError>,
+}
+
+/// Where a message a customer was sent stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Waiting to be sent (or for its next attempt, when `reason` says why the last failed).
+    Queued,
+    /// Being sent now.
+    Sending,
+    /// Waiting for its scheduled time, or for its paused mailing to resume.
+    Scheduled,
+    /// The provider took it.
+    Sent,
+    /// The provider confirmed it arrived.
+    Delivered,
+    /// The customer opened it (email).
+    Opened,
+    /// It could not be sent or delivered; `reason` says why.
+    Failed,
+    /// The customer had opted out of the channel (or the provider says so).
+    Unsubscribed,
+    /// Its mailing or push was cancelled before it went.
+    Cancelled,
+    /// The provider may have taken it; its report will say.
+    Uncertain,
+}
+
+/// What a message was sent for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MessageSource {
+    Mailing,
+    Push,
+}
+
+/// One message a customer was sent: by a mailing on one of their channels, or by a wallet
+/// push to one of their passes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CustomerMessage {
+    /// The message's ID (stable, increasing).
+    pub id: i64,
+    pub source: MessageSource,
+    /// The mailing's or the push's ID.
+    pub source_id: Uuid,
+    /// The mailing's name, or the push's message; empty when it was deleted since.
+    pub source_name: String,
+    /// The channel; `null` for a wallet push (to a pass, or a browser that subscribed to
+    /// one), `wallet` then says where.
+    pub channel: Option<Channel>,
+    /// `apple`, `google` or `web` for a wallet push; `null` on a channel.
+    pub wallet: Option<String>,
+    pub status: MessageStatus,
+    /// Why it failed, or why its last attempt did; `null` when nothing went wrong.
+    pub reason: Option<String>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When its status last changed.
+    #[serde(with = "crate::wire::strict")]
+    pub updated_at: DateTime<Utc>,
 }

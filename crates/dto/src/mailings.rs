@@ -226,6 +226,42 @@ pub struct NewMailing {
     pub draft: bool,
 }
 
+/// Changes to a draft. Each field given replaces the draft's; a field left out (or `null`)
+/// stays as it is. The draft as changed is checked as a new mailing would be. Unknown fields
+/// are refused (400).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "name": "Spring offer (second draft)",
+    "content": {"sms": {"body": "Hi {first_name}, 2 coffees for 1 this weekend."}}
+})))]
+#[serde(deny_unknown_fields)]
+pub struct MailingChanges {
+    /// The new name: 1 to 120 characters on one line, not blank; surrounding whitespace is
+    /// removed.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
+    pub name: Option<String>,
+    /// The new audience.
+    #[serde(default)]
+    pub audience: Option<Audience>,
+    /// The new channels, at least one; each needs its content (given here or already in the
+    /// draft).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
+    pub channels: Option<Vec<Channel>>,
+    /// The new content, replacing the draft's content on every channel.
+    #[serde(default)]
+    pub content: Option<MailingContent>,
+}
+
 /// Send a draft, now or at a time. Unknown fields are refused (400).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -321,6 +357,7 @@ pub struct MailingSummary {
     "content": {"sms": {"body": "Happy birthday {first_name}! A free coffee is waiting for you."}, "email": null, "telegram": null, "messenger": null},
     "recipients": 120,
     "counts": {"total": 120, "queued": 0, "sent": 117, "delivered": 110, "opened": 0, "failed": 2, "unsubscribed": 1, "cancelled": 0, "uncertain": 0, "repeats": 0},
+    "resendable": 1,
     "per_channel": [{
         "channel": "sms",
         "counts": {"total": 120, "queued": 0, "sent": 117, "delivered": 110, "opened": 0, "failed": 2, "unsubscribed": 1, "cancelled": 0, "uncertain": 0, "repeats": 0},
@@ -352,6 +389,11 @@ pub struct Mailing {
     pub recipients: u64,
     /// Its messages by outcome, all channels together.
     pub counts: DeliveryCounts,
+    /// Of the failed messages, those a resend would try again (the failure may pass: the
+    /// provider was down through every attempt). The others failed for good (an invalid
+    /// number or address, missing contact details, the provider's permanent refusal) and a
+    /// resend leaves them out.
+    pub resendable: u64,
     /// Progress and credits per channel.
     pub per_channel: Vec<ChannelReport>,
     /// When it is (or was) due to send; `null` when sent at once or a draft.
@@ -369,6 +411,13 @@ pub struct Mailing {
     /// When it was created.
     #[serde(with = "crate::wire::strict")]
     pub created_at: DateTime<Utc>,
+}
+
+impl Mailing {
+    /// The failed messages a resend leaves out: they failed for good.
+    pub fn failed_for_good(&self) -> u64 {
+        self.counts.failed.saturating_sub(self.resendable)
+    }
 }
 
 /// What a mailing would reach and cost, before it is sent: the same fields as a new
@@ -414,6 +463,19 @@ pub struct MailingEstimate {
     /// The SMS as the first customer of the audience would get it, with its length; `null`
     /// without SMS, or with an empty audience.
     pub sms_preview: Option<SmsPreview>,
+    /// The email as the first customer of the audience reachable by email would get it
+    /// (subject and text); `null` without email, or when nobody in the audience has email.
+    /// Links are shown at the longest form they can take.
+    #[serde(default)]
+    pub email_preview: Option<EmailPreview>,
+}
+
+/// An email as one customer will get it: its subject and plain text, variables filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmailPreview {
+    pub subject: String,
+    pub body: String,
 }
 
 /// An SMS text as it will be sent, and what it costs.
@@ -471,4 +533,59 @@ pub enum CreditKind {
     Sms,
     /// Email credits.
     Email,
+}
+
+/// Where a message that has not reached its recipient stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemState {
+    /// It will not be sent: the provider refused it for good, or every attempt failed.
+    Failed,
+    /// An attempt failed for a reason that may pass; it is tried again at `next_attempt_at`.
+    Retrying,
+    /// The provider may have it (a timeout after the request was written); it is not sent
+    /// again on its own, and the provider's status report settles it.
+    Uncertain,
+}
+
+impl ProblemState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemState::Failed => "failed",
+            ProblemState::Retrying => "retrying",
+            ProblemState::Uncertain => "uncertain",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<ProblemState> {
+        [
+            ProblemState::Failed,
+            ProblemState::Retrying,
+            ProblemState::Uncertain,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+/// One message of a mailing that failed, is being retried, or is uncertain: to whom, on
+/// which channel, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MailingProblem {
+    /// The customer (deleted since: still listed, with an empty name).
+    pub customer_id: Uuid,
+    /// The customer's first and last name.
+    pub name: String,
+    pub channel: Channel,
+    pub state: ProblemState,
+    /// Why, as the provider or the engine said it; `null` when nobody said.
+    pub reason: Option<String>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it is tried again (`retrying` only).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When its state last changed.
+    pub updated_at: DateTime<Utc>,
 }

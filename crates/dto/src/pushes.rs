@@ -120,6 +120,9 @@ pub struct PushEstimate {
     /// Of the passes, those in Google Wallet: the message is added to each, with a
     /// notification while the pass has had fewer than three today.
     pub google_passes: u64,
+    /// Browsers subscribed to those passes' messages on the enrolment page: one web push
+    /// notification each.
+    pub web_subscriptions: u64,
     /// Passes that show this very message already (`0` without a message): a push of the
     /// same text changes nothing on them.
     pub same_message: u64,
@@ -133,10 +136,11 @@ pub struct PlatformCounts {
     pub total: u64,
     /// Not yet sent.
     pub queued: u64,
-    /// Accepted by the platform's push service (APNs).
+    /// Accepted by the platform's push service (APNs, Google Wallet, the browser's push
+    /// service).
     pub accepted: u64,
-    /// Of the accepted, the devices that have fetched the updated pass since: the honest
-    /// "delivered".
+    /// Apple: of the accepted, the devices that have fetched the updated pass since, the
+    /// honest "delivered". Google and web push report no delivery: `0`.
     pub delivered: u64,
     /// Accepted without a notification of its own: another push had woken the device for the
     /// same pass moments before (Apple throttles repeated pushes), and the fetch it caused
@@ -176,6 +180,7 @@ pub struct PushFailure {
     "passes": 120,
     "apple": {"total": 96, "queued": 0, "accepted": 95, "delivered": 90, "coalesced": 0, "quiet": 0, "failed": 1, "cancelled": 0, "sandbox": 0},
     "google": {"total": 24, "queued": 0, "accepted": 24, "delivered": 0, "coalesced": 0, "quiet": 2, "failed": 0, "cancelled": 0, "sandbox": 0},
+    "web": {"total": 7, "queued": 0, "accepted": 7, "delivered": 0, "coalesced": 0, "quiet": 0, "failed": 0, "cancelled": 0, "sandbox": 0},
     "failures": [{"reason": "APNs: the device token is no longer registered (Unregistered)", "count": 1}],
     "scheduled_at": null,
     "created_at": "2027-03-01T09:00:00Z",
@@ -199,6 +204,8 @@ pub struct Push {
     pub apple: PlatformCounts,
     /// Google Wallet: the passes in Google Wallet.
     pub google: PlatformCounts,
+    /// Web push: the browsers subscribed to those passes.
+    pub web: PlatformCounts,
     /// Why deliveries failed, most frequent first (at most 10 reasons).
     pub failures: Vec<PushFailure>,
     /// When it is (or was) due; `null` when sent at once.

@@ -53,6 +53,10 @@ pub const CHANNEL_LIST: &str =
 pub const IDEMPOTENCY_KEY: &str = r"^[!-~]{1,255}$";
 
 /// A change-stream ticket: `st_` and 256 random bits in base64url.
+/// An integration's own ID for a customer event: 1 to 128 printable ASCII characters, no
+/// spaces.
+pub const EVENT_ID: &str = r"^[!-~]{1,128}$";
+
 pub const STREAM_TICKET: &str = r"^st_[A-Za-z0-9_-]{43}$";
 
 /// The most characters in a tag.

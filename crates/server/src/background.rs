@@ -376,8 +376,20 @@ fn pass_pushes(
             Arc::new(SandboxGoogleWallet)
         }
     };
+    use crate::wallet::webpush::{SandboxWebPush, Vapid, VapidSender, WebPushSender};
+    let web: Arc<dyn WebPushSender> = match Vapid::from_config(&config.web_push)? {
+        Some(vapid) => Arc::new(VapidSender::new(Arc::new(vapid))?),
+        None => {
+            tracing::info!(
+                channel = "web",
+                "sandbox provider: web push messages are simulated, not sent (no VAPID key)"
+            );
+            Arc::new(SandboxWebPush)
+        }
+    };
     Ok(crate::engine::worker::PassPushes {
         notifier,
+        web,
         default_topic: wallet.pass_type_id.clone(),
         gap: Duration::from_secs(wallet.push_gap_seconds),
         google,

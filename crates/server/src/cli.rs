@@ -56,6 +56,8 @@ enum Command {
         #[command(subcommand)]
         command: BalanceCommand,
     },
+    /// Print a new VAPID private key for `web_push.vapid_private_key` (and its public key).
+    VapidKey,
     /// The keys the server signs with, when they live in the database.
     Keys {
         #[command(subcommand)]
@@ -130,13 +132,27 @@ pub async fn run() -> anyhow::Result<()> {
             }
         };
     }
+    if let Command::VapidKey = &cli.command {
+        let private = crate::wallet::webpush::Vapid::generate_private_key();
+        let vapid = crate::wallet::webpush::Vapid::from_config(&crate::config::WebPushConfig {
+            vapid_private_key: Some(private.clone().into()),
+            ..crate::config::WebPushConfig::default()
+        })?
+        .context("the generated key")?;
+        println!("LOYALCAST_WEB_PUSH__VAPID_PRIVATE_KEY={private}");
+        println!(
+            "# public key (applicationServerKey): {}",
+            vapid.public_key()
+        );
+        return Ok(());
+    }
     let config = Arc::new(Config::load().context("reading the configuration")?);
     config.check().context("checking the configuration")?;
     telemetry::init(config.log_json);
     let database = db::connect(&config.database_url).await?;
     db::migrate(&database).await?;
     match cli.command {
-        Command::Openapi { .. } => Ok(()),
+        Command::Openapi { .. } | Command::VapidKey => Ok(()),
         Command::Migrate => {
             println!("Migrations applied.");
             Ok(())
@@ -145,7 +161,7 @@ pub async fn run() -> anyhow::Result<()> {
             if !demo {
                 anyhow::bail!("say what to seed: --demo");
             }
-            report_seed(seed::demo(&database).await?);
+            report_seed(seed::demo(&database, &config.public_url).await?);
             Ok(())
         }
         Command::Merchant {
@@ -254,7 +270,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Serve { seed_demo } => {
             let stop = crate::startup::shutdown_signal();
             if seed_demo || config.seed_demo {
-                report_seed(seed::demo(&database).await?);
+                report_seed(seed::demo(&database, &config.public_url).await?);
             }
             let keys = keys::load(&database, &config, chrono::Utc::now()).await?;
             let app = Application::build(config.clone(), database.clone(), &keys)?;

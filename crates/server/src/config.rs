@@ -126,6 +126,70 @@ pub struct Config {
     /// Google Wallet's issuer account (`[google_wallet]`, or `LOYALCAST_GOOGLE_WALLET__...`).
     #[serde(default)]
     pub google_wallet: GoogleWalletConfig,
+    /// Web push to browsers that subscribed on the enrolment page (`[web_push]`, or
+    /// `LOYALCAST_WEB_PUSH__...`).
+    #[serde(default)]
+    pub web_push: WebPushConfig,
+}
+
+/// The server's VAPID identity for web push, and which push services it posts to.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebPushConfig {
+    /// The VAPID private key: a P-256 private key, 32 bytes in base64url
+    /// (`loyalcast vapid-key` makes one). Without it, the enrolment page offers no browser
+    /// notifications and pushes to existing subscriptions go to the sandbox.
+    #[serde(default)]
+    pub vapid_private_key: Option<SecretString>,
+    /// Where push services can reach the operator: `mailto:` or `https:`.
+    #[serde(default = "defaults::web_push_subject")]
+    pub subject: String,
+    /// The push services subscriptions may name, as host names or suffixes (`.push.apple.com`
+    /// matches `web.push.apple.com`): the server posts to these and nowhere else, so a
+    /// subscription cannot make it call an address of the operator's own network. Endpoints
+    /// must be `https`, except on a loopback host listed here (for tests).
+    #[serde(default = "defaults::web_push_hosts")]
+    pub endpoint_hosts: Vec<String>,
+}
+
+impl Default for WebPushConfig {
+    fn default() -> Self {
+        WebPushConfig {
+            vapid_private_key: None,
+            subject: defaults::web_push_subject(),
+            endpoint_hosts: defaults::web_push_hosts(),
+        }
+    }
+}
+
+impl WebPushConfig {
+    /// Whether the server may post to `endpoint`.
+    pub fn allows(&self, endpoint: &str) -> bool {
+        let Ok(url) = endpoint.parse::<http::Uri>() else {
+            return false;
+        };
+        let Some(host) = url.host().map(|h| h.to_ascii_lowercase()) else {
+            return false;
+        };
+        let listed = self.endpoint_hosts.iter().any(|allowed| {
+            let allowed = allowed.to_ascii_lowercase();
+            if allowed.starts_with('.') {
+                host.ends_with(&allowed)
+            } else {
+                host == allowed
+            }
+        });
+        let loopback = host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        listed
+            && match url.scheme_str() {
+                Some("https") => true,
+                Some("http") => loopback,
+                _ => false,
+            }
+    }
 }
 
 /// How Apple Wallet passes are signed and named (`[apple_wallet]`, or
@@ -239,6 +303,20 @@ mod defaults {
     }
     pub fn google_wallet_rate() -> u32 {
         20
+    }
+    pub fn web_push_subject() -> String {
+        "mailto:ops@loyalcast.invalid".to_owned()
+    }
+    /// The push services of Chrome and Edge (FCM), Firefox, Safari and Windows.
+    pub fn web_push_hosts() -> Vec<String> {
+        [
+            "fcm.googleapis.com",
+            "updates.push.services.mozilla.com",
+            ".push.apple.com",
+            ".notify.windows.com",
+        ]
+        .map(str::to_owned)
+        .to_vec()
     }
     pub fn push_gap_seconds() -> u64 {
         60

@@ -597,6 +597,90 @@ pub fn escape_like(term: &str) -> String {
         .collect()
 }
 
+/// The messages a customer was sent, newest first (by the index of a customer's rows), with
+/// what sent them; one page and the total.
+pub async fn messages(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<loyalcast_dto::CustomerMessage>, u64)> {
+    use crate::engine::Lane;
+    use crate::engine::queue::status;
+    use crate::engine::source::SourceKind;
+    use crate::entity::{delivery, mailing, push};
+    use loyalcast_dto::{CustomerMessage, MessageSource, MessageStatus};
+    use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
+    let query = delivery::Entity::find().filter(delivery::Column::CustomerId.eq(customer_id));
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_desc(delivery::Column::Id)
+        .offset(page.saturating_sub(1).saturating_mul(per_page))
+        .limit(per_page)
+        .all(db)
+        .await?;
+    let ids_of = |kind: SourceKind| -> Vec<Uuid> {
+        let mut ids: Vec<Uuid> = rows
+            .iter()
+            .filter(|r| SourceKind::of(r.source_kind) == Some(kind))
+            .map(|r| r.source_id)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let mut names: std::collections::HashMap<Uuid, String> = mailing::Entity::find()
+        .filter(mailing::Column::Id.is_in(ids_of(SourceKind::Mailing)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m.name))
+        .collect();
+    names.extend(
+        push::Entity::find()
+            .filter(push::Column::Id.is_in(ids_of(SourceKind::Push)))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.message)),
+    );
+    let items = rows
+        .into_iter()
+        .filter_map(|r| {
+            let source = match SourceKind::of(r.source_kind)? {
+                SourceKind::Mailing => MessageSource::Mailing,
+                SourceKind::Push => MessageSource::Push,
+            };
+            let lane = Lane::of(r.channel)?;
+            let status = match r.status {
+                status::QUEUED => MessageStatus::Queued,
+                status::SENDING => MessageStatus::Sending,
+                status::HELD => MessageStatus::Scheduled,
+                status::SENT => MessageStatus::Sent,
+                status::DELIVERED => MessageStatus::Delivered,
+                status::OPENED => MessageStatus::Opened,
+                status::FAILED => MessageStatus::Failed,
+                status::UNSUBSCRIBED => MessageStatus::Unsubscribed,
+                status::CANCELLED => MessageStatus::Cancelled,
+                _ => MessageStatus::Uncertain,
+            };
+            Some(CustomerMessage {
+                id: r.id,
+                source,
+                source_id: r.source_id,
+                source_name: names.get(&r.source_id).cloned().unwrap_or_default(),
+                channel: lane.channel(),
+                wallet: lane.channel().is_none().then(|| lane.as_str().to_owned()),
+                status,
+                reason: r.error,
+                attempts: u32::try_from(r.attempts).unwrap_or(0),
+                updated_at: r.updated_at,
+            })
+        })
+        .collect();
+    Ok((items, total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

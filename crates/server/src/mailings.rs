@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use loyalcast_domain::Fields;
 use loyalcast_dto::{
-    Audience, Channel, ChannelReach, ChannelReport, DeliveryCounts, Mailing, MailingContent,
-    MailingEstimate, MailingStatus, MailingSummary, NewMailing, SegmentRule, SmsPreview,
+    Audience, Channel, ChannelReach, ChannelReport, DeliveryCounts, EmailPreview, Mailing,
+    MailingChanges, MailingContent, MailingEstimate, MailingProblem, MailingStatus, MailingSummary,
+    NewMailing, ProblemState, SegmentRule, SmsPreview,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -142,9 +143,9 @@ pub async fn create(
         merchant_id: Set(merchant_id),
         name: Set(checked.name.clone()),
         status: Set(MailingStatus::Draft.as_str().to_owned()),
-        audience: Set(serde_json::to_string(&input.audience).map_err(anyhow::Error::from)?),
-        channels: Set(serde_json::to_string(&checked.channels).map_err(anyhow::Error::from)?),
-        content: Set(serde_json::to_string(&input.content).map_err(anyhow::Error::from)?),
+        audience: Set(encode(&input.audience)?),
+        channels: Set(encode(&checked.channels)?),
+        content: Set(encode(&input.content)?),
         recipients: Set(0),
         pending: Set(0),
         resend_of: Set(resend_of),
@@ -304,6 +305,12 @@ pub async fn get(db: &impl ConnectionTrait, merchant_id: Uuid, id: Uuid) -> Resu
     let mut stats = stats_of(db, &[id]).await?.remove(&id).unwrap_or_default();
     let channels = channels_of(&m);
     stats.sort_by_key(|s| channels.iter().position(|c| c.as_str() == s.channel));
+    let totals = counts_of(&stats);
+    let resendable = if totals.failed > 0 {
+        resendable_count(db, id).await?
+    } else {
+        0
+    };
     Ok(Mailing {
         id: m.id,
         name: m.name.clone(),
@@ -311,7 +318,8 @@ pub async fn get(db: &impl ConnectionTrait, merchant_id: Uuid, id: Uuid) -> Resu
         audience: serde_json::from_str(&m.audience).unwrap_or(Audience::All),
         content: serde_json::from_str(&m.content).unwrap_or_default(),
         recipients: u64::try_from(m.recipients).unwrap_or(0),
-        counts: counts_of(&stats),
+        counts: totals,
+        resendable,
         per_channel: stats
             .iter()
             .filter_map(|s| {
@@ -400,6 +408,67 @@ async fn transition(
         )));
     }
     Ok(())
+}
+
+/// What a draft holds, as stored.
+pub struct Draft {
+    pub name: String,
+    pub audience: Audience,
+    pub channels: Vec<Channel>,
+    pub content: MailingContent,
+}
+
+impl Draft {
+    pub fn of(m: &mailing::Model) -> Self {
+        Draft {
+            name: m.name.clone(),
+            audience: serde_json::from_str(&m.audience).unwrap_or(Audience::All),
+            channels: serde_json::from_str(&m.channels).unwrap_or_default(),
+            content: serde_json::from_str(&m.content).unwrap_or_default(),
+        }
+    }
+
+    /// The draft with each given field replaced.
+    pub fn changed(self, changes: MailingChanges) -> Self {
+        Draft {
+            name: changes.name.unwrap_or(self.name),
+            audience: changes.audience.unwrap_or(self.audience),
+            channels: changes.channels.unwrap_or(self.channels),
+            content: changes.content.unwrap_or(self.content),
+        }
+    }
+}
+
+/// Writes a draft's new name, audience, channels and content; a conflict when it is no
+/// longer a draft (a send took it meanwhile).
+pub async fn edit_draft(
+    db: &impl ConnectionTrait,
+    m: &mailing::Model,
+    draft: &Draft,
+    checked: &Checked,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let updated = mailing::Entity::update_many()
+        .col_expr(mailing::Column::Name, checked.name.clone().into())
+        .col_expr(mailing::Column::Audience, encode(&draft.audience)?.into())
+        .col_expr(mailing::Column::Channels, encode(&checked.channels)?.into())
+        .col_expr(mailing::Column::Content, encode(&draft.content)?.into())
+        .col_expr(mailing::Column::UpdatedAt, now.into())
+        .filter(mailing::Column::Id.eq(m.id))
+        .filter(mailing::Column::Status.eq(MailingStatus::Draft.as_str()))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(ApiError::Conflict(
+            "Only a draft can be changed; this mailing was sent, scheduled or cancelled."
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn encode(value: &impl serde::Serialize) -> Result<String> {
+    Ok(serde_json::to_string(value).map_err(anyhow::Error::from)?)
 }
 
 /// Takes a draft for sending; a conflict when it is no longer a draft (sent meanwhile).
@@ -537,9 +606,10 @@ pub async fn estimate(
         reachable.push(ChannelReach { channel, customers });
     }
     let balances = balances::get(db, merchant_id).await?;
-    let sms_preview = match &prepared.sms {
-        Some(template) => {
-            let (address, consent) = segments::reachable(Channel::Sms);
+    // The values of the first customer of the audience reachable on `channel`.
+    let first_values =
+        async |channel: Channel| -> Result<Option<loyalcast_delivery::template::TemplateValues>> {
+            let (address, consent) = segments::reachable(channel);
             let condition = segments::condition(rule, &ctx)
                 .add(address.is_not_null())
                 .add(consent.eq(true));
@@ -548,13 +618,26 @@ pub async fn estimate(
                 .order_by_asc(customer::Column::Id)
                 .one(db)
                 .await?;
-            let values = match &first {
+            Ok(match &first {
                 Some(c) => {
                     let cards = values.card_names(db, &[c.id]).await?;
-                    values.for_customer(c, cards.get(&c.id))
+                    Some(values.for_customer(c, cards.get(&c.id)))
                 }
-                None => values.base.clone(),
-            };
+                None => None,
+            })
+        };
+    let email_preview = match &prepared.email {
+        Some((subject, body)) => first_values(Channel::Email).await?.map(|v| EmailPreview {
+            subject: subject.render_text(&v),
+            body: body.render_text(&v),
+        }),
+        None => None,
+    };
+    let sms_preview = match &prepared.sms {
+        Some(template) => {
+            let values = first_values(Channel::Sms)
+                .await?
+                .unwrap_or_else(|| values.base.clone());
             let text = template.render_text(&values);
             let length = loyalcast_delivery::sms::sms_length(&text);
             Some(SmsPreview {
@@ -572,6 +655,7 @@ pub async fn estimate(
     };
     Ok(MailingEstimate {
         sms_preview,
+        email_preview,
         audience,
         reachable,
         sms_credits,
@@ -582,9 +666,85 @@ pub async fn estimate(
     })
 }
 
-/// Whether a mailing has deliveries that failed (for "resend to failed").
-pub async fn failed_count(db: &impl ConnectionTrait, id: Uuid) -> Result<u64> {
-    Ok(queue::failed_count(db, Source::mailing(id)).await?)
+/// The messages of mailing `id` that failed, are being retried or are uncertain, oldest
+/// first (by delivery), with their customers' names: one page, and how many there are.
+pub async fn problems(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    state: Option<ProblemState>,
+    channel: Option<Channel>,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<MailingProblem>, u64)> {
+    use crate::engine::queue::status;
+    use crate::entity::delivery;
+    use sea_orm::Condition;
+    let source = Source::mailing(id);
+    let failed = delivery::Column::Status.eq(status::FAILED);
+    let uncertain = delivery::Column::Status.eq(status::UNCERTAIN);
+    // A queued row with an error is one whose last attempt failed and that waits for the next.
+    let retrying = Condition::all()
+        .add(delivery::Column::Status.eq(status::QUEUED))
+        .add(delivery::Column::Error.is_not_null());
+    let which = match state {
+        Some(ProblemState::Failed) => Condition::all().add(failed),
+        Some(ProblemState::Uncertain) => Condition::all().add(uncertain),
+        Some(ProblemState::Retrying) => retrying,
+        None => Condition::any().add(failed).add(uncertain).add(retrying),
+    };
+    let mut query = delivery::Entity::find()
+        .filter(delivery::Column::SourceId.eq(source.id))
+        .filter(delivery::Column::SourceKind.eq(source.kind.code()))
+        .filter(which);
+    if let Some(channel) = channel {
+        query = query.filter(delivery::Column::Channel.eq(crate::engine::channel_code(channel)));
+    }
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_asc(delivery::Column::Id)
+        .offset(page.saturating_sub(1).saturating_mul(per_page))
+        .limit(per_page)
+        .all(db)
+        .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.customer_id).collect();
+    let names: HashMap<Uuid, String> = customer::Entity::find()
+        .filter(customer::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let name = format!("{} {}", c.first_name, c.last_name)
+                .trim()
+                .to_owned();
+            (c.id, name)
+        })
+        .collect();
+    let items = rows
+        .into_iter()
+        .filter_map(|r| {
+            let state = match r.status {
+                status::FAILED => ProblemState::Failed,
+                status::UNCERTAIN => ProblemState::Uncertain,
+                _ => ProblemState::Retrying,
+            };
+            Some(MailingProblem {
+                customer_id: r.customer_id,
+                name: names.get(&r.customer_id).cloned().unwrap_or_default(),
+                channel: crate::engine::channel_of(r.channel)?,
+                state,
+                reason: r.error,
+                attempts: u32::try_from(r.attempts).unwrap_or(0),
+                next_attempt_at: (state == ProblemState::Retrying).then_some(r.next_attempt_at),
+                updated_at: r.updated_at,
+            })
+        })
+        .collect();
+    Ok((items, total))
+}
+
+/// How many of a mailing's failed messages a "resend to failed" would send again.
+pub async fn resendable_count(db: &impl ConnectionTrait, id: Uuid) -> Result<u64> {
+    Ok(queue::resendable_count(db, Source::mailing(id)).await?)
 }
 
 #[cfg(test)]

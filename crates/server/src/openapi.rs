@@ -31,6 +31,7 @@ mod refine;
         (name = "customers", description = "Card holders and their contact data"),
         (name = "passes", description = "Cards installed in Apple Wallet or Google Wallet"),
         (name = "segments", description = "Saved audiences and live counts"),
+        (name = "events", description = "Customer events from integrations: visits, purchases, reviews, referrals, points; recorded once per event ID"),
         (name = "mailings", description = "Mass campaigns over SMS, email, Telegram and Messenger"),
         (name = "pushes", description = "Wallet pushes: a message on the lock screen and the back of a card, to all its holders or a segment, now or scheduled; free"),
         (name = "balances", description = "SMS and email credits, and their ledger (read-only)"),

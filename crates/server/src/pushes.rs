@@ -20,7 +20,9 @@ use uuid::Uuid;
 
 use crate::engine::source::{Source, SourceKind};
 use crate::engine::{Lane, fanout, queue, settle};
-use crate::entity::{card, pass, pass_registration, push, push_stat, segment};
+use crate::entity::{
+    card, pass, pass_registration, push, push_stat, segment, web_push_subscription,
+};
 use crate::error::{ApiError, Result};
 use crate::mailings;
 
@@ -163,18 +165,19 @@ pub async fn estimate(
         }
         None => 0,
     };
+    // The ids of the audience's passes, for what hangs off them.
+    let pass_ids = || {
+        Query::select()
+            .column(pass::Column::Id)
+            .from(pass::Entity)
+            .and_where(pass::Column::MerchantId.eq(merchant_id))
+            .and_where(pass::Column::CardId.eq(input.card_id))
+            .and_where(pass::Column::CustomerId.in_subquery(holders.clone()))
+            .to_owned()
+    };
     let registered = || {
-        pass_registration::Entity::find().filter(
-            pass_registration::Column::PassId.in_subquery(
-                Query::select()
-                    .column(pass::Column::Id)
-                    .from(pass::Entity)
-                    .and_where(pass::Column::MerchantId.eq(merchant_id))
-                    .and_where(pass::Column::CardId.eq(input.card_id))
-                    .and_where(pass::Column::CustomerId.in_subquery(holders.clone()))
-                    .to_owned(),
-            ),
-        )
+        pass_registration::Entity::find()
+            .filter(pass_registration::Column::PassId.in_subquery(pass_ids()))
     };
     let apple_devices = registered().count(db).await?;
     let apple_passes: i64 = registered()
@@ -191,6 +194,10 @@ pub async fn estimate(
         .filter(pass::Column::Platform.eq("google"))
         .count(db)
         .await?;
+    let web_subscriptions = web_push_subscription::Entity::find()
+        .filter(web_push_subscription::Column::PassId.in_subquery(pass_ids()))
+        .count(db)
+        .await?;
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
     Ok(PushEstimate {
         holders: n(holder_count),
@@ -198,6 +205,7 @@ pub async fn estimate(
         apple_passes: n(apple_passes),
         apple_devices,
         google_passes,
+        web_subscriptions,
         same_message,
     })
 }
@@ -282,6 +290,7 @@ async fn views(
             passes: u64::try_from(p.passes).unwrap_or(0),
             apple: platform(stats.get(&(p.id, Lane::ApplePass.code()))),
             google: platform(stats.get(&(p.id, Lane::GooglePass.code()))),
+            web: platform(stats.get(&(p.id, Lane::WebPush.code()))),
             failures,
             scheduled_at: p.scheduled_at,
             created_at: p.created_at,

@@ -169,7 +169,7 @@ const AREA_CODES: &[&str] = &["415", "212", "312", "206", "617", "512", "303", "
 const MAIL_DOMAINS: &[&str] = &["example.com", "example.org", "example.net"];
 
 /// Seeds the demo merchant unless it exists. Returns whether it seeded.
-pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
+pub async fn demo(db: &DatabaseConnection, public_url: &str) -> anyhow::Result<bool> {
     let exists = team_member::Entity::find()
         .filter(team_member::Column::Email.eq(OWNER_EMAIL))
         .one(db)
@@ -267,6 +267,8 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
             apple_pass_type_id: Set(Some(format!("pass.dev.loyalcast.demo.{}", kind))),
             membership_period_days: Set(period),
             locations: Set("[]".to_owned()),
+            apns_environment: Set(None),
+            google_class_at: Set(None),
             created_at: Set(now - Duration::days(800)),
             updated_at: Set(now - Duration::days(30)),
         }
@@ -279,9 +281,23 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
     let mut passes = Vec::new();
     let mut consent_changes = Vec::new();
     let mut used_phones = std::collections::HashSet::new();
+    let mut unreachable_mail = 0;
     for n in 0..CUSTOMERS {
         let id = seeded_id(&mut rng);
-        let (record, created_at) = person(&mut rng, n, now, &mut used_phones);
+        let (mut record, created_at) = person(&mut rng, n, now, &mut used_phones);
+        // A few regulars whose mail the sandbox refuses (for good) or defers (for a while):
+        // the demo's weekend mailing then shows who was not reached, and why.
+        if record.tags.iter().any(|t| t == "vip") && record.visits >= 10 && record.consent.email {
+            let local = match unreachable_mail {
+                0 | 1 => Some("bounce"),
+                2 => Some("tempfail"),
+                _ => None,
+            };
+            if let Some(local) = local {
+                record.email = Some(format!("{local}@customer{n}.example.com"));
+                unreachable_mail += 1;
+            }
+        }
         tags.push((id, record.tags.clone()));
         // Most customers installed one card, some two; wallets split about 60/40.
         let holds = match rng.gen_range(0..100) {
@@ -376,9 +392,12 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
             },
         ),
     ];
+    let mut segment_ids = std::collections::HashMap::new();
     for (name, rule) in segments {
+        let id = seeded_id(&mut rng);
+        segment_ids.insert(name, id);
         segment::ActiveModel {
-            id: Set(seeded_id(&mut rng)),
+            id: Set(id),
             merchant_id: Set(merchant.id),
             name: Set(name.to_owned()),
             rule: Set(serde_json::to_string(&rule)?),
@@ -407,8 +426,112 @@ pub async fn demo(db: &DatabaseConnection) -> anyhow::Result<bool> {
         now,
     )
     .await?;
+    demo_mailings(&txn, merchant.id, &segment_ids, public_url, now).await?;
     txn.commit().await?;
     Ok(true)
+}
+
+/// A few mailings, so that a newcomer sees reports at once: two sent now through the engine
+/// (the sandbox delivers them once the server runs; one reaches a few addresses that fail),
+/// one scheduled, one draft. Each is made as the API makes it: checked, fanned out and its
+/// credits reserved.
+async fn demo_mailings(
+    txn: &impl sea_orm::ConnectionTrait,
+    merchant_id: Uuid,
+    segment_ids: &std::collections::HashMap<&'static str, Uuid>,
+    public_url: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    use loyalcast_dto::{Audience, EmailContent, MailingContent, NewMailing, SmsContent};
+    let segment = |name: &str| Audience::Segment {
+        segment_id: segment_ids.get(name).copied().unwrap_or_default(),
+    };
+    let sms = |body: &str| SmsContent {
+        body: body.to_owned(),
+    };
+    let email = |subject: &str, body: &str| EmailContent {
+        subject: subject.to_owned(),
+        body: body.to_owned(),
+    };
+    let mailings = [
+        NewMailing {
+            name: "Welcome to the Leaf Club".to_owned(),
+            audience: segment("Leaf Club members"),
+            channels: vec![Channel::Email],
+            content: MailingContent {
+                email: Some(email(
+                    "Welcome to the Leaf Club, {first_name}",
+                    "Hello {first_name},\n\nYour Leaf Club card is in your wallet: every tea you buy fills it up.\n\nSee you soon,\n{merchant_name}\n\nUnsubscribe: {unsubscribe_url}",
+                )),
+                ..Default::default()
+            },
+            send_at: None,
+            draft: false,
+        },
+        NewMailing {
+            name: "Double points weekend".to_owned(),
+            audience: segment("VIP regulars"),
+            channels: vec![Channel::Sms, Channel::Email],
+            content: MailingContent {
+                sms: Some(sms(
+                    "Hi {first_name}, double points at {merchant_name} this weekend! Reply STOP to opt out",
+                )),
+                email: Some(email(
+                    "Double points this weekend, {first_name}",
+                    "Hello {first_name},\n\nYou have {points} points. This weekend every visit counts twice.\n\n{merchant_name}\n\nUnsubscribe: {unsubscribe_url}",
+                )),
+                ..Default::default()
+            },
+            send_at: None,
+            draft: false,
+        },
+        NewMailing {
+            name: "Birthday treat".to_owned(),
+            audience: segment("Birthdays in the next 30 days"),
+            channels: vec![Channel::Sms],
+            content: MailingContent {
+                sms: Some(sms(
+                    "Happy birthday month, {first_name}! Your next coffee at {merchant_name} is on us. Reply STOP to opt out",
+                )),
+                ..Default::default()
+            },
+            send_at: Some(now + Duration::days(5)),
+            draft: false,
+        },
+        NewMailing {
+            name: "Summer menu (draft)".to_owned(),
+            audience: Audience::All,
+            channels: vec![Channel::Email],
+            content: MailingContent {
+                email: Some(email(
+                    "Our summer menu, {first_name}",
+                    "Hello {first_name},\n\nCold brew is back.\n\n{merchant_name}\n\nUnsubscribe: {unsubscribe_url}",
+                )),
+                ..Default::default()
+            },
+            send_at: None,
+            draft: true,
+        },
+    ];
+    let env = crate::mailings::Env { now, public_url };
+    for input in mailings {
+        let checked = crate::mailings::check(
+            txn,
+            merchant_id,
+            &input.name,
+            &input.audience,
+            &input.channels,
+            &input.content,
+            input.send_at,
+            now,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("checking the demo mailing {}: {e}", input.name))?;
+        crate::mailings::create(txn, env, merchant_id, None, &input, &checked, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the demo mailing {}: {e}", input.name))?;
+    }
+    Ok(())
 }
 
 /// A random (version 4) id drawn from the seeded generator.

@@ -2,13 +2,12 @@
 //! offline docs UI, health probes, and the single-page app with its fallback.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::body::EitherBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse, fn_service};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::error::{PathError, QueryPayloadError, UrlencodedError};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpMessage, HttpServer, web};
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
@@ -99,7 +98,7 @@ impl Application {
                     SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", document.clone()),
                 )
                 .service(web::scope("/api").default_service(web::to(routes::not_found)))
-                .service(spa(spa_dir.clone()).wrap(actix_web::middleware::from_fn(cache_headers)))
+                .service(crate::spa::service(spa_dir.clone()))
         })
         .listen(listener)?
         .shutdown_timeout(30)
@@ -309,75 +308,6 @@ fn path_error(_: PathError) -> ApiError {
     ApiError::NotFound
 }
 
-/// The built single-page app: files as they are, and `index.html` for every other path so
-/// that client-side routes survive a reload.
-fn spa(dir: PathBuf) -> actix_web::Scope {
-    let index = dir.join("index.html");
-    let fallback = fn_service(move |req: ServiceRequest| {
-        let index = index.clone();
-        async move {
-            let (req, _) = req.into_parts();
-            let response = match actix_files::NamedFile::open_async(&index).await {
-                Ok(file) => file.into_response(&req),
-                Err(_) => frontend_missing(&req),
-            };
-            Ok(ServiceResponse::new(req, response))
-        }
-    });
-    let scope = web::scope("");
-    if dir.is_dir() {
-        scope.service(
-            actix_files::Files::new("/", dir)
-                .index_file("index.html")
-                .default_handler(fallback),
-        )
-    } else {
-        scope.default_service(fallback)
-    }
-}
-
-/// Trunk names built assets with a content hash (`app-1a2b3c….wasm`): those never change and
-/// may be cached for a year; everything else (index.html above all) is revalidated.
-async fn cache_headers(
-    req: ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let hashed = is_hashed_asset(req.path());
-    let mut response = next.call(req).await?;
-    let value = if hashed && response.status().is_success() {
-        "public, max-age=31536000, immutable"
-    } else {
-        "no-cache"
-    };
-    response.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static(value),
-    );
-    Ok(response)
-}
-
-fn is_hashed_asset(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or("");
-    let Some((stem, ext)) = name.rsplit_once('.') else {
-        return false;
-    };
-    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    let hash = stem.rsplit_once('-').map(|(_, h)| h).unwrap_or("");
-    matches!(ext, "wasm" | "js" | "css" | "svg" | "png")
-        && hash.len() >= 12
-        && hash.chars().all(|c| c.is_ascii_hexdigit())
-}
-
-fn frontend_missing(_: &HttpRequest) -> HttpResponse {
-    HttpResponse::ServiceUnavailable()
-        .content_type("text/html; charset=utf-8")
-        .body(
-            "<!doctype html><title>Loyalcast</title><p>The dashboard has not been built. \
-             Run <code>make run</code>, or set <code>LOYALCAST_SPA_DIR</code> to a built \
-             <code>frontend/dist</code>. The API is at <a href=\"/api/docs/\">/api/docs/</a>.</p>",
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use actix_web::{App, HttpServer, web};
@@ -469,21 +399,5 @@ mod tests {
         );
         assert_eq!(answer("/s?ticket=one&ticket=two").await, "/s||one");
         assert_eq!(answer("/s?tickets=x").await, "/s?tickets=x|tickets=x|");
-    }
-
-    #[test]
-    fn only_content_hashed_assets_are_immutable() {
-        assert!(super::is_hashed_asset(
-            "/loyalcast-frontend-3f2a9c1d8e7b6a5f_bg.wasm"
-        ));
-        assert!(super::is_hashed_asset("/favicon-9ed6e50e5148a85.svg"));
-        assert!(!super::is_hashed_asset("/loyalcast-frontend-notahash.js"));
-        assert!(super::is_hashed_asset(
-            "/loyalcast-frontend-3f2a9c1d8e7b6a5f.js"
-        ));
-        assert!(super::is_hashed_asset("/style-0123456789abcdef.css"));
-        assert!(!super::is_hashed_asset("/index.html"));
-        assert!(!super::is_hashed_asset("/mailings/history"));
-        assert!(!super::is_hashed_asset("/favicon.svg"));
     }
 }

@@ -35,6 +35,11 @@ pub struct AppState {
     pub feed: Feed,
     /// Enrolments per client address on the public enrolment pages.
     pub enrolments: crate::auth::throttle::EnrolmentLimiter,
+    /// Google Wallet: classes and save links for the enrolment page (the sandbox without
+    /// an issuer).
+    pub google_wallet: Arc<dyn crate::wallet::google::GoogleWallet>,
+    /// The VAPID identity browsers subscribe with; `None` without a key.
+    pub vapid: Option<Arc<crate::wallet::webpush::Vapid>>,
     /// When the signing keys were last read from the database on a miss.
     keys_read_at: std::sync::Mutex<Option<DateTime<Utc>>>,
     /// Signs Apple Wallet passes; made on first use (development material costs two RSA
@@ -59,7 +64,17 @@ impl AppState {
             SmsProvider::Twilio(twilio) => Some(SignatureVerifier::new(twilio.auth_token.clone())),
             SmsProvider::Sandbox => None,
         };
+        let google_wallet: Arc<dyn crate::wallet::google::GoogleWallet> =
+            match crate::wallet::google::GoogleWalletClient::from_config(
+                &config.google_wallet,
+                clock.clone(),
+            )? {
+                Some(client) => Arc::new(client),
+                None => Arc::new(crate::wallet::google::SandboxGoogleWallet),
+            };
         Ok(AppState {
+            google_wallet,
+            vapid: crate::wallet::webpush::Vapid::from_config(&config.web_push)?.map(Arc::new),
             jwt: keys.jwt(config.jwt_ttl_minutes)?,
             links: keys.link_signer(),
             keys_read_at: std::sync::Mutex::new(None),

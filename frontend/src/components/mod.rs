@@ -1,7 +1,12 @@
+pub mod confirm;
+pub mod field;
 pub mod figures;
 pub mod icons;
 pub mod pagination;
 pub mod phone;
+pub mod review;
+pub mod send;
 pub mod shell;
 pub mod states;
+pub mod tags;
 pub mod time;

@@ -20,10 +20,14 @@ pub fn role_label(role: Role) -> &'static str {
     }
 }
 
+/// Where a signed-in merchant lands: the first tab that is built (the mailings history),
+/// not a placeholder.
+pub const HOME: &str = "/mailings/history";
+
 /// Where to come back to after signing in: only a path on this site.
 pub fn safe_next(next: Option<String>) -> String {
     next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/sign-in"))
-        .unwrap_or_else(|| "/mailings/inbox".to_owned())
+        .unwrap_or_else(|| HOME.to_owned())
 }
 
 #[component]
@@ -62,11 +66,13 @@ pub fn Shell() -> impl IntoView {
 fn Frame() -> impl IntoView {
     // One stream of live updates for every page, for as long as someone is signed in.
     crate::live::provide_live();
+    let asker = crate::components::confirm::provide_asker();
     view! {
+        <crate::components::confirm::AskerDialog asker=asker/>
         <div class="app">
             <a class="skip-link" href="#main">"Skip to content"</a>
             <aside class="sidebar">
-                <A href="/mailings/inbox" attr:class="brand" attr:aria-label="Loyalcast home">
+                <A href=HOME attr:class="brand" attr:aria-label="Loyalcast home">
                     <span class="brand-mark"><Icon kind=IconKind::Logo size=20/></span>
                     <span class="brand-name">"Loyalcast"</span>
                 </A>
@@ -155,7 +161,7 @@ fn TopBar() -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_next;
+    use super::{HOME, safe_next};
 
     #[test]
     fn only_paths_on_this_site_are_returned_to() {
@@ -163,15 +169,9 @@ mod tests {
             safe_next(Some("/customers?q=ada".to_owned())),
             "/customers?q=ada"
         );
-        assert_eq!(
-            safe_next(Some("//evil.example".to_owned())),
-            "/mailings/inbox"
-        );
-        assert_eq!(
-            safe_next(Some("https://evil.example".to_owned())),
-            "/mailings/inbox"
-        );
-        assert_eq!(safe_next(Some("/sign-in".to_owned())), "/mailings/inbox");
-        assert_eq!(safe_next(None), "/mailings/inbox");
+        assert_eq!(safe_next(Some("//evil.example".to_owned())), HOME);
+        assert_eq!(safe_next(Some("https://evil.example".to_owned())), HOME);
+        assert_eq!(safe_next(Some("/sign-in".to_owned())), HOME);
+        assert_eq!(safe_next(None), HOME);
     }
 }

@@ -87,12 +87,12 @@ pub fn FormError(
 pub fn FieldError(
     #[prop(into)] error: Signal<Option<ApiError>>,
     field: &'static str,
-    id: &'static str,
+    #[prop(into)] id: String,
 ) -> impl IntoView {
     move || {
         error
             .with(|e| e.as_ref().and_then(|e| e.field(field)))
-            .map(|message| view! { <p class="field-error" id=id>{message}</p> })
+            .map(|message| view! { <p class="field-error" id=id.clone()>{message}</p> })
     }
 }
 
@@ -119,4 +119,20 @@ where
             }
         })
     }
+}
+
+/// A mistake found in the browser before anything is sent, shown the same way as the
+/// server's 422 for that field.
+pub fn local_problem(field: &str, message: &str) -> ApiError {
+    ApiError::Problem(loyalcast_dto::Problem {
+        kind: "about:blank".to_owned(),
+        title: "Check the highlighted fields.".to_owned(),
+        status: 0,
+        detail: Some("Check the highlighted fields.".to_owned()),
+        errors: vec![loyalcast_dto::FieldError {
+            field: field.to_owned(),
+            code: "invalid".to_owned(),
+            message: message.to_owned(),
+        }],
+    })
 }

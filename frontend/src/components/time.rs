@@ -40,3 +40,21 @@ pub fn RelativeTime(at: DateTime<Utc>) -> impl IntoView {
     };
     view! { <time datetime=at.to_rfc3339() title=title>{text}</time> }
 }
+
+/// A time that matters ahead (a schedule): the date and time in the merchant's zone, with
+/// how far off it is beside it ("5 Mar 2027, 09:00 (America/Los_Angeles) · in 3 days").
+#[component]
+pub fn ScheduledTime(at: DateTime<Utc>) -> impl IntoView {
+    let clock = use_context::<Clock>().map(|c| c.0);
+    let tz = merchant_time_zone();
+    let absolute = format::absolute(at, &tz);
+    let relative = move || {
+        let now = clock.map(|c| c.get()).unwrap_or_else(Utc::now);
+        format::relative(at, now, &tz)
+    };
+    view! {
+        <time datetime=at.to_rfc3339() data-testid="scheduled-time">
+            {absolute}<span class="muted">" · "{relative}</span>
+        </time>
+    }
+}

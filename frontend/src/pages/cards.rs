@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::api::{ApiError, use_api};
 use crate::components::icons::{Icon, IconKind};
 use crate::components::pagination::Pagination;
-use crate::components::states::{Empty, FieldError, FormError, show_fetch};
+use crate::components::states::{Empty, FieldError, FormError, local_problem, show_fetch};
 use crate::components::time::RelativeTime;
 use crate::fetch::fetch;
 use crate::format::thousands_u;
@@ -46,6 +46,8 @@ struct CardForm {
     label: RwSignal<String>,
     logo_text: RwSignal<String>,
     pass_type_id: RwSignal<String>,
+    /// `""` (the server's default), `production` or `sandbox`.
+    apns_environment: RwSignal<String>,
     period_days: RwSignal<String>,
     /// One store per line: `latitude, longitude, what the lock screen says`.
     locations: RwSignal<String>,
@@ -62,6 +64,7 @@ impl CardForm {
             label: RwSignal::new(DEFAULT_LABEL.to_owned()),
             logo_text: RwSignal::new(String::new()),
             pass_type_id: RwSignal::new(String::new()),
+            apns_environment: RwSignal::new(String::new()),
             period_days: RwSignal::new(String::new()),
             locations: RwSignal::new(String::new()),
         }
@@ -83,6 +86,11 @@ impl CardForm {
                 self.logo_text.set(c.design.logo_text.clone());
                 self.pass_type_id
                     .set(c.apple_pass_type_id.clone().unwrap_or_default());
+                self.apns_environment.set(
+                    c.apns_environment
+                        .map(|e| e.as_str().to_owned())
+                        .unwrap_or_default(),
+                );
                 self.period_days.set(
                     c.membership_period_days
                         .map(|d| d.to_string())
@@ -106,6 +114,7 @@ impl CardForm {
                 self.label.set(DEFAULT_LABEL.to_owned());
                 self.logo_text.set(String::new());
                 self.pass_type_id.set(String::new());
+                self.apns_environment.set(String::new());
                 self.period_days.set(String::new());
                 self.locations.set(String::new());
             }
@@ -176,6 +185,9 @@ impl CardForm {
             description: self.description.get_untracked().trim().to_owned(),
             design: self.design_untracked(),
             apple_pass_type_id: (!pass_type_id.is_empty()).then_some(pass_type_id),
+            apns_environment: loyalcast_dto::ApnsEnvironment::parse(
+                &self.apns_environment.get_untracked(),
+            ),
             membership_period_days,
             locations,
         })
@@ -189,26 +201,6 @@ impl CardForm {
             logo_text: self.logo_text.get_untracked().trim().to_owned(),
         }
     }
-}
-
-fn local_problem(field: &str, message: &str) -> ApiError {
-    ApiError::Problem(loyalcast_dto::Problem {
-        kind: "about:blank".to_owned(),
-        title: "Check the highlighted fields.".to_owned(),
-        status: 0,
-        detail: Some("Check the highlighted fields.".to_owned()),
-        errors: vec![loyalcast_dto::FieldError {
-            field: field.to_owned(),
-            code: "invalid".to_owned(),
-            message: message.to_owned(),
-        }],
-    })
-}
-
-fn confirm(question: &str) -> bool {
-    web_sys::window()
-        .and_then(|w| w.confirm_with_message(question).ok())
-        .unwrap_or(false)
 }
 
 #[component]
@@ -244,22 +236,8 @@ pub fn CardsPage() -> impl IntoView {
         saved_note.set(None);
         focus("card-name");
     };
-    let delete = Callback::new(move |card: Card| {
-        if deleting.get_untracked().is_some() {
-            return;
-        }
-        let warning = if card.installed_passes > 0 {
-            format!(
-                "Delete “{}”? {} customers have it in their wallet.",
-                card.name,
-                thousands_u(card.installed_passes)
-            )
-        } else {
-            format!("Delete “{}”?", card.name)
-        };
-        if !confirm(&warning) {
-            return;
-        }
+    let asker = crate::components::confirm::use_asker();
+    let delete_now = move |card: Card| {
         deleting.set(Some(card.id));
         list_error.set(None);
         spawn_local(async move {
@@ -276,6 +254,24 @@ pub fn CardsPage() -> impl IntoView {
                 }
             }
             deleting.try_set(None);
+        });
+    };
+
+    let delete = Callback::new(move |card: Card| {
+        if deleting.get_untracked().is_some() {
+            return;
+        }
+        let detail = if card.installed_passes > 0 {
+            format!(
+                "{} customers have it in their wallet. This cannot be undone.",
+                thousands_u(card.installed_passes)
+            )
+        } else {
+            "Nobody has it in their wallet yet. This cannot be undone.".to_owned()
+        };
+        let title = format!("Delete “{}”?", card.name);
+        asker.ask(title, detail, "Delete card", true, move || {
+            delete_now(card.clone())
         });
     });
 
@@ -435,6 +431,16 @@ pub fn CardsPage() -> impl IntoView {
                             <input id="card-pass-type" type="text" placeholder="pass.com.example.coffee" data-testid="card-pass-type"
                                 prop:value=form.pass_type_id on:input=move |ev| form.pass_type_id.set(event_target_value(&ev))/>
                             <FieldError error=err field="apple_pass_type_id" id="card-pass-type-error"/>
+                        </div>
+                        <div class="field">
+                            <label for="card-apns">"Apple push environment"</label>
+                            <select id="card-apns" data-testid="card-apns" aria-describedby="card-apns-hint"
+                                prop:value=form.apns_environment on:change=move |ev| form.apns_environment.set(event_target_value(&ev))>
+                                <option value="">"The server's default"</option>
+                                <option value="production">"Production (customers' iPhones)"</option>
+                                <option value="sandbox">"Sandbox (development devices)"</option>
+                            </select>
+                            <p id="card-apns-hint" class="muted small">"Sandbox only while the pass type is tried on development devices."</p>
                         </div>
                         <div class="field">
                             <label for="card-locations">"Stores " <span class="muted small">"(optional, up to 10)"</span></label>

@@ -1,23 +1,27 @@
 //! Customers: search, sort and page through the base; open one to see its details and
-//! passes. The list's state lives in the URL (`?q=&page=&per_page=&sort=&order=&tag=`), so
+//! passes, edit or delete it; add one, or import a file (`/customers/import`). The list's state lives in the URL (`?q=&page=&per_page=&sort=&order=&tag=`), so
 //! every view can be bookmarked and the back button works.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use loyalcast_dto::{Customer, CustomerDetail, CustomerSort, Page, SortOrder};
 use uuid::Uuid;
 
 use crate::api::{CustomerQuery, order_param, parse_order, parse_sort, sort_param, use_api};
+use crate::components::confirm::{ConfirmDialog, Question};
 use crate::components::icons::{ChannelIcon, Icon, IconKind};
 use crate::components::pagination::Pagination;
 use crate::components::states::{Empty, ErrorState, Loading, show_fetch};
 use crate::components::time::RelativeTime;
-use crate::fetch::{debounced, fetch};
+use crate::fetch::{Fetch, debounced, fetch};
 use crate::format::{date_only_local, thousands, thousands_u};
+use crate::pages::customer_form::CustomerForm;
+use crate::session::use_auth;
 use loyalcast_dto::Channel;
 
 const DEFAULT_PER_PAGE: u64 = 25;
@@ -134,6 +138,23 @@ pub fn CustomersPage() -> impl IntoView {
     let tags = fetch(|| (), move |_| async move { api.tags().await });
 
     let selected = RwSignal::new(None::<Uuid>);
+    let creating = RwSignal::new(false);
+    let auth = use_auth();
+    let known_tags = Signal::derive(move || tags.ok().unwrap_or_default());
+    // Something changed a customer: the list, and the tags it offers, are loaded again.
+    let changed = Callback::new(move |_| {
+        customers.reload();
+        tags.reload();
+    });
+    let created = Callback::new(move |c: Customer| {
+        creating.set(false);
+        changed.run(());
+        selected.set(Some(c.id));
+    });
+    let deleted = Callback::new(move |_| {
+        selected.set(None);
+        changed.run(());
+    });
 
     let set_page = {
         let go = go.clone();
@@ -238,7 +259,7 @@ pub fn CustomersPage() -> impl IntoView {
                 view! {
                     <Empty
                         title="No customers yet."
-                        hint="Customers appear here when they install one of your cards or are added through the API."
+                        hint="Customers appear here when they join one of your cards, when you add or import them, or when an integration adds them."
                     />
                 }
                 .into_any()
@@ -248,7 +269,7 @@ pub fn CustomersPage() -> impl IntoView {
         let (page_no, per_page, total) = (page.page, page.per_page, page.total);
         view! {
             <div class="table-wrap">
-                <table class="table" data-testid="customers-table">
+                <table class="table table-cards" data-testid="customers-table">
                     <caption class="sr-only">"Customers"</caption>
                     <thead>
                         <tr>
@@ -279,7 +300,7 @@ pub fn CustomersPage() -> impl IntoView {
     };
 
     view! {
-        <div class="page" class:with-drawer=move || selected.get().is_some()>
+        <div class="page" class:with-drawer=move || selected.get().is_some() || creating.get()>
             <header class="page-header">
                 <div>
                     <h1>"Customers"</h1>
@@ -289,6 +310,19 @@ pub fn CustomersPage() -> impl IntoView {
                             n => format!("{} customers", thousands_u(n)),
                         })}
                     </p>
+                </div>
+                <div class="page-actions">
+                    {move || auth.can_manage().then(|| view! {
+                        <a class="btn btn-secondary" href="/customers/import" data-testid="customers-import">"Import CSV"</a>
+                    })}
+                    <button type="button" class="btn btn-primary" data-testid="customer-add"
+                        on:click=move |_| {
+                            selected.set(None);
+                            creating.set(true);
+                        }>
+                        <Icon kind=IconKind::Plus size=16/>
+                        "Add customer"
+                    </button>
                 </div>
             </header>
             <div class="toolbar">
@@ -347,7 +381,23 @@ pub fn CustomersPage() -> impl IntoView {
             <section class="panel panel-flush" aria-label="Customer list" data-testid="customers">
                 {show_fetch(customers, "Loading customers…", table)}
             </section>
-            {move || selected.get().map(|id| view! { <CustomerDrawer id=id on_close=close_drawer/> })}
+            {move || selected.get().map(|id| view! {
+                <CustomerDrawer id=id on_close=close_drawer on_changed=changed on_deleted=deleted known_tags=known_tags/>
+            })}
+            {move || creating.get().then(|| view! {
+                <aside class="drawer" aria-label="New customer" data-testid="customer-new">
+                    <div class="drawer-head">
+                        <h2>"New customer"</h2>
+                        <button type="button" class="btn btn-ghost btn-icon" on:click=move |_| creating.set(false)>
+                            <Icon kind=IconKind::Close label="Close"/>
+                        </button>
+                    </div>
+                    <div class="drawer-body">
+                        <CustomerForm existing=None opted_out=Signal::derive(Vec::new) known_tags=known_tags
+                            on_saved=created on_cancel=Callback::new(move |_| creating.set(false))/>
+                    </div>
+                </aside>
+            })}
         </div>
     }
 }
@@ -411,7 +461,7 @@ fn CustomerRow(customer: Customer, selected: RwSignal<Option<Uuid>>) -> impl Int
             data-testid="customer-row"
             on:click=move |_| open()
         >
-            <td class="nowrap">
+            <td class="nowrap card-title">
                 <button
                     type="button"
                     class="link-button"
@@ -426,11 +476,11 @@ fn CustomerRow(customer: Customer, selected: RwSignal<Option<Uuid>>) -> impl Int
                     {name}
                 </button>
             </td>
-            <td class="nowrap">{customer.phone.clone().unwrap_or_else(|| "—".to_owned())}</td>
+            <td class="nowrap">{customer.phone.as_deref().map(|p| crate::format::phone(p, &merchant_country())).unwrap_or_else(|| "—".to_owned())}</td>
             <td class="hide-sm truncate">{customer.email.clone().unwrap_or_else(|| "—".to_owned())}</td>
-            <td class="num">{thousands(i64::from(customer.visits))}</td>
-            <td class="num">{thousands(customer.points)}</td>
-            <td class="nowrap">
+            <td class="num" data-label="Visits">{thousands(i64::from(customer.visits))}</td>
+            <td class="num" data-label="Points">{thousands(customer.points)}</td>
+            <td class="nowrap" data-label="Last visit">
                 {match customer.last_visit_at {
                     Some(at) => view! { <RelativeTime at=at/> }.into_any(),
                     None => view! { <span class="muted">"Never"</span> }.into_any(),
@@ -450,9 +500,58 @@ fn CustomerRow(customer: Customer, selected: RwSignal<Option<Uuid>>) -> impl Int
 }
 
 #[component]
-fn CustomerDrawer(id: Uuid, on_close: Callback<()>) -> impl IntoView {
+fn CustomerDrawer(
+    id: Uuid,
+    on_close: Callback<()>,
+    /// The customer was saved.
+    on_changed: Callback<()>,
+    /// The customer was deleted.
+    on_deleted: Callback<()>,
+    known_tags: Signal<Vec<String>>,
+) -> impl IntoView {
     let api = use_api();
+    let auth = use_auth();
     let detail = fetch(move || id, move |id| async move { api.customer(id).await });
+    let editing = RwSignal::new(false);
+    // One load of the consent history serves the list and the form (which channels the
+    // customer opted out of); it is loaded again when an edit ends, as the edit may add to it.
+    let consent = fetch(
+        move || (id, editing.get()),
+        move |(id, _)| async move { api.customer_consent(id).await },
+    );
+    let opted_out = Signal::derive(move || consent.ok().map(|h| h.opted_out).unwrap_or_default());
+    let saved = Callback::new(move |_: Customer| {
+        editing.set(false);
+        detail.reload();
+        on_changed.run(());
+    });
+    let question = RwSignal::new(None::<Question>);
+    let deleting = RwSignal::new(false);
+    let delete_error = RwSignal::new(None::<crate::api::ApiError>);
+    let ask_delete = move |name: String| {
+        delete_error.set(None);
+        question.set(Some(Question {
+            title: format!("Delete {name}?"),
+            detail: "Their details, tags and consent history are removed, and their cards in the wallet stop updating. This cannot be undone.".to_owned(),
+            confirm: "Delete customer".to_owned(),
+            danger: true,
+            action: std::sync::Arc::new(move || {
+                deleting.set(true);
+                spawn_local(async move {
+                    match api.delete_customer(id).await {
+                        Ok(()) => {
+                            question.try_set(None);
+                            on_deleted.run(());
+                        }
+                        Err(e) => {
+                            delete_error.try_set(Some(e));
+                        }
+                    }
+                    deleting.try_set(false);
+                });
+            }),
+        }));
+    };
     let cards = fetch(|| (), move |_| async move { api.cards(1, 100).await });
     let card_names = Memo::new(move |_| {
         cards
@@ -496,8 +595,33 @@ fn CustomerDrawer(id: Uuid, on_close: Callback<()>) -> impl IntoView {
             {move || detail.data.with(|d| match d {
                 None => view! { <Loading label="Loading customer…"/> }.into_any(),
                 Some(Err(e)) => view! { <ErrorState error=e.clone() on_retry=retry/> }.into_any(),
-                Some(Ok(d)) => view! { <CustomerDetails detail=d.clone() card_names=card_names/> }.into_any(),
+                Some(Ok(d)) if editing.get() => view! {
+                    <div class="drawer-body">
+                        <CustomerForm existing=Some(d.customer.clone()) opted_out=opted_out known_tags=known_tags
+                            on_saved=saved on_cancel=Callback::new(move |_| editing.set(false))/>
+                    </div>
+                }.into_any(),
+                Some(Ok(d)) => {
+                    let name = full_name(&d.customer);
+                    view! {
+                        <div class="drawer-actions drawer-body-top">
+                            <button type="button" class="btn btn-secondary btn-sm" data-testid="customer-edit"
+                                on:click=move |_| editing.set(true)>
+                                "Edit"
+                            </button>
+                            {auth.can_manage().then(|| view! {
+                                <button type="button" class="btn btn-ghost btn-sm btn-danger-text" data-testid="customer-delete"
+                                    on:click=move |_| ask_delete(name.clone())>
+                                    <Icon kind=IconKind::Trash size=14/>
+                                    "Delete"
+                                </button>
+                            })}
+                        </div>
+                        <CustomerDetails detail=d.clone() card_names=card_names history=consent/>
+                    }.into_any()
+                }
             })}
+            <ConfirmDialog question=question busy=deleting error=delete_error/>
         </aside>
     }
 }
@@ -506,6 +630,7 @@ fn CustomerDrawer(id: Uuid, on_close: Callback<()>) -> impl IntoView {
 fn CustomerDetails(
     detail: CustomerDetail,
     card_names: Memo<HashMap<Uuid, String>>,
+    history: Fetch<loyalcast_dto::ConsentHistory>,
 ) -> impl IntoView {
     let c = detail.customer;
     let dash = || "—".to_owned();
@@ -522,7 +647,7 @@ fn CustomerDetails(
                 <dt>"Customer ID"</dt>
                 <dd><code data-testid="customer-id">{c.id.to_string()}</code></dd>
                 <dt>"Phone"</dt>
-                <dd>{c.phone.clone().unwrap_or_else(dash)}</dd>
+                <dd title=c.phone.clone().unwrap_or_default()>{c.phone.as_deref().map(|p| crate::format::phone(p, &merchant_country())).unwrap_or_else(dash)}</dd>
                 <dt>"Email"</dt>
                 <dd class="break">{c.email.clone().unwrap_or_else(dash)}</dd>
                 <dt>"Birthday"</dt>
@@ -560,7 +685,7 @@ fn CustomerDetails(
                     </li>
                 }).collect_view()}
             </ul>
-            <ConsentHistoryList id=c.id/>
+            <ConsentHistoryList history=history/>
             <h3>"Cards in the wallet"</h3>
             {if passes.is_empty() {
                 view! { <p class="muted" data-testid="no-passes">"No card installed yet."</p> }.into_any()
@@ -590,18 +715,104 @@ fn CustomerDetails(
                     </ul>
                 }.into_any()
             }}
+            <CustomerMessages id=c.id/>
         </div>
+    }
+}
+
+/// Every message the customer was sent, newest first, ten at a time: what sent it, on which
+/// channel, where it stands and, when it failed, why.
+#[component]
+fn CustomerMessages(id: Uuid) -> impl IntoView {
+    use loyalcast_dto::{MessageSource, MessageStatus};
+    let api = use_api();
+    let page = RwSignal::new(1_u64);
+    let messages = fetch(
+        move || page.get(),
+        move |page| async move { api.customer_messages(id, page, 10).await },
+    );
+    // A message's status moves as its mailing or push settles: follow the change feed.
+    let reload = crate::live::reload_soon(messages);
+    crate::live::on_change(move |notice| match notice {
+        crate::live::Notice::Change(e)
+            if matches!(
+                e.topic,
+                loyalcast_dto::ChangeTopic::Mailing | loyalcast_dto::ChangeTopic::Push
+            ) =>
+        {
+            reload()
+        }
+        crate::live::Notice::Change(_) => {}
+        crate::live::Notice::Resync => reload(),
+    });
+    let status = |s: MessageStatus| match s {
+        MessageStatus::Queued => ("Queued", "badge-neutral"),
+        MessageStatus::Sending => ("Sending", "badge-info"),
+        MessageStatus::Scheduled => ("Scheduled", "badge-neutral"),
+        MessageStatus::Sent => ("Sent", "badge-info"),
+        MessageStatus::Delivered => ("Delivered", "badge-success"),
+        MessageStatus::Opened => ("Opened", "badge-success"),
+        MessageStatus::Failed => ("Failed", "badge-danger"),
+        MessageStatus::Unsubscribed => ("Opted out", "badge-warning"),
+        MessageStatus::Cancelled => ("Cancelled", "badge-neutral"),
+        MessageStatus::Uncertain => ("Unconfirmed", "badge-warning"),
+    };
+    view! {
+        <h3>"Messages"</h3>
+        {move || match messages.data.get() {
+            None => view! { <p class="muted small">"Loading the messages…"</p> }.into_any(),
+            Some(Err(e)) => view! { <p class="field-error" role="alert">{format!("The messages could not be loaded: {}", e.message())}</p> }.into_any(),
+            Some(Ok(p)) if p.total == 0 => view! { <p class="muted small" data-testid="no-messages">"Nothing sent to this customer yet."</p> }.into_any(),
+            Some(Ok(p)) => {
+                let pages = p.total.div_ceil(p.per_page.max(1));
+                let current = p.page;
+                view! {
+                    <ul class="message-list" data-testid="customer-messages">
+                        {p.items.into_iter().map(|m| {
+                            let (label, class) = status(m.status);
+                            let href = match m.source {
+                                MessageSource::Mailing => format!("/mailings/{}", m.source_id),
+                                MessageSource::Push => "/mailings/send-push".to_owned(),
+                            };
+                            let name = if m.source_name.is_empty() { "(deleted)".to_owned() } else { m.source_name.clone() };
+                            let via = match (m.channel, m.wallet.as_deref()) {
+                                (Some(c), _) => view! { <ChannelIcon channel=c with_label=true/> }.into_any(),
+                                (None, Some("apple")) => view! { <span>"Apple Wallet"</span> }.into_any(),
+                                (None, Some("google")) => view! { <span>"Google Wallet"</span> }.into_any(),
+                                (None, _) => view! { <span>"Web push"</span> }.into_any(),
+                            };
+                            view! {
+                                <li class="message-item" data-testid="customer-message" data-status=format!("{:?}", m.status).to_lowercase()>
+                                    <p class="small">
+                                        {via}" · "<leptos_router::components::A href=href>{name}</leptos_router::components::A>" "
+                                        <span class=format!("badge {class}")>{label}</span>
+                                    </p>
+                                    {m.reason.clone().filter(|_| m.status != MessageStatus::Sent && m.status != MessageStatus::Delivered && m.status != MessageStatus::Opened).map(|r| view! {
+                                        <p class="muted small break" data-testid="customer-message-reason">{r}</p>
+                                    })}
+                                    <p class="muted small"><RelativeTime at=m.updated_at/></p>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                    {(pages > 1).then(|| view! {
+                        <div class="pager small">
+                            <button type="button" class="btn btn-ghost btn-sm" data-testid="messages-newer"
+                                disabled=current <= 1 on:click=move |_| page.update(|p| *p = p.saturating_sub(1).max(1))>"Newer"</button>
+                            <span class="muted">{format!("{current} of {pages}")}</span>
+                            <button type="button" class="btn btn-ghost btn-sm" data-testid="messages-older"
+                                disabled=current >= pages on:click=move |_| page.update(|p| *p += 1)>"Older"</button>
+                        </div>
+                    })}
+                }.into_any()
+            }
+        }}
     }
 }
 
 /// Where each consent came from: the customer's own opt-outs, and the latest changes.
 #[component]
-fn ConsentHistoryList(id: Uuid) -> impl IntoView {
-    let api = use_api();
-    let history = fetch(
-        move || id,
-        move |id| async move { api.customer_consent(id).await },
-    );
+fn ConsentHistoryList(history: Fetch<loyalcast_dto::ConsentHistory>) -> impl IntoView {
     let source = |s: loyalcast_dto::ConsentSource| {
         use loyalcast_dto::ConsentSource as S;
         match s {
@@ -646,4 +857,12 @@ fn ConsentHistoryList(id: Uuid) -> impl IntoView {
             view! { {opted_out} {list} }
         })}
     }
+}
+
+/// The merchant's country (ISO 3166 alpha-2), as phone numbers are written for it.
+fn merchant_country() -> String {
+    crate::session::use_auth()
+        .session_untracked()
+        .map(|s| s.merchant.default_country)
+        .unwrap_or_default()
 }

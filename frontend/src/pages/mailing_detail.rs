@@ -11,13 +11,14 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use loyalcast_dto::{
     Audience, ChangeEvent, ChangeTopic, Channel, ChannelReport, DeliveryCounts, Mailing,
-    MailingContent, MailingStatus, SendMailing,
+    MailingContent, MailingStatus, NewMailing, SendMailing,
 };
 use uuid::Uuid;
 
 use super::mailings::status_label;
 use crate::api::{ApiError, MailingAction, idempotency_key, use_api};
 use crate::components::icons::{ChannelIcon, Icon, IconKind};
+use crate::components::review::{Review, ReviewPanel};
 use crate::components::states::{ErrorState, FormError, Loading};
 use crate::components::time::{Clock, RelativeTime};
 use crate::fetch::fetch;
@@ -126,14 +127,6 @@ pub fn MailingDetailPage() -> impl IntoView {
         else {
             return;
         };
-        if what == Busy::Cancel
-            && !confirm(&format!(
-                "Cancel “{}”? Messages not sent yet will not be sent, and their credits are released.",
-                current.name
-            ))
-        {
-            return;
-        }
         busy.set(Some(what));
         action_error.set(None);
         let navigate = navigate.clone();
@@ -162,13 +155,93 @@ pub fn MailingDetailPage() -> impl IntoView {
         });
     };
 
+    // Nothing is sent, resent or cancelled on one click: a draft is reviewed with its exact
+    // figures, a resend and a cancel are asked first.
+    let asker = crate::components::confirm::use_asker();
+    let review = RwSignal::new(None::<Review>);
+    let reviews = StoredValue::new(0_u64);
+    let run_reviewed = run.clone();
+    let request = move |what: Busy| {
+        let Some(current) = mailing
+            .data
+            .with_untracked(|d| d.as_ref().and_then(|r| r.as_ref().ok().cloned()))
+        else {
+            return;
+        };
+        let run = run.clone();
+        match what {
+            Busy::Pause | Busy::Resume => run(what),
+            Busy::Send => {
+                let input = NewMailing {
+                    name: current.name.clone(),
+                    audience: current.audience.clone(),
+                    channels: current.channels.clone(),
+                    content: current.content.clone(),
+                    send_at: None,
+                    draft: false,
+                };
+                crate::components::review::start(api, review, reviews, input, None);
+            }
+            Busy::Resend => {
+                let for_good = current.failed_for_good();
+                let left_out = if for_good > 0 {
+                    format!(
+                        " {} failed for good (an invalid number or address, missing contact details) and {} left out: sending again would fail again.",
+                        thousands_u(for_good),
+                        if for_good == 1 { "is" } else { "are" }
+                    )
+                } else {
+                    String::new()
+                };
+                asker.ask(
+                    format!(
+                        "Resend to {}?",
+                        crate::format::plural(current.resendable, "failed message", "failed messages")
+                    ),
+                    format!(
+                        "A new mailing goes to those whose message failed in a way that may pass (the provider could not take it through every attempt), with the same content; customers who opted out since are left out. Paid channels take their credits again.{left_out}"
+                    ),
+                    "Resend",
+                    false,
+                    move || run(Busy::Resend),
+                );
+            }
+            Busy::Cancel => asker.ask(
+                format!("Cancel “{}”?", current.name),
+                "Messages not sent yet will not be sent, and their credits are released. A cancelled mailing cannot be resumed.",
+                "Cancel the mailing",
+                true,
+                move || run(Busy::Cancel),
+            ),
+        }
+    };
+    let time_zone = crate::components::time::merchant_time_zone();
+    let review_panel = {
+        let run = run_reviewed;
+        move || {
+            review.get().map(|r| {
+                let run = run.clone();
+                view! {
+                    <ReviewPanel review=r time_zone=time_zone.clone()
+                        on_back=move || review.set(None)
+                        on_confirm=move |_| {
+                            review.set(None);
+                            run(Busy::Send);
+                        }
+                        sending=Signal::derive(move || busy.get() == Some(Busy::Send))/>
+                }
+            })
+        }
+    };
+
+    let problems = crate::pages::mailing_problems::ProblemsView::new();
     let retry = Callback::new(move |_| mailing.reload());
     let body = move || {
         mailing.data.with(|d| match d {
             None => view! { <Loading label="Loading the mailing…"/> }.into_any(),
             Some(Err(e)) => view! { <ErrorState error=e.clone() on_retry=retry/> }.into_any(),
             Some(Ok(m)) => view! {
-                <MailingReport mailing=m.clone() busy=busy run=Callback::new(run.clone()) action_error=action_error/>
+                <MailingReport mailing=m.clone() busy=busy run=Callback::new(request.clone()) action_error=action_error problems=problems/>
             }
             .into_any(),
         })
@@ -182,6 +255,7 @@ pub fn MailingDetailPage() -> impl IntoView {
                     "Mailings history"
                 </A>
             </div>
+            {review_panel}
             {body}
         </section>
     }
@@ -193,6 +267,7 @@ fn MailingReport(
     busy: RwSignal<Option<Busy>>,
     run: Callback<Busy>,
     action_error: RwSignal<Option<ApiError>>,
+    problems: crate::pages::mailing_problems::ProblemsView,
 ) -> impl IntoView {
     let (label, class) = status_label(mailing.status);
     let pct = percent(&mailing);
@@ -206,8 +281,12 @@ fn MailingReport(
             | MailingStatus::Sending
             | MailingStatus::Paused
     );
-    let can_resend =
-        matches!(status, MailingStatus::Completed | MailingStatus::Cancelled) && c.failed > 0;
+    // Only failures that may pass are resent: a number that can never work is not offered
+    // again and again.
+    let can_resend = matches!(status, MailingStatus::Completed | MailingStatus::Cancelled)
+        && mailing.resendable > 0;
+    let for_good = mailing.failed_for_good();
+    let manage = expect_context::<crate::session::Auth>().can_manage();
     let button = move |what: Busy,
                        text: &'static str,
                        busy_text: &'static str,
@@ -228,9 +307,7 @@ fn MailingReport(
     };
     let audience = match mailing.audience {
         Audience::All => view! { <span>"All customers"</span> }.into_any(),
-        Audience::Segment { .. } => {
-            view! { <span>"A segment · " <A href="/segments">"Segments"</A></span> }.into_any()
-        }
+        Audience::Segment { segment_id } => view! { <SegmentName id=segment_id/> }.into_any(),
     };
     let progress_text = format!(
         "{pct}% · {} of {} messages processed",
@@ -248,21 +325,42 @@ fn MailingReport(
                     {mailing.channels.iter().map(|c| view! { <ChannelIcon channel=*c with_label=true/> }).collect_view()}
                 </span>
             </div>
-            <div class="mailing-actions">
-                {(status == MailingStatus::Draft).then(|| button(Busy::Send, "Send now", "Sending…", "btn-primary", "action-send"))}
-                {(status == MailingStatus::Sending).then(|| button(Busy::Pause, "Pause", "Pausing…", "btn-secondary", "action-pause"))}
-                {(status == MailingStatus::Paused).then(|| button(Busy::Resume, "Resume", "Resuming…", "btn-primary", "action-resume"))}
-                {can_resend.then(|| button(Busy::Resend, "Resend to failed", "Creating…", "btn-secondary", "action-resend"))}
-                {can_cancel.then(|| button(Busy::Cancel, "Cancel mailing", "Cancelling…", "btn-danger-text", "action-cancel"))}
-            </div>
+            {if manage {
+                view! {
+                    <div class="mailing-actions">
+                        {(status == MailingStatus::Draft).then(|| view! {
+                            <A href=format!("/mailings/{}/edit", mailing.id) attr:class="btn btn-secondary" attr:data-testid="action-edit">"Edit draft"</A>
+                        })}
+                        {(status == MailingStatus::Draft).then(|| button(Busy::Send, "Send now", "Sending…", "btn-primary", "action-send"))}
+                        {(status == MailingStatus::Sending).then(|| button(Busy::Pause, "Pause", "Pausing…", "btn-secondary", "action-pause"))}
+                        {(status == MailingStatus::Paused).then(|| button(Busy::Resume, "Resume", "Resuming…", "btn-primary", "action-resume"))}
+                        {can_resend.then(|| button(Busy::Resend, "Resend to failed", "Creating…", "btn-secondary", "action-resend"))}
+                        {(!can_resend && for_good > 0 && matches!(status, MailingStatus::Completed | MailingStatus::Cancelled)).then(|| view! {
+                            <p class="muted small" data-testid="mailing-no-resend">"Every failed message failed for good: a resend would fail again."</p>
+                        })}
+                        {can_cancel.then(|| button(Busy::Cancel, "Cancel mailing", "Cancelling…", "btn-danger-text", "action-cancel"))}
+                    </div>
+                }
+                .into_any()
+            } else {
+                // Offered only to whom the server lets act: an agent is told before clicking.
+                (can_cancel || can_resend).then(|| view! {
+                    <p class="muted small" data-testid="mailing-agent-note">
+                        "Sending, pausing, resuming, resending and cancelling mailings are for owners and admins."
+                    </p>
+                })
+                .into_any()
+            }}
         </header>
         <FormError error=action_error_signal/>
 
         <dl class="mailing-facts">
             <div><dt>"Audience"</dt><dd>{audience}</dd></div>
-            <div><dt>"Recipients"</dt><dd data-testid="mailing-recipients">{thousands_u(mailing.recipients)}</dd></div>
+            {(status != MailingStatus::Draft).then(|| view! {
+                <div><dt>"Recipients"</dt><dd data-testid="mailing-recipients">{thousands_u(mailing.recipients)}</dd></div>
+            })}
             <div><dt>"Created"</dt><dd><RelativeTime at=mailing.created_at/></dd></div>
-            {mailing.scheduled_at.map(|at| view! { <div><dt>"Scheduled for"</dt><dd><RelativeTime at=at/></dd></div> })}
+            {mailing.scheduled_at.map(|at| view! { <div><dt>"Scheduled for"</dt><dd><crate::components::time::ScheduledTime at=at/></dd></div> })}
             {mailing.started_at.map(|at| view! { <div><dt>"Started"</dt><dd><RelativeTime at=at/></dd></div> })}
             {mailing.completed_at.map(|at| view! { <div><dt>"Finished"</dt><dd><RelativeTime at=at/></dd></div> })}
             {mailing.resend_of.map(|of| view! {
@@ -270,6 +368,16 @@ fn MailingReport(
             })}
         </dl>
 
+        {if status == MailingStatus::Draft {
+            view! {
+                <p class="notice" data-testid="mailing-draft-note">
+                    "A draft: nothing is reserved or sent until it is sent. Who receives it is counted then, on the segment as it is at that moment."
+                </p>
+            }.into_any()
+        } else {
+            let per_channel = mailing.per_channel.clone();
+            let progress_text = progress_text.clone();
+            view! {
         <div class="mailing-progress-block">
             <div
                 class="progress"
@@ -290,7 +398,11 @@ fn MailingReport(
                 <li>"Opened " <strong>{thousands_u(c.opened)}</strong></li>
                 <li>"Sent " <strong>{thousands_u(c.sent)}</strong></li>
                 <li>"Queued " <strong>{thousands_u(c.queued)}</strong></li>
-                <li class:text-danger=has_failed>"Failed " <strong>{thousands_u(c.failed)}</strong></li>
+                <li class:text-danger=has_failed>"Failed " <strong>{thousands_u(c.failed)}</strong>
+                    {(for_good > 0).then(|| view! {
+                        <span class="muted small" data-testid="mailing-failed-for-good">{format!(" ({} for good)", thousands_u(for_good))}</span>
+                    })}
+                </li>
                 <li>"Unsubscribed " <strong>{thousands_u(c.unsubscribed)}</strong></li>
                 <li>"Cancelled " <strong>{thousands_u(c.cancelled)}</strong></li>
             </ul>
@@ -298,16 +410,24 @@ fn MailingReport(
 
         <section class="mailing-section" aria-labelledby="report-title">
             <h3 id="report-title">"Report per channel"</h3>
-            {if mailing.per_channel.is_empty() {
+            {if per_channel.is_empty() {
                 view! { <p class="muted" data-testid="report-empty">"Nothing has been queued yet: the report fills in once the mailing is sent."</p> }.into_any()
             } else {
-                view! { <ChannelTable reports=mailing.per_channel.clone()/> }.into_any()
+                view! { <ChannelTable reports=per_channel.clone()/> }.into_any()
             }}
         </section>
 
+            }.into_any()
+        }}
+
+        {(c.failed + c.uncertain > 0 || (is_active(status) && c.queued > 0)).then(|| view! {
+            <crate::pages::mailing_problems::MailingProblems id=mailing.id name=mailing.name.clone()
+                time_zone=crate::components::time::merchant_time_zone() list=problems/>
+        })}
+
         <section class="mailing-section" aria-labelledby="content-title">
             <h3 id="content-title">"Content"</h3>
-            <ContentView channels=mailing.channels.clone() content=mailing.content.clone()/>
+            <ContentView channels=mailing.channels.clone() content=mailing.content.clone() draft=status == MailingStatus::Draft/>
         </section>
     }
 }
@@ -316,7 +436,7 @@ fn MailingReport(
 fn ChannelTable(reports: Vec<ChannelReport>) -> impl IntoView {
     view! {
         <div class="table-wrap">
-            <table class="table report-table" data-testid="report-table">
+            <table class="table report-table table-cards" data-testid="report-table">
                 <caption class="sr-only">"Delivery per channel"</caption>
                 <thead>
                     <tr>
@@ -341,7 +461,7 @@ fn ChannelTable(reports: Vec<ChannelReport>) -> impl IntoView {
                         } else {
                             "Free".to_owned()
                         };
-                        let cell = |n: u64, key: &'static str| view! { <td class="num" data-testid=format!("report-{key}")>{thousands_u(n)}</td> };
+                        let cell = |n: u64, key: &'static str, label: &'static str| view! { <td class="num" data-label=label data-testid=format!("report-{key}")>{thousands_u(n)}</td> };
                         view! {
                             <tr data-testid=format!("report-{}", r.channel.as_str())>
                                 <th scope="row">
@@ -356,14 +476,14 @@ fn ChannelTable(reports: Vec<ChannelReport>) -> impl IntoView {
                                         })}
                                     </div>
                                 </th>
-                                {cell(c.queued, "queued")}
-                                {cell(c.sent, "sent")}
-                                {cell(c.delivered, "delivered")}
-                                {cell(c.opened, "opened")}
-                                {cell(c.failed, "failed")}
-                                {cell(c.unsubscribed, "unsubscribed")}
-                                <td class="num nowrap">{credits}</td>
-                                <td><Breakdown counts=c/></td>
+                                {cell(c.queued, "queued", "Queued")}
+                                {cell(c.sent, "sent", "Sent")}
+                                {cell(c.delivered, "delivered", "Delivered")}
+                                {cell(c.opened, "opened", "Opened")}
+                                {cell(c.failed, "failed", "Failed")}
+                                {cell(c.unsubscribed, "unsubscribed", "Unsubscribed")}
+                                <td class="num nowrap" data-label="Credits">{credits}</td>
+                                <td class="card-wide"><Breakdown counts=c/></td>
                             </tr>
                         }
                     }).collect_view()}
@@ -418,7 +538,7 @@ fn Breakdown(counts: DeliveryCounts) -> impl IntoView {
 }
 
 #[component]
-fn ContentView(channels: Vec<Channel>, content: MailingContent) -> impl IntoView {
+fn ContentView(channels: Vec<Channel>, content: MailingContent, draft: bool) -> impl IntoView {
     let block = |c: Channel, inner: AnyView| {
         view! {
             <div class="content-block" data-testid=format!("content-{}", c.as_str())>
@@ -461,7 +581,11 @@ fn ContentView(channels: Vec<Channel>, content: MailingContent) -> impl IntoView
     view! {
         <div class="content-grid">
             {out}
-            <p class="muted small content-note">"Variables such as {first_name} were filled in for each customer."</p>
+            <p class="muted small content-note">{if draft {
+                "Variables such as {first_name} are filled in for each customer when it is sent."
+            } else {
+                "Variables such as {first_name} were filled in for each customer."
+            }}</p>
         </div>
     }
 }
@@ -476,8 +600,19 @@ fn not_found() -> ApiError {
     })
 }
 
-fn confirm(question: &str) -> bool {
-    web_sys::window()
-        .and_then(|w| w.confirm_with_message(question).ok())
-        .unwrap_or(false)
+/// The segment a mailing went to, by name, linked to the segments page.
+#[component]
+fn SegmentName(id: Uuid) -> impl IntoView {
+    let api = use_api();
+    let segment = fetch(move || id, move |id| async move { api.segment(id).await });
+    move || {
+        match segment.data.get() {
+        None => view! { <span class="muted">"A segment"</span> }.into_any(),
+        Some(Ok(s)) => view! {
+            <span data-testid="mailing-segment">"Segment " <A href="/segments">{format!("“{}”", s.name)}</A></span>
+        }
+        .into_any(),
+        Some(Err(_)) => view! { <span class="muted" data-testid="mailing-segment">"A segment that has since been deleted"</span> }.into_any(),
+    }
+    }
 }

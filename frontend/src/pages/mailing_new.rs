@@ -14,18 +14,20 @@ use leptos::task::spawn_local;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 use loyalcast_dto::{
-    Audience, Channel, EmailContent, MailingContent, MailingEstimate, MailingEstimateRequest,
-    NewMailing, SmsContent, SmsPreview, TextContent,
+    Audience, Channel, EmailContent, Mailing, MailingChanges, MailingContent, MailingEstimate,
+    MailingEstimateRequest, NewMailing, SmsContent, SmsPreview, TextContent,
 };
 use uuid::Uuid;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::api::{ApiError, ApiResult, idempotency_key, use_api};
 use crate::components::icons::{ChannelIcon, Icon, IconKind};
-use crate::components::states::{FieldError, FormError};
+use crate::components::review::{Review, ReviewPanel};
+use crate::components::send::{AudienceKind, AudiencePicker, SchedulePicker, audience_of};
+use crate::components::states::{FieldError, FormError, local_problem};
 use crate::components::time::merchant_time_zone;
 use crate::fetch::{debounced, fetch};
-use crate::format::{thousands, thousands_u};
+use crate::format::{plural, thousands, thousands_u};
 
 /// The variables a text may hold; the server fills them in per customer.
 pub const VARIABLES: [&str; 7] = [
@@ -57,18 +59,6 @@ const KNOWN_FIELDS: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AudienceKind {
-    All,
-    Segment,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum When {
-    Now,
-    Schedule,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Submitting {
     Send,
     Draft,
@@ -92,6 +82,23 @@ impl Texts {
             email_body: RwSignal::new(String::new()),
             telegram: RwSignal::new(String::new()),
             messenger: RwSignal::new(String::new()),
+        }
+    }
+
+    /// The texts a draft holds.
+    fn fill(&self, content: &MailingContent) {
+        if let Some(sms) = &content.sms {
+            self.sms.set(sms.body.clone());
+        }
+        if let Some(email) = &content.email {
+            self.email_subject.set(email.subject.clone());
+            self.email_body.set(email.body.clone());
+        }
+        if let Some(t) = &content.telegram {
+            self.telegram.set(t.text.clone());
+        }
+        if let Some(m) = &content.messenger {
+            self.messenger.set(m.text.clone());
         }
     }
 
@@ -173,16 +180,78 @@ struct EstimateInput {
 #[component]
 pub fn NewMailingPage() -> impl IntoView {
     crate::set_title("Create a mailing");
+    view! { <MailingForm draft=None/> }
+}
+
+/// A draft in the same form: its audience, channels and texts as saved, changed until it is
+/// sent. A mailing that is no longer a draft says so and links to its page.
+#[component]
+pub fn EditMailingPage() -> impl IntoView {
+    crate::set_title("Edit a draft");
+    let api = use_api();
+    let params = leptos_router::hooks::use_params_map();
+    let id = move || params.with(|p| p.get("id").and_then(|id| Uuid::parse_str(&id).ok()));
+    let mailing = fetch(id, move |id| async move {
+        match id {
+            Some(id) => api.mailing(id).await.map(Some),
+            None => Ok(None),
+        }
+    });
+    move || {
+        match mailing.data.get() {
+        None => view! { <section class="panel"><p class="count count-loading"><span class="spinner" aria-hidden="true"></span>"Loading the draft…"</p></section> }.into_any(),
+        Some(Ok(Some(m))) if m.status == loyalcast_dto::MailingStatus::Draft => {
+            view! { <MailingForm draft=Some(m)/> }.into_any()
+        }
+        Some(Ok(Some(m))) => view! {
+            <section class="panel" data-testid="mailing-not-draft">
+                <p class="notice">"This mailing is no longer a draft, so it cannot be changed. "
+                    <A href=format!("/mailings/{}", m.id)>"See its report"</A>"."</p>
+            </section>
+        }.into_any(),
+        Some(Ok(None)) | Some(Err(_)) => view! {
+            <section class="panel"><p class="notice">"There is no such draft. "<A href="/mailings/history">"Back to the history"</A></p></section>
+        }.into_any(),
+    }
+    }
+}
+
+/// The mailing form: empty for a new mailing, or holding a draft to change.
+#[component]
+fn MailingForm(draft: Option<Mailing>) -> impl IntoView {
+    // The server lets owners and admins estimate and send: an agent is told so before
+    // writing a whole mailing it would refuse.
+    if !expect_context::<crate::session::Auth>().can_manage() {
+        return view! {
+            <section class="panel mailing-new" data-testid="page-mailing-new">
+                <p class="notice" data-testid="mailing-agent-note">
+                    "Only owners and admins create and send mailings. You can follow them in the "
+                    <A href="/mailings/history">"history"</A>"."
+                </p>
+            </section>
+        }
+        .into_any();
+    }
     let api = use_api();
     let navigate = use_navigate();
     let time_zone = merchant_time_zone();
 
+    let draft_id = draft.as_ref().map(|d| d.id);
     let name = RwSignal::new(String::new());
     let audience_kind = RwSignal::new(AudienceKind::All);
     let segment_id = RwSignal::new(None::<Uuid>);
     let channels = RwSignal::new(vec![Channel::Sms]);
     let texts = Texts::new();
-    let when = RwSignal::new(When::Now);
+    if let Some(d) = &draft {
+        name.set(d.name.clone());
+        if let Audience::Segment { segment_id: id } = d.audience {
+            audience_kind.set(AudienceKind::Segment);
+            segment_id.set(Some(id));
+        }
+        channels.set(d.channels.clone());
+        texts.fill(&d.content);
+    }
+    let scheduled = RwSignal::new(false);
     let (default_date, default_time) = default_schedule(&time_zone);
     let date = RwSignal::new(default_date);
     let time = RwSignal::new(default_time);
@@ -193,12 +262,7 @@ pub fn NewMailingPage() -> impl IntoView {
     let segments = fetch(|| (), move |_| async move { api.segments(1, 100).await });
     let balances = fetch(|| (), move |_| async move { api.balances().await });
 
-    let audience = Memo::new(move |_| match audience_kind.get() {
-        AudienceKind::All => Some(Audience::All),
-        AudienceKind::Segment => segment_id
-            .get()
-            .map(|segment_id| Audience::Segment { segment_id }),
-    });
+    let audience = Memo::new(move |_| audience_of(audience_kind.get(), segment_id.get()));
     let chosen = move |c: Channel| channels.with(|cs| cs.contains(&c));
 
     // The estimate, 400 ms after the last change.
@@ -309,7 +373,44 @@ pub fn NewMailingPage() -> impl IntoView {
         });
     };
 
+    // The mailing under review before it is sent (with its exact figures once counted).
+    let review = RwSignal::new(None::<Review>);
+    let reviews = StoredValue::new(0_u64);
+    // One key per reviewed mailing: a double click on the confirmation sends once.
+    let key = StoredValue::new(idempotency_key());
+    let create = {
+        let navigate = navigate.clone();
+        move |input: NewMailing, kind: Submitting| {
+            if submitting.get_untracked().is_some() {
+                return;
+            }
+            submitting.set(Some(kind));
+            let sent_with = key.get_value();
+            let navigate = navigate.clone();
+            spawn_local(async move {
+                let saved = match draft_id {
+                    None => api.create_mailing(&input, &sent_with).await,
+                    Some(id) => save_draft(api, id, input).await,
+                };
+                match saved {
+                    Ok(mailing) => {
+                        submitting.try_set(None);
+                        navigate(&format!("/mailings/{}", mailing.id), Default::default());
+                    }
+                    Err(e) => {
+                        // What is sent next is another request: a new key.
+                        key.try_set_value(idempotency_key());
+                        error.try_set(Some(e));
+                        review.try_set(None);
+                        submitting.try_set(None);
+                    }
+                }
+            });
+        }
+    };
+
     let submit = {
+        let create = create.clone();
         let time_zone = time_zone.clone();
         move |kind: Submitting| {
             if submitting.get_untracked().is_some() {
@@ -334,9 +435,9 @@ pub fn NewMailingPage() -> impl IntoView {
                 )));
                 return;
             }
-            let send_at = match when.get_untracked() {
-                When::Now => None,
-                When::Schedule => {
+            let send_at = match scheduled.get_untracked() {
+                false => None,
+                true => {
                     match local_to_utc(&date.get_untracked(), &time.get_untracked(), &time_zone) {
                         Some(at) if at > Utc::now() => Some(at),
                         Some(_) => {
@@ -362,22 +463,23 @@ pub fn NewMailingPage() -> impl IntoView {
                 send_at,
                 draft: kind == Submitting::Draft,
             };
-            submitting.set(Some(kind));
             error.set(None);
-            let key = idempotency_key();
-            let navigate = navigate.clone();
-            spawn_local(async move {
-                match api.create_mailing(&input, &key).await {
-                    Ok(mailing) => {
-                        submitting.try_set(None);
-                        navigate(&format!("/mailings/{}", mailing.id), Default::default());
-                    }
-                    Err(e) => {
-                        error.try_set(Some(e));
-                        submitting.try_set(None);
-                    }
-                }
-            });
+            if kind == Submitting::Draft {
+                create(input, kind);
+                return;
+            }
+            // Nothing is sent before the review: the exact figures for exactly these
+            // channels and texts, then the merchant's confirmation.
+            // A mistake in what was typed belongs at its field, in the form.
+            crate::components::review::start(
+                api,
+                review,
+                reviews,
+                input,
+                Some(std::sync::Arc::new(move |e| {
+                    error.try_set(Some(e));
+                })),
+            );
         }
     };
     let on_submit = {
@@ -391,41 +493,6 @@ pub fn NewMailingPage() -> impl IntoView {
 
     // --- audience ---------------------------------------------------------------------------
 
-    let segment_picker = move || {
-        segments.data.with(|d| match d {
-            None => view! { <p class="muted small">"Loading segments…"</p> }.into_any(),
-            Some(Err(e)) => view! {
-                <p class="field-error" role="alert">{format!("Segments could not be loaded: {}", e.message())}</p>
-            }
-            .into_any(),
-            Some(Ok(page)) if page.items.is_empty() => view! {
-                <p class="muted small" data-testid="no-segments">
-                    "You have no segments yet. " <A href="/segments">"Create one"</A> " first."
-                </p>
-            }
-            .into_any(),
-            Some(Ok(page)) => {
-                let options = page.items.clone();
-                view! {
-                    <select
-                        id="mailing-segment"
-                        data-testid="mailing-segment"
-                        aria-describedby="mailing-audience-error"
-                        on:change=move |ev| segment_id.set(Uuid::parse_str(&event_target_value(&ev)).ok())
-                        prop:value=move || segment_id.get().map(|id| id.to_string()).unwrap_or_default()
-                    >
-                        <option value="">"Choose a segment…"</option>
-                        {options.into_iter().map(|s| {
-                            let label = format!("{} ({})", s.name, customers_phrase(s.customers));
-                            view! { <option value=s.id.to_string()>{label}</option> }
-                        }).collect_view()}
-                    </select>
-                }
-                .into_any()
-            }
-        })
-    };
-
     let audience_count = move || {
         if audience.with(Option::is_none) {
             return view! {
@@ -435,21 +502,56 @@ pub fn NewMailingPage() -> impl IntoView {
         }
         let failed = estimate_error.with(|e| e.as_ref().is_some_and(|e| e.status() != Some(422)));
         match (last_good.get().filter(|_| !failed), stale.get()) {
-            (Some(e), false) => view! {
-                <p class="count" data-testid="audience-count" data-count=e.audience.to_string()>
-                    <strong>{thousands_u(e.audience)}</strong>
-                    {if e.audience == 1 { " customer will receive this" } else { " customers will receive this" }}
-                    <span class="muted small">" (on the chosen channels each can be reached on)"</span>
-                </p>
+            (Some(e), false) => {
+                // Who can get it on each chosen channel (contact data and consent), out of
+                // the audience: the numbers the mailing will record, not the audience size.
+                let chosen = channels.get();
+                let of = |c: Channel| {
+                    e.reachable
+                        .iter()
+                        .find(|r| r.channel == c)
+                        .map_or(0, |r| r.customers)
+                };
+                let parts: Vec<String> = chosen
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} {}",
+                            thousands_u(of(*c)),
+                            match c {
+                                Channel::Sms => "by SMS",
+                                Channel::Email => "by email",
+                                Channel::Telegram => "on Telegram",
+                                Channel::Messenger => "on Messenger",
+                            }
+                        )
+                    })
+                    .collect();
+                let audience_text = plural(e.audience, "customer", "customers");
+                let line = match parts.as_slice() {
+                    [] => format!("{audience_text} in the audience; choose a channel."),
+                    [one] => format!("{one} of {audience_text} can get this"),
+                    many => format!("Of {audience_text}: {} can get this", many.join(", ")),
+                };
+                view! {
+                    <p class="count" data-testid="audience-count" data-count=e.audience.to_string()>
+                        <strong>{line}</strong>
+                        <span class="muted small">" (customers with the contact details and their own consent for that channel)"</span>
+                    </p>
+                }
+                .into_any()
             }
-            .into_any(),
-            (None, false) if estimate_error.with(|e| e.as_ref().is_some_and(|e| e.status() != Some(422))) => view! {
-                <p class="count count-error" role="alert">
-                    <Icon kind=IconKind::Alert size=16/>
-                    {estimate_error.get().map(|e| format!("Could not count: {}", e.message()))}
-                </p>
+            (None, false)
+                if estimate_error.with(|e| e.as_ref().is_some_and(|e| e.status() != Some(422))) =>
+            {
+                view! {
+                    <p class="count count-error" role="alert">
+                        <Icon kind=IconKind::Alert size=16/>
+                        {estimate_error.get().map(|e| format!("Could not count: {}", e.message()))}
+                    </p>
+                }
+                .into_any()
             }
-            .into_any(),
             _ => view! {
                 <p class="count count-loading" data-testid="audience-count-loading">
                     <span class="spinner" aria-hidden="true"></span>
@@ -596,10 +698,11 @@ pub fn NewMailingPage() -> impl IntoView {
     // --- view ---------------------------------------------------------------------------------
 
     let tz_label = time_zone.clone();
+    let tz_review = time_zone.clone();
     view! {
         <section class="panel mailing-new" data-testid="page-mailing-new" aria-labelledby="mailing-new-title">
             <div class="panel-head">
-                <h2 id="mailing-new-title">"Create a mailing"</h2>
+                <h2 id="mailing-new-title">{if draft_id.is_some() { "Edit the draft" } else { "Create a mailing" }}</h2>
                 <A href="/mailings/history" attr:class="btn btn-ghost btn-sm">"Back to history"</A>
             </div>
             <form class="mailing-form" on:submit=on_submit novalidate=true data-testid="mailing-form">
@@ -620,39 +723,10 @@ pub fn NewMailingPage() -> impl IntoView {
                     <FieldError error=error_signal field="name" id="mailing-name-error"/>
                 </div>
 
-                <fieldset class="form-section">
-                    <legend>"Audience"</legend>
-                    <div class="choice-row" role="radiogroup" aria-label="Audience">
-                        <label class="choice">
-                            <input
-                                type="radio"
-                                name="audience"
-                                data-testid="audience-all"
-                                prop:checked=move || audience_kind.get() == AudienceKind::All
-                                on:change=move |_| audience_kind.set(AudienceKind::All)
-                            />
-                            "All customers"
-                        </label>
-                        <label class="choice">
-                            <input
-                                type="radio"
-                                name="audience"
-                                data-testid="audience-segment"
-                                prop:checked=move || audience_kind.get() == AudienceKind::Segment
-                                on:change=move |_| audience_kind.set(AudienceKind::Segment)
-                            />
-                            "A segment"
-                        </label>
-                    </div>
-                    {move || (audience_kind.get() == AudienceKind::Segment).then(|| view! {
-                        <div class="field">
-                            <label for="mailing-segment">"Segment"</label>
-                            {segment_picker}
-                        </div>
-                    })}
-                    <FieldError error=error_signal field="audience" id="mailing-audience-error"/>
+                <AudiencePicker id="mailing" all_label="All customers" kind=audience_kind segment_id=segment_id
+                    segments=segments error=error_signal error_field="audience">
                     <div class="count-bar" aria-live="polite">{audience_count}</div>
-                </fieldset>
+                </AudiencePicker>
 
                 <fieldset class="form-section">
                     <legend>"Channels"</legend>
@@ -745,13 +819,18 @@ pub fn NewMailingPage() -> impl IntoView {
                             <p class="muted small">"Plain text: paragraphs and links become the HTML email."</p>
                         </div>
                         <div class="preview-pane" aria-label="Email preview">
-                            <p class="preview-caption muted small">"Variables are filled in for each customer"</p>
+                            <p class="preview-caption muted small">"As the first customer with an email address gets it"</p>
                             <article class="email-card" data-testid="preview-email">
                                 <p class="email-card-subject">
-                                    {move || non_empty(texts.email_subject.get()).unwrap_or_else(|| "(no subject)".to_owned())}
+                                    {move || {
+                                        // Filled in by the server for the first customer, once it
+                                        // has counted what is typed now; until then, as typed.
+                                        let filled = current.get().and_then(|e| e.email_preview).filter(|_| !stale.get());
+                                        filled.map(|p| p.subject).or_else(|| non_empty(texts.email_subject.get())).unwrap_or_else(|| "(no subject)".to_owned())
+                                    }}
                                 </p>
                                 <div class="email-card-body">
-                                    {move || match non_empty(texts.email_body.get()) {
+                                    {move || match current.get().and_then(|e| e.email_preview).filter(|_| !stale.get()).map(|p| p.body).or_else(|| non_empty(texts.email_body.get())) {
                                         Some(body) => body.split("\n\n").map(|p| view! { <p>{p.to_owned()}</p> }).collect_view().into_any(),
                                         None => view! { <p class="preview-placeholder">"Your message appears here."</p> }.into_any(),
                                     }}
@@ -809,58 +888,20 @@ pub fn NewMailingPage() -> impl IntoView {
                     {payment_error}
                 </section>
 
-                <fieldset class="form-section">
-                    <legend>"When"</legend>
-                    <div class="choice-row" role="radiogroup" aria-label="When to send">
-                        <label class="choice">
-                            <input
-                                type="radio"
-                                name="when"
-                                data-testid="when-now"
-                                prop:checked=move || when.get() == When::Now
-                                on:change=move |_| when.set(When::Now)
-                            />
-                            "Send now"
-                        </label>
-                        <label class="choice">
-                            <input
-                                type="radio"
-                                name="when"
-                                data-testid="when-schedule"
-                                prop:checked=move || when.get() == When::Schedule
-                                on:change=move |_| when.set(When::Schedule)
-                            />
-                            "Schedule"
-                        </label>
-                    </div>
-                    {move || {
-                        let tz = tz_label.clone();
-                        (when.get() == When::Schedule).then(|| view! {
-                            <div class="schedule-row">
-                                <div class="field">
-                                    <label for="mailing-date">"Date"</label>
-                                    <input id="mailing-date" type="date" data-testid="mailing-date"
-                                        aria-describedby="mailing-send-at-error"
-                                        prop:value=date on:input=move |ev| date.set(event_target_value(&ev))/>
-                                </div>
-                                <div class="field">
-                                    <label for="mailing-time">"Time"</label>
-                                    <input id="mailing-time" type="time" data-testid="mailing-time"
-                                        aria-describedby="mailing-send-at-error"
-                                        prop:value=time on:input=move |ev| time.set(event_target_value(&ev))/>
-                                </div>
-                                <p class="schedule-zone muted small" data-testid="mailing-time-zone">
-                                    "Time zone: " <strong>{tz}</strong>
-                                </p>
-                            </div>
-                        })
-                    }}
-                    <FieldError error=error_signal field="send_at" id="mailing-send-at-error"/>
-                </fieldset>
+                <SchedulePicker id="mailing" scheduled=scheduled date=date time=time
+                    time_zone_label=tz_label.clone() error=error_signal/>
 
                 <FormError error=other_error known_fields=KNOWN_FIELDS/>
 
-                <div class="form-actions">
+                {move || review.get().map(|r| {
+                    let create = create.clone();
+                    view! { <ReviewPanel review=r time_zone=tz_review.clone()
+                        on_back=move || { review.set(None); key.set_value(idempotency_key()); }
+                        on_confirm=move |input| create(input, Submitting::Send)
+                        sending=Signal::derive(move || submitting.get() == Some(Submitting::Send))/> }
+                })}
+
+                <div class="form-actions" class:hidden=move || review.with(Option::is_some)>
                     <button
                         type="button"
                         class="btn btn-secondary"
@@ -869,7 +910,11 @@ pub fn NewMailingPage() -> impl IntoView {
                         aria-busy=move || (submitting.get() == Some(Submitting::Draft)).to_string()
                         on:click=save_draft
                     >
-                        {move || if submitting.get() == Some(Submitting::Draft) { "Saving…" } else { "Save draft" }}
+                        {move || match (submitting.get() == Some(Submitting::Draft), draft_id.is_some()) {
+                            (true, _) => "Saving…",
+                            (false, true) => "Save changes",
+                            (false, false) => "Save draft",
+                        }}
                     </button>
                     <button
                         type="submit"
@@ -878,17 +923,13 @@ pub fn NewMailingPage() -> impl IntoView {
                         disabled=move || submitting.get().is_some()
                         aria-busy=move || (submitting.get() == Some(Submitting::Send)).to_string()
                     >
-                        {move || match (submitting.get() == Some(Submitting::Send), when.get()) {
-                            (true, When::Now) => "Sending…",
-                            (true, When::Schedule) => "Scheduling…",
-                            (false, When::Now) => "Send now",
-                            (false, When::Schedule) => "Schedule",
-                        }}
+                        {move || if scheduled.get() { "Review and schedule…" } else { "Review and send…" }}
                     </button>
                 </div>
             </form>
         </section>
     }
+    .into_any()
 }
 
 /// One channel's editor and preview, side by side.
@@ -1031,31 +1072,25 @@ fn non_empty(s: String) -> Option<String> {
     (!s.trim().is_empty()).then_some(s)
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{} {many}", thousands_u(n))
+/// Writes the form into a draft, then sends it when the form was sent (now or at its time).
+async fn save_draft(api: crate::api::Api, id: Uuid, input: NewMailing) -> ApiResult<Mailing> {
+    let changes = MailingChanges {
+        name: Some(input.name),
+        audience: Some(input.audience),
+        channels: Some(input.channels),
+        content: Some(input.content),
+    };
+    let saved = api.edit_mailing(id, &changes).await?;
+    if input.draft {
+        return Ok(saved);
     }
-}
-
-fn customers_phrase(n: u64) -> String {
-    plural(n, "customer", "customers")
-}
-
-/// A problem found before sending, shown the same way as one from the server.
-pub(crate) fn local_problem(field: &str, message: &str) -> ApiError {
-    ApiError::Problem(loyalcast_dto::Problem {
-        kind: "about:blank".to_owned(),
-        title: "Check the highlighted fields.".to_owned(),
-        status: 0,
-        detail: Some("Check the highlighted fields.".to_owned()),
-        errors: vec![loyalcast_dto::FieldError {
-            field: field.to_owned(),
-            code: "required".to_owned(),
-            message: message.to_owned(),
-        }],
-    })
+    api.send_mailing(
+        id,
+        &loyalcast_dto::SendMailing {
+            send_at: input.send_at,
+        },
+    )
+    .await
 }
 
 fn focus(id: &str) {
@@ -1133,11 +1168,5 @@ mod tests {
         assert_eq!(utf16_to_byte("abc", 9), 3);
         assert_eq!(utf16_to_byte("é😀x", 1), 2);
         assert_eq!(utf16_to_byte("é😀x", 3), 6);
-    }
-
-    #[test]
-    fn plurals_read_naturally() {
-        assert_eq!(plural(1, "SMS segment", "SMS segments"), "1 SMS segment");
-        assert_eq!(plural(1204, "recipient", "recipients"), "1,204 recipients");
     }
 }

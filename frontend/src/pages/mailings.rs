@@ -70,11 +70,12 @@ fn ComingNext(
     view! {
         <section class="panel coming-next" data-testid=testid aria-labelledby=format!("{testid}-title")>
             <div class="coming-next-text">
-                <span class="badge badge-info">"Coming next"</span>
+                <span class="badge badge-neutral">"Not built yet"</span>
                 <h2 id=format!("{testid}-title")>{title}</h2>
                 <p class="lead">{summary}</p>
-                <ul class="checklist">
-                    {points.iter().map(|p| view! { <li><Icon kind=IconKind::Check size=16/><span>{*p}</span></li> }).collect_view()}
+                <p class="strong">"What it will do:"</p>
+                <ul class="planned">
+                    {points.iter().map(|p| view! { <li>{*p}</li> }).collect_view()}
                 </ul>
                 <p class="muted small">
                     "This page is not connected yet: nothing on it is sent, and no figures here are made up."
@@ -222,7 +223,7 @@ pub fn HistoryPage() -> impl IntoView {
         let (page_no, per_page, total) = (p.page, p.per_page, p.total);
         view! {
             <div class="table-wrap">
-                <table class="table" data-testid="mailings-table">
+                <table class="table table-cards" data-testid="mailings-table">
                     <caption class="sr-only">"Mailings"</caption>
                     <thead>
                         <tr>
@@ -241,11 +242,11 @@ pub fn HistoryPage() -> impl IntoView {
                             let failed = (m.counts.failed > 0).then(|| format!("{} failed", thousands_u(m.counts.failed)));
                             view! {
                                 <tr data-testid="mailing-row">
-                                    <td class="strong" data-testid="mailing-name">
+                                    <td class="strong card-title" data-testid="mailing-name">
                                         <A href=format!("/mailings/{}", m.id) attr:class="row-link" attr:data-testid="mailing-link">{m.name.clone()}</A>
                                     </td>
                                     <td class="nowrap hide-sm"><RelativeTime at=m.created_at/></td>
-                                    <td class="num">{thousands_u(m.recipients)}</td>
+                                    <td class="num" data-label="Recipients">{thousands_u(m.recipients)}</td>
                                     <td>
                                         <span class="channel-set">
                                             {m.channels.iter().map(|c| view! { <ChannelIcon channel=*c/> }).collect_view()}
@@ -254,7 +255,7 @@ pub fn HistoryPage() -> impl IntoView {
                                     <td>
                                         <span class=format!("badge {class}") data-testid="mailing-status">{label}</span>
                                         {m.scheduled_at.filter(|_| m.status == MailingStatus::Scheduled).map(|at| view! {
-                                            <span class="muted small">" for " <RelativeTime at=at/></span>
+                                            <span class="muted small">" for " <crate::components::time::ScheduledTime at=at/></span>
                                         })}
                                         {progress.map(|p| view! { <span class="muted small">" · " {p}</span> })}
                                         {failed.map(|f| view! { <span class="small text-danger">" · " {f}</span> })}
@@ -293,10 +294,17 @@ pub fn HistoryPage() -> impl IntoView {
                         on:input=move |ev| search.set(event_target_value(&ev))
                     />
                 </label>
-                <A href="/mailings/new" attr:class="btn btn-primary btn-sm" attr:data-testid="create-mailing">
-                    <Icon kind=IconKind::Plus size=16/>
-                    "Create a mailing"
-                </A>
+                {if expect_context::<crate::session::Auth>().can_manage() {
+                    view! {
+                        <A href="/mailings/new" attr:class="btn btn-primary btn-sm" attr:data-testid="create-mailing">
+                            <Icon kind=IconKind::Plus size=16/>
+                            "Create a mailing"
+                        </A>
+                    }
+                    .into_any()
+                } else {
+                    view! { <span class="muted small" data-testid="create-mailing-note">"Owners and admins create mailings."</span> }.into_any()
+                }}
             </div>
             {show_fetch(mailings, "Loading mailings…", table)}
         </section>

@@ -1,10 +1,15 @@
 pub mod cards;
+pub mod customer_form;
+pub mod customer_import;
 pub mod customers;
+pub mod join;
 pub mod mailing_detail;
 pub mod mailing_new;
+pub mod mailing_problems;
 pub mod mailings;
 pub mod not_found;
 pub mod segments;
 pub mod send_push;
 pub mod settings;
+pub mod settings_team;
 pub mod sign_in;

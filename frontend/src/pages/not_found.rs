@@ -9,7 +9,7 @@ pub fn NotFound() -> impl IntoView {
             <div class="panel narrow" data-testid="not-found">
                 <h1>"Page not found"</h1>
                 <p class="muted">"There is nothing at this address."</p>
-                <A href="/mailings/inbox" attr:class="btn btn-primary">"Go to the dashboard"</A>
+                <A href=crate::components::shell::HOME attr:class="btn btn-primary">"Go to the dashboard"</A>
             </div>
         </main>
     }

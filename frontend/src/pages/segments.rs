@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::api::{ApiError, use_api};
 use crate::components::icons::{Icon, IconKind};
-use crate::components::states::{Empty, FieldError, FormError, show_fetch};
+use crate::components::states::{Empty, FieldError, FormError, local_problem, show_fetch};
 use crate::components::time::RelativeTime;
 use crate::fetch::{Fetch, debounced, fetch};
 use crate::format::thousands_u;
@@ -140,8 +140,12 @@ pub fn SegmentsPage() -> impl IntoView {
         let trimmed = name.get_untracked().trim().to_owned();
         let rule = match rule.get_untracked() {
             Ok(rule) => rule,
-            Err(missing) => {
-                save_error.set(Some(local_problem("rule", &missing)));
+            // What is missing is said at its condition and under the rule already.
+            Err(_) => {
+                save_error.set(Some(local_problem(
+                    "rule",
+                    "Complete the conditions marked above first.",
+                )));
                 return;
             }
         };
@@ -181,36 +185,40 @@ pub fn SegmentsPage() -> impl IntoView {
 
     let deleting = RwSignal::new(None::<Uuid>);
     let list_error = RwSignal::new(None::<ApiError>);
+    let asker = crate::components::confirm::use_asker();
     let delete = {
         let reset_editor = reset_editor.clone();
         Callback::new(move |segment: Segment| {
             if deleting.get_untracked().is_some() {
                 return;
             }
-            let question = format!(
-                "Delete the segment “{}”? Its customers are not affected.",
-                segment.name
-            );
-            if !confirm(&question) {
-                return;
-            }
-            deleting.set(Some(segment.id));
-            list_error.set(None);
+            let id = segment.id;
             let reset_editor = reset_editor.clone();
-            spawn_local(async move {
-                match api.delete_segment(segment.id).await {
-                    Ok(()) => {
-                        if editing.get_untracked() == Some(segment.id) {
-                            reset_editor();
+            asker.ask(
+                format!("Delete the segment “{}”?", segment.name),
+                "Its customers are not affected; mailings already sent to it keep their reports.",
+                "Delete segment",
+                true,
+                move || {
+                    deleting.set(Some(id));
+                    list_error.set(None);
+                    let reset_editor = reset_editor.clone();
+                    spawn_local(async move {
+                        match api.delete_segment(id).await {
+                            Ok(()) => {
+                                if editing.get_untracked() == Some(id) {
+                                    reset_editor();
+                                }
+                                segments.reload();
+                            }
+                            Err(e) => {
+                                list_error.try_set(Some(e));
+                            }
                         }
-                        segments.reload();
-                    }
-                    Err(e) => {
-                        list_error.try_set(Some(e));
-                    }
-                }
-                deleting.try_set(None);
-            });
+                        deleting.try_set(None);
+                    });
+                },
+            );
         })
     };
 
@@ -325,7 +333,13 @@ pub fn SegmentsPage() -> impl IntoView {
                                 data-testid="segment-name"
                                 aria-describedby="segment-name-error"
                                 prop:value=name
-                                on:input=move |ev| name.set(event_target_value(&ev))
+                                on:input=move |ev| {
+                                    name.set(event_target_value(&ev));
+                                    // A fixed field loses its error.
+                                    if let Some(e) = save_error.get_untracked() {
+                                        save_error.set(e.without_field("name"));
+                                    }
+                                }
                             />
                             <FieldError error=save_error_signal field="name" id="segment-name-error"/>
                         </div>
@@ -385,27 +399,6 @@ fn customers_phrase(n: u64) -> String {
     } else {
         format!("{} customers", thousands_u(n))
     }
-}
-
-/// A problem found before sending, shown the same way as one from the server.
-fn local_problem(field: &str, message: &str) -> ApiError {
-    ApiError::Problem(loyalcast_dto::Problem {
-        kind: "about:blank".to_owned(),
-        title: "Check the highlighted fields.".to_owned(),
-        status: 0,
-        detail: Some(message.to_owned()),
-        errors: vec![loyalcast_dto::FieldError {
-            field: field.to_owned(),
-            code: "required".to_owned(),
-            message: message.to_owned(),
-        }],
-    })
-}
-
-fn confirm(question: &str) -> bool {
-    web_sys::window()
-        .and_then(|w| w.confirm_with_message(question).ok())
-        .unwrap_or(false)
 }
 
 fn scroll_to_editor() {
@@ -601,7 +594,7 @@ fn ConditionRow(condition: Condition, on_remove: Callback<()>) -> impl IntoView 
                 <input
                     type="number"
                     class="input-number"
-                    min="0"
+                    min="1"
                     step="1"
                     aria-label="Days"
                     data-testid="condition-value"
@@ -741,6 +734,9 @@ fn ConditionRow(condition: Condition, on_remove: Callback<()>) -> impl IntoView 
             <button type="button" class="btn btn-ghost btn-icon" data-testid="remove-condition" on:click=move |_| on_remove.run(())>
                 <Icon kind=IconKind::Trash size=16 label="Remove condition"/>
             </button>
+            {move || c.typed_problem().map(|p| view! {
+                <p class="field-error condition-error" role="alert" data-testid="condition-error">{p}</p>
+            })}
         </div>
     }
 }

@@ -18,12 +18,13 @@ use crate::api::{ApiError, ApiResult, idempotency_key, use_api};
 use crate::components::icons::{Icon, IconKind};
 use crate::components::pagination::Pagination;
 use crate::components::phone::{CardBackPreview, PhonePreview};
-use crate::components::states::{Empty, FieldError, FormError, show_fetch};
+use crate::components::send::{AudienceKind, AudiencePicker, SchedulePicker, audience_of};
+use crate::components::states::{Empty, FieldError, FormError, local_problem, show_fetch};
 use crate::components::time::{RelativeTime, merchant_time_zone};
 use crate::fetch::{debounced, fetch};
-use crate::format::{absolute, thousands_u};
+use crate::format::{absolute, plural, thousands_u};
 use crate::live::{Notice, on_change, reload_soon};
-use crate::pages::mailing_new::{default_schedule, local_problem, local_to_utc};
+use crate::pages::mailing_new::{default_schedule, local_to_utc};
 use crate::session::Auth;
 
 const KNOWN_FIELDS: &[&str] = &[
@@ -33,12 +34,6 @@ const KNOWN_FIELDS: &[&str] = &[
     "message",
     "send_at",
 ];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AudienceKind {
-    All,
-    Segment,
-}
 
 #[component]
 pub fn SendPushPage() -> impl IntoView {
@@ -79,12 +74,7 @@ pub fn SendPushPage() -> impl IntoView {
     // One key per submission: a double click or a retried request sends once.
     let key = StoredValue::new(idempotency_key());
 
-    let audience = Memo::new(move |_| match audience_kind.get() {
-        AudienceKind::All => Some(Audience::All),
-        AudienceKind::Segment => segment_id
-            .get()
-            .map(|segment_id| Audience::Segment { segment_id }),
-    });
+    let audience = Memo::new(move |_| audience_of(audience_kind.get(), segment_id.get()));
 
     // The reach, 400 ms after the last change.
     let estimate_input = Memo::new(move |_| {
@@ -256,6 +246,7 @@ pub fn SendPushPage() -> impl IntoView {
                             <li data-testid="reach-passes">{format!("{} of this card get it on the back", plural(r.passes, "pass", "passes"))}</li>
                             <li data-testid="reach-apple">{format!("{} on {} notified on the lock screen (Apple Wallet)", plural(r.apple_devices, "device", "devices"), plural(r.apple_passes, "pass", "passes"))}</li>
                             <li data-testid="reach-google">{format!("{} in Google Wallet get it as a message (with a notification up to three times a day)", plural(r.google_passes, "pass", "passes"))}</li>
+                            <li data-testid="reach-web">{format!("{} subscribed on the enrolment page get a browser notification", plural(r.web_subscriptions, "browser", "browsers"))}</li>
                         </ul>
                         {same}
                     </div>
@@ -326,35 +317,10 @@ pub fn SendPushPage() -> impl IntoView {
                         </select>
                         <FieldError error=error_signal field="card_id" id="push-card-error"/>
                     </div>
-                    <fieldset class="field">
-                        <legend>"Audience"</legend>
-                        <div class="choice-row" role="radiogroup" aria-label="Audience">
-                            <label class="choice">
-                                <input type="radio" name="push-audience" data-testid="push-audience-all"
-                                    prop:checked=move || audience_kind.get() == AudienceKind::All
-                                    on:change=move |_| audience_kind.set(AudienceKind::All)/>
-                                "For all customers"
-                            </label>
-                            <label class="choice">
-                                <input type="radio" name="push-audience" data-testid="push-audience-segment"
-                                    prop:checked=move || audience_kind.get() == AudienceKind::Segment
-                                    on:change=move |_| audience_kind.set(AudienceKind::Segment)/>
-                                "Selected segment"
-                            </label>
-                        </div>
-                        {move || (audience_kind.get() == AudienceKind::Segment).then(|| view! {
-                            <select data-testid="push-segment" aria-label="Segment" aria-describedby="push-segment-error"
-                                on:change=move |ev| segment_id.set(event_target_value(&ev).parse().ok())>
-                                <option value="" selected=move || segment_id.get().is_none()>"Choose a segment"</option>
-                                {segments.ok().map(|p| p.items.into_iter().map(|s| {
-                                    let id = s.id;
-                                    view! { <option value=id.to_string() selected=move || segment_id.get() == Some(id)>{s.name}</option> }
-                                }).collect_view())}
-                            </select>
-                        })}
-                        <FieldError error=error_signal field="audience.segment_id" id="push-segment-error"/>
+                    <AudiencePicker id="push" all_label="All holders of the card" kind=audience_kind segment_id=segment_id
+                        segments=segments error=error_signal error_field="audience.segment_id" class="field">
                         {reach}
-                    </fieldset>
+                    </AudiencePicker>
                     <div class="field">
                         <label for="push-message">"Message"</label>
                         <textarea id="push-message" rows="3" data-testid="push-message" aria-describedby="push-message-count push-message-error"
@@ -369,33 +335,8 @@ pub fn SendPushPage() -> impl IntoView {
                         </p>
                         <FieldError error=error_signal field="message" id="push-message-error"/>
                     </div>
-                    <fieldset class="field">
-                        <legend>"When"</legend>
-                        <label class="choice">
-                            <input type="checkbox" data-testid="push-schedule" prop:checked=schedule
-                                on:change=move |ev| schedule.set(event_target_checked(&ev))/>
-                            "Schedule"
-                        </label>
-                        {move || {
-                            let tz = tz_label.clone();
-                            schedule.get().then(|| view! {
-                                <div class="schedule-row">
-                                    <div class="field">
-                                        <label for="push-date">"Date"</label>
-                                        <input id="push-date" type="date" data-testid="push-date"
-                                            prop:value=date on:input=move |ev| date.set(event_target_value(&ev))/>
-                                    </div>
-                                    <div class="field">
-                                        <label for="push-time">"Time"</label>
-                                        <input id="push-time" type="time" data-testid="push-time"
-                                            prop:value=time on:input=move |ev| time.set(event_target_value(&ev))/>
-                                    </div>
-                                    <p class="schedule-zone muted small">"Time zone: " <strong>{tz}</strong></p>
-                                </div>
-                            })
-                        }}
-                        <FieldError error=error_signal field="send_at" id="push-send-at-error"/>
-                    </fieldset>
+                    <SchedulePicker id="push" scheduled=schedule date=date time=time
+                        time_zone_label=tz_label.clone() error=error_signal class="field"/>
                     <FormError error=error_signal known_fields=KNOWN_FIELDS/>
                     {move || sent_note.get().map(|n| view! { <p class="notice notice-success" role="status" data-testid="push-sent">{n}</p> })}
                     {move || match confirming.get() {
@@ -452,10 +393,6 @@ pub fn SendPushPage() -> impl IntoView {
     }
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", thousands_u(n), if n == 1 { one } else { many })
-}
-
 fn history_row(
     push: Push,
     time_zone: &str,
@@ -499,21 +436,31 @@ fn history_row(
                 thousands_u(g.quiet)
             ));
         }
-        if g.failed > 0 {
-            text.push_str(&format!(" · {} failed", thousands_u(g.failed)));
-        }
         if g.sandbox > 0 {
             text.push_str(" · sandbox: not really sent");
         }
         text
     });
-    let failed = (a.failed > 0).then(|| {
+    let w = &push.web;
+    let web = (w.total > 0).then(|| {
+        let mut text = format!(
+            "Browsers: {} of {} accepted by their push service",
+            thousands_u(w.accepted),
+            thousands_u(w.total)
+        );
+        if w.sandbox > 0 {
+            text.push_str(" · sandbox: not really sent");
+        }
+        text
+    });
+    let failures = a.failed + g.failed + w.failed;
+    let failed = (failures > 0).then(|| {
         let reasons: Vec<String> = push
             .failures
             .iter()
             .map(|f| format!("{} × {}", thousands_u(f.count), f.reason))
             .collect();
-        format!("{} failed: {}", thousands_u(a.failed), reasons.join("; "))
+        format!("{} failed: {}", thousands_u(failures), reasons.join("; "))
     });
     let when = push
         .started_at
@@ -533,6 +480,7 @@ fn history_row(
                 {apple}
                 {failed.map(|f| view! { <span class="text-danger">{format!(" · {f}")}</span> })}
                 {google.map(|g| view! { <br/><span data-testid="push-row-google">{g}</span> })}
+                {web.map(|w| view! { <br/><span data-testid="push-row-web">{w}</span> })}
             </td>
             <td class="nowrap small" title=when_text.clone()>
                 {if push.status == PushStatus::Scheduled { "for " } else { "" }}

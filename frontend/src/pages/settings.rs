@@ -5,14 +5,13 @@ use leptos::task::spawn_local;
 use leptos_router::components::A;
 use loyalcast_dto::{
     ApiKey, Balances, CreatedApiKey, CreditKind, CreditsPurchase, LedgerEntry, LedgerEntryKind,
-    LedgerSource, LedgerSourceKind, Me, NewApiKey, Page, Role, Scope, TeamMember,
+    LedgerSource, LedgerSourceKind, NewApiKey, Page, Role, Scope,
 };
 use uuid::Uuid;
 
 use crate::api::{ApiError, use_api};
 use crate::components::icons::{Icon, IconKind};
-use crate::components::shell::role_label;
-use crate::components::states::{Empty, FieldError, FormError, show_fetch};
+use crate::components::states::{Empty, FieldError, FormError, local_problem, show_fetch};
 use crate::components::time::RelativeTime;
 use crate::fetch::fetch;
 use crate::format::thousands;
@@ -30,43 +29,13 @@ pub fn SettingsPage() -> impl IntoView {
                 </div>
             </header>
             <div class="settings-grid">
-                <MerchantSection/>
+                <super::settings_team::MerchantSection/>
                 <BalancesSection/>
-                <TeamSection/>
+                <super::settings_team::TeamSection/>
                 <PasswordSection/>
                 <ApiKeysSection/>
             </div>
         </div>
-    }
-}
-
-#[component]
-fn MerchantSection() -> impl IntoView {
-    let api = use_api();
-    let me = fetch(|| (), move |_| async move { api.me().await });
-    let body = |me: &Me| -> AnyView {
-        let m = me.merchant.clone();
-        view! {
-            <dl class="details" data-testid="merchant-details">
-                <dt>"Business name"</dt>
-                <dd>{m.name}</dd>
-                <dt>"Time zone"</dt>
-                <dd>{m.time_zone}</dd>
-                <dt>"Country for phone numbers"</dt>
-                <dd>{m.default_country}</dd>
-                <dt>"Your role"</dt>
-                <dd>{me.role.map(role_label).unwrap_or("API key")}</dd>
-                <dt>"Account created"</dt>
-                <dd><RelativeTime at=m.created_at/></dd>
-            </dl>
-        }
-        .into_any()
-    };
-    view! {
-        <section class="panel" aria-labelledby="merchant-title" data-testid="settings-merchant">
-            <h2 id="merchant-title">"Business"</h2>
-            {show_fetch(me, "Loading…", body)}
-        </section>
     }
 }
 
@@ -194,20 +163,6 @@ fn LedgerRow(entry: LedgerEntry) -> impl IntoView {
     }
 }
 
-fn local_problem(field: &str, message: &str) -> ApiError {
-    ApiError::Problem(loyalcast_dto::Problem {
-        kind: "about:blank".to_owned(),
-        title: "Check the highlighted fields.".to_owned(),
-        status: 0,
-        detail: Some("Check the highlighted fields.".to_owned()),
-        errors: vec![loyalcast_dto::FieldError {
-            field: field.to_owned(),
-            code: "invalid".to_owned(),
-            message: message.to_owned(),
-        }],
-    })
-}
-
 /// The signed-in member's password, and signing out of every device.
 #[component]
 fn PasswordSection() -> impl IntoView {
@@ -273,31 +228,29 @@ fn PasswordSection() -> impl IntoView {
         });
     };
 
+    let asker = crate::components::confirm::use_asker();
     let everywhere = move |_| {
         if ending.get_untracked() {
             return;
         }
-        let confirmed = web_sys::window()
-            .and_then(|w| {
-                w.confirm_with_message(
-                    "Sign out on every device, this one included? You will sign in again.",
-                )
-                .ok()
-            })
-            .unwrap_or(false);
-        if !confirmed {
-            return;
-        }
-        ending.set(true);
-        spawn_local(async move {
-            match api.sign_out_everywhere().await {
-                Ok(()) => auth.sign_out(),
-                Err(e) => {
-                    error.try_set(Some(e));
-                }
-            }
-            ending.try_set(false);
-        });
+        asker.ask(
+            "Sign out on every device?",
+            "This one included: every session of yours ends, and you sign in again.",
+            "Sign out everywhere",
+            false,
+            move || {
+                ending.set(true);
+                spawn_local(async move {
+                    match api.sign_out_everywhere().await {
+                        Ok(()) => auth.sign_out(),
+                        Err(e) => {
+                            error.try_set(Some(e));
+                        }
+                    }
+                    ending.try_set(false);
+                });
+            },
+        );
     };
 
     let err = Signal::derive(move || error.get());
@@ -346,55 +299,6 @@ fn PasswordSection() -> impl IntoView {
     }
 }
 
-#[component]
-fn TeamSection() -> impl IntoView {
-    let api = use_api();
-    let team = fetch(|| (), move |_| async move { api.team().await });
-    let body = |members: &Vec<TeamMember>| -> AnyView {
-        if members.is_empty() {
-            return view! { <Empty title="No team members."/> }.into_any();
-        }
-        let members = members.clone();
-        view! {
-            <ul class="member-list" data-testid="team-list">
-                {members.into_iter().map(|m| view! {
-                    <li class="member" data-testid="team-member">
-                        <span class="avatar" aria-hidden="true">{initials(&m.name)}</span>
-                        <div class="member-main">
-                            <p class="strong">{m.name.clone()}</p>
-                            <p class="muted small break">{m.email.clone()}</p>
-                        </div>
-                        <span class=format!("badge {}", role_badge(m.role))>{role_label(m.role)}</span>
-                    </li>
-                }).collect_view()}
-            </ul>
-        }
-        .into_any()
-    };
-    view! {
-        <section class="panel" aria-labelledby="team-title" data-testid="settings-team">
-            <h2 id="team-title">"Team"</h2>
-            {show_fetch(team, "Loading the team…", body)}
-        </section>
-    }
-}
-
-fn role_badge(role: Role) -> &'static str {
-    match role {
-        Role::Owner => "badge-info",
-        Role::Admin => "badge-neutral",
-        Role::Agent => "badge-neutral",
-    }
-}
-
-fn initials(name: &str) -> String {
-    name.split_whitespace()
-        .filter_map(|w| w.chars().next())
-        .take(2)
-        .flat_map(char::to_uppercase)
-        .collect()
-}
-
 /// What a scope lets a key do, in the merchant's words.
 fn scope_hint(scope: Scope) -> &'static str {
     match scope {
@@ -413,6 +317,7 @@ fn scope_hint(scope: Scope) -> &'static str {
         Scope::PushesSend => "send and cancel wallet pushes",
         Scope::BalancesRead => "read balances and the ledger",
         Scope::ChangesRead => "follow live changes",
+        Scope::EventsWrite => "record visits, purchases and other events",
     }
 }
 
@@ -506,36 +411,38 @@ fn ApiKeysSection() -> impl IntoView {
         });
     };
 
+    let asker = crate::components::confirm::use_asker();
     let revoke = Callback::new(move |key: ApiKey| {
         if revoking.get_untracked().is_some() {
             return;
         }
-        let question = format!(
-            "Revoke the key “{}”? Integrations using it stop working at once.",
-            key.name
-        );
-        let confirmed = web_sys::window()
-            .and_then(|w| w.confirm_with_message(&question).ok())
-            .unwrap_or(false);
-        if !confirmed {
-            return;
-        }
-        revoking.set(Some(key.id));
-        list_error.set(None);
-        spawn_local(async move {
-            match api.delete_api_key(key.id).await {
-                Ok(()) => {
-                    if created.with_untracked(|c| c.as_ref().is_some_and(|c| c.key.id == key.id)) {
-                        created.try_set(None);
+        let id = key.id;
+        asker.ask(
+            format!("Revoke the key “{}”?", key.name),
+            "Integrations using it stop working at once. This cannot be undone.",
+            "Revoke key",
+            true,
+            move || {
+                revoking.set(Some(id));
+                list_error.set(None);
+                spawn_local(async move {
+                    match api.delete_api_key(id).await {
+                        Ok(()) => {
+                            if created
+                                .with_untracked(|c| c.as_ref().is_some_and(|c| c.key.id == id))
+                            {
+                                created.try_set(None);
+                            }
+                            keys.reload();
+                        }
+                        Err(e) => {
+                            list_error.try_set(Some(e));
+                        }
                     }
-                    keys.reload();
-                }
-                Err(e) => {
-                    list_error.try_set(Some(e));
-                }
-            }
-            revoking.try_set(None);
-        });
+                    revoking.try_set(None);
+                });
+            },
+        );
     });
 
     let list = move |items: &Vec<ApiKey>| -> AnyView {

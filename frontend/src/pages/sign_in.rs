@@ -47,10 +47,26 @@ pub fn SignInPage() -> impl IntoView {
         if pending.get_untracked() {
             return;
         }
+        // What the server would refuse anyway is said at its field, without a request.
+        let typed = email.get_untracked().trim().to_owned();
+        if !crate::format::looks_like_email(&typed) {
+            error.set(Some(crate::components::states::local_problem(
+                "email",
+                "Enter your email address, like name@example.com.",
+            )));
+            return;
+        }
+        if password.get_untracked().is_empty() {
+            error.set(Some(crate::components::states::local_problem(
+                "password",
+                "Enter your password.",
+            )));
+            return;
+        }
         pending.set(true);
         error.set(None);
         let request = LoginRequest {
-            email: email.get_untracked().trim().to_owned(),
+            email: typed,
             password: password.get_untracked(),
         };
         spawn_local(async move {
@@ -95,7 +111,13 @@ pub fn SignInPage() -> impl IntoView {
                             required=true
                             data-testid="sign-in-email"
                             prop:value=email
-                            on:input=move |ev| email.set(event_target_value(&ev))
+                            on:input=move |ev| {
+                                email.set(event_target_value(&ev));
+                                // A fixed field loses its error.
+                                if error.with_untracked(|e| e.as_ref().is_some_and(|e| e.field("email").is_some())) {
+                                    error.set(None);
+                                }
+                            }
                             aria-describedby="sign-in-email-error"
                         />
                         <FieldError error=error_signal field="email" id="sign-in-email-error"/>

@@ -63,6 +63,13 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/api/v1/team", Members(Admin)),
     ("POST", "/api/v1/team", Members(Admin)),
     ("DELETE", "/api/v1/team/{id}", Members(Admin)),
+    ("PATCH", "/api/v1/team/{id}", Members(Admin)),
+    ("GET", "/api/v1/team/invitations", Members(Admin)),
+    ("POST", "/api/v1/team/invitations", Members(Admin)),
+    ("DELETE", "/api/v1/team/invitations/{id}", Members(Admin)),
+    // Joining through an invitation: the link is the credential.
+    ("GET", "/api/v1/invitations/{token}", Public),
+    ("POST", "/api/v1/invitations/{token}/accept", Public),
     ("GET", "/api/v1/api-keys", Members(Admin)),
     ("POST", "/api/v1/api-keys", Members(Admin)),
     ("DELETE", "/api/v1/api-keys/{id}", Members(Admin)),
@@ -101,7 +108,19 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         "/api/v1/customers/{id}/consent",
         key(Agent, Scope::CustomersRead),
     ),
+    (
+        "GET",
+        "/api/v1/customers/{id}/messages",
+        key(Agent, Scope::CustomersRead),
+    ),
     ("GET", "/api/v1/tags", key(Agent, Scope::CustomersRead)),
+    // Events from integrations (a visit at the counter is an agent's work too).
+    ("POST", "/api/v1/events", key(Agent, Scope::EventsWrite)),
+    (
+        "GET",
+        "/api/v1/customers/{id}/events",
+        key(Agent, Scope::CustomersRead),
+    ),
     (
         "POST",
         "/api/v1/customers",
@@ -167,11 +186,21 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         key(Agent, Scope::MailingsRead),
     ),
     (
+        "GET",
+        "/api/v1/mailings/{id}/problems",
+        key(Agent, Scope::MailingsRead),
+    ),
+    (
         "POST",
         "/api/v1/mailings/estimate",
         key(Admin, Scope::MailingsRead),
     ),
     ("POST", "/api/v1/mailings", key(Admin, Scope::MailingsSend)),
+    (
+        "PATCH",
+        "/api/v1/mailings/{id}",
+        key(Admin, Scope::MailingsSend),
+    ),
     (
         "POST",
         "/api/v1/mailings/{id}/send",
@@ -265,6 +294,10 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/join/{card_id}", Public),
     ("GET", "/join/{card_id}/passes/{serial}", Public),
     ("GET", "/join/{card_id}/qr.svg", Public),
+    ("GET", "/join/{card_id}/logo.png", Public),
+    ("GET", "/join/{card_id}/passes/{serial}/google", Public),
+    ("POST", "/join/{card_id}/passes/{serial}/web-push", Public),
+    ("GET", "/join/sw.js", Public),
 ];
 
 impl Rule {

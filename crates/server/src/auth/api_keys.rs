@@ -10,7 +10,6 @@ use chrono::{DateTime, Duration, Utc};
 use loyalcast_dto::{Role, Scope};
 use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::Auth;
@@ -40,7 +39,7 @@ fn split(presented: &str) -> Option<(&str, &str)> {
 }
 
 fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    crate::secrets::sha256_hex(secret)
 }
 
 /// A key's scopes as stored (space separated); a name this version does not know grants

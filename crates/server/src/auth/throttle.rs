@@ -11,7 +11,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
-use sha2::{Digest, Sha256};
 
 pub struct LoginThrottle {
     per_account: i64,
@@ -203,7 +202,7 @@ fn address_key(address: &str) -> String {
 }
 
 fn digest(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    crate::secrets::sha256_hex(key)
 }
 
 /// Enrolments one client address may make per minute on the public enrolment pages, in each

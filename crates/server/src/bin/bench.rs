@@ -443,7 +443,12 @@ struct CountingApns {
 
 #[async_trait::async_trait]
 impl PassNotifier for CountingApns {
-    async fn notify(&self, _topic: &str, _token: &str) -> Result<Accepted, NotifyError> {
+    async fn notify(
+        &self,
+        _topic: &str,
+        _token: &str,
+        _environment: Option<loyalcast_dto::ApnsEnvironment>,
+    ) -> Result<Accepted, NotifyError> {
         self.sent.fetch_add(1, Ordering::Relaxed);
         Ok(Accepted {
             apns_id: None,
@@ -477,6 +482,8 @@ async fn push_scenario(
         apple_pass_type_id: Set(None),
         membership_period_days: Set(None),
         locations: Set("[]".into()),
+        apns_environment: Set(None),
+        google_class_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })

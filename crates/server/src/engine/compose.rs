@@ -48,13 +48,13 @@ impl Composer {
         card: Option<&String>,
     ) -> std::result::Result<Composed, Outcome> {
         let Some(channel) = row.lane.channel() else {
-            return Err(Outcome::Failed(
+            return Err(Outcome::Rejected(
                 "a wallet push has no customer message".to_owned(),
             ));
         };
         let opted_out =
             || Outcome::Unsubscribed(format!("the customer opted out of {}", channel.label()));
-        let missing = |what: &str| Outcome::Failed(format!("the customer has no {what}"));
+        let missing = |what: &str| Outcome::Rejected(format!("the customer has no {what}"));
         let mut values = info.values.for_customer(c, card);
         let unsubscribe = format!(
             "{}/u/{}",
@@ -63,7 +63,7 @@ impl Composer {
         );
         values.unsubscribe_url = unsubscribe.clone();
         let no_content =
-            || Outcome::Failed(format!("the mailing has no {} content", channel.label()));
+            || Outcome::Rejected(format!("the mailing has no {} content", channel.label()));
         // What the message as sent costs: an SMS its segments, an email one credit.
         let mut credits = 0;
         let content = match channel {
@@ -72,7 +72,7 @@ impl Composer {
                     return Err(opted_out());
                 }
                 let phone = c.phone.as_deref().ok_or_else(|| missing("phone number"))?;
-                let to = PhoneNumber::parse(phone).map_err(|e| Outcome::Failed(e.to_string()))?;
+                let to = PhoneNumber::parse(phone).map_err(|e| Outcome::Rejected(e.to_string()))?;
                 let body = info
                     .prepared
                     .sms
@@ -87,7 +87,8 @@ impl Composer {
                     return Err(opted_out());
                 }
                 let email = c.email.as_deref().ok_or_else(|| missing("email address"))?;
-                let to = EmailAddress::parse(email).map_err(|e| Outcome::Failed(e.to_string()))?;
+                let to =
+                    EmailAddress::parse(email).map_err(|e| Outcome::Rejected(e.to_string()))?;
                 let (subject, body) = info.prepared.email.as_ref().ok_or_else(no_content)?;
                 let text = body.render_text(&values);
                 credits = 1;
@@ -109,7 +110,7 @@ impl Composer {
                     html: html_from_text(&text),
                     text,
                     unsubscribe_url: parse_web_url(&unsubscribe)
-                        .map_err(|e| Outcome::Failed(e.to_string()))?,
+                        .map_err(|e| Outcome::Rejected(e.to_string()))?,
                     open_tracking_url: parse_web_url(&open).ok(),
                 }))
             }
@@ -141,7 +142,7 @@ impl Composer {
                     .messenger_psid
                     .as_deref()
                     .ok_or_else(|| missing("Messenger id"))?;
-                let psid = Psid::parse(psid).map_err(|e| Outcome::Failed(e.to_string()))?;
+                let psid = Psid::parse(psid).map_err(|e| Outcome::Rejected(e.to_string()))?;
                 let text = info
                     .prepared
                     .messenger

@@ -250,17 +250,39 @@ pub async fn merchant_context(
     })
 }
 
+/// `select` (rows of a table that hangs off passes: device registrations, browser
+/// subscriptions) joined to the passes its `pass_id` column names, kept to the push's card
+/// and to the holders its audience matches.
+fn on_audience_passes(
+    mut select: sea_orm::sea_query::SelectStatement,
+    pass_id: impl sea_orm::sea_query::IntoColumnRef,
+    p: &push::Model,
+    holders: sea_orm::sea_query::SelectStatement,
+) -> sea_orm::sea_query::SelectStatement {
+    use crate::entity::pass;
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    select
+        .inner_join(
+            pass::Entity,
+            Expr::col((pass::Entity, pass::Column::Id)).equals(pass_id),
+        )
+        .and_where(Expr::col((pass::Entity, pass::Column::MerchantId)).eq(p.merchant_id))
+        .and_where(Expr::col((pass::Entity, pass::Column::CardId)).eq(p.card_id))
+        .and_where(Expr::col((pass::Entity, pass::Column::CustomerId)).in_subquery(holders))
+        .to_owned()
+}
+
 /// A push goes out, inside `db`'s transaction: its message is written to the back of every
 /// pass of its card whose holder the audience matches, moving their update tags (one
-/// statement); one delivery is queued per Apple device registered for those passes and one
-/// per Google pass (an `INSERT ... SELECT` each); its counters start. A push that reaches no
+/// statement); one delivery is queued per Apple device registered for those passes, one
+/// per Google pass and one per browser subscribed to them (an `INSERT ... SELECT` each); its counters start. A push that reaches no
 /// device completes at once. Returns (passes, deliveries).
 pub async fn launch_push(
     db: &impl ConnectionTrait,
     p: &push::Model,
     now: DateTime<Utc>,
 ) -> Result<(i64, i64)> {
-    use crate::entity::{pass, pass_registration};
+    use crate::entity::{pass, pass_registration, web_push_subscription};
     use sea_orm::sea_query::{Expr, ExprTrait};
     let rule = push_rule(db, p).await?;
     let ctx = merchant_context(db, p.merchant_id, now).await?;
@@ -288,18 +310,14 @@ pub async fn launch_push(
         now,
     )
     .from(pass_registration::Entity)
-    .inner_join(
-        pass::Entity,
-        Expr::col((pass::Entity, pass::Column::Id))
-            .equals((pass_registration::Entity, pass_registration::Column::PassId)),
-    )
-    .and_where(Expr::col((pass::Entity, pass::Column::MerchantId)).eq(p.merchant_id))
-    .and_where(Expr::col((pass::Entity, pass::Column::CardId)).eq(p.card_id))
-    .and_where(
-        Expr::col((pass::Entity, pass::Column::CustomerId)).in_subquery(push_holders(&rule, &ctx)),
-    )
     .and_where(Expr::col((pass_registration::Entity, pass_registration::Column::Id)).is_not_null())
     .to_owned();
+    let select = on_audience_passes(
+        select,
+        (pass_registration::Entity, pass_registration::Column::PassId),
+        p,
+        push_holders(&rule, &ctx),
+    );
     let apple = queue::insert_selected(db, select).await?;
     // Google passes: one message on each pass's loyalty object.
     let google_lane = super::Lane::GooglePass;
@@ -319,7 +337,33 @@ pub async fn launch_push(
     .and_where(Expr::col(pass::Column::CustomerId).in_subquery(push_holders(&rule, &ctx)))
     .to_owned();
     let google = queue::insert_selected(db, google_select).await?;
-    for (lane, total) in [(lane, apple), (google_lane, google)] {
+    // Browsers subscribed to those passes: one web push each.
+    let web_lane = super::Lane::WebPush;
+    let web_select = queue::delivery_rows(
+        Source::push(p.id),
+        (pass::Entity, pass::Column::CustomerId),
+        (
+            web_push_subscription::Entity,
+            web_push_subscription::Column::Id,
+        ),
+        web_lane,
+        super::status::QUEUED,
+        0,
+        now,
+    )
+    .from(web_push_subscription::Entity)
+    .to_owned();
+    let web_select = on_audience_passes(
+        web_select,
+        (
+            web_push_subscription::Entity,
+            web_push_subscription::Column::PassId,
+        ),
+        p,
+        push_holders(&rule, &ctx),
+    );
+    let web = queue::insert_selected(db, web_select).await?;
+    for (lane, total) in [(lane, apple), (google_lane, google), (web_lane, web)] {
         push_stat::Entity::insert(push_stat::ActiveModel {
             push_id: Set(p.id),
             lane: Set(lane.code()),
@@ -336,7 +380,7 @@ pub async fn launch_push(
         .exec_without_returning(db)
         .await?;
     }
-    let devices = apple + google;
+    let devices = apple + google + web;
     let status = if devices > 0 {
         PushStatus::Sending
     } else {

@@ -41,16 +41,19 @@ pub enum Lane {
     ApplePass,
     /// A Google Wallet pass: a message is added to its loyalty object.
     GooglePass,
+    /// A browser subscribed to a pass: an encrypted web push message.
+    WebPush,
 }
 
 impl Lane {
-    pub const ALL: [Lane; 6] = [
+    pub const ALL: [Lane; 7] = [
         Lane::Message(Channel::Sms),
         Lane::Message(Channel::Email),
         Lane::Message(Channel::Telegram),
         Lane::Message(Channel::Messenger),
         Lane::ApplePass,
         Lane::GooglePass,
+        Lane::WebPush,
     ];
 
     pub fn code(self) -> i16 {
@@ -58,6 +61,7 @@ impl Lane {
             Lane::Message(channel) => channel_code(channel),
             Lane::ApplePass => 4,
             Lane::GooglePass => 5,
+            Lane::WebPush => 6,
         }
     }
 
@@ -65,6 +69,7 @@ impl Lane {
         match code {
             4 => Some(Lane::ApplePass),
             5 => Some(Lane::GooglePass),
+            6 => Some(Lane::WebPush),
             _ => channel_of(code).map(Lane::Message),
         }
     }
@@ -73,7 +78,7 @@ impl Lane {
     pub fn channel(self) -> Option<Channel> {
         match self {
             Lane::Message(channel) => Some(channel),
-            Lane::ApplePass | Lane::GooglePass => None,
+            Lane::ApplePass | Lane::GooglePass | Lane::WebPush => None,
         }
     }
 
@@ -82,6 +87,7 @@ impl Lane {
             Lane::Message(channel) => channel.as_str(),
             Lane::ApplePass => "apple",
             Lane::GooglePass => "google",
+            Lane::WebPush => "web",
         }
     }
 

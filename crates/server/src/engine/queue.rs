@@ -321,6 +321,7 @@ pub async fn mark_ended(
     db: &impl ConnectionTrait,
     token: i64,
     to: i16,
+    permanent: bool,
     rows: &[(i64, String)],
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>> {
@@ -334,12 +335,19 @@ pub async fn mark_ended(
         .query_all_raw(Statement::from_sql_and_values(
             backend,
             format!(
-                "UPDATE deliveries SET status = $4, claim = NULL, updated_at = $2, error = v.note \
+                "UPDATE deliveries SET status = $4, claim = NULL, updated_at = $2, error = v.note, \
+                 permanent = $5 \
                  FROM {source} WHERE deliveries.id = v.id AND deliveries.claim = $3 \
                  AND deliveries.status = {sending} RETURNING deliveries.id",
                 sending = status::SENDING,
             ),
-            [json_of(&tuples), now.into(), token.into(), to.into()],
+            [
+                json_of(&tuples),
+                now.into(),
+                token.into(),
+                to.into(),
+                permanent.into(),
+            ],
         ))
         .await?;
     ids_of(&updated)
@@ -775,12 +783,15 @@ pub async fn failure_reasons(
 }
 
 /// How many of a source's deliveries failed.
-pub async fn failed_count(db: &impl ConnectionTrait, source: Source) -> Result<u64> {
+/// How many of a source's messages failed in a way that may pass (a resend would try them
+/// again), by the partial index of failed rows.
+pub async fn resendable_count(db: &impl ConnectionTrait, source: Source) -> Result<u64> {
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
             format!(
-                "SELECT COUNT(*) AS n FROM deliveries WHERE source_id = $1 AND source_kind = $2 AND status = {}",
+                "SELECT COUNT(*) AS n FROM deliveries WHERE source_id = $1 AND source_kind = $2 \
+                 AND status = {} AND NOT permanent",
                 status::FAILED
             ),
             [source.id.into(), source.kind.code().into()],
@@ -991,8 +1002,8 @@ pub async fn insert_rows(
     Ok(inserted)
 }
 
-/// The customers of a source whose delivery on `channel` failed, as a sub-select (for a
-/// resend to them).
+/// The customers of a source whose delivery on `channel` failed in a way that may pass, as a
+/// sub-select (for a resend to them); those that failed for good are left out.
 pub fn failed_customers(source: Source, channel: Channel) -> sea_orm::sea_query::SelectStatement {
     use crate::entity::delivery;
     use sea_orm::ColumnTrait;
@@ -1004,6 +1015,7 @@ pub fn failed_customers(source: Source, channel: Channel) -> sea_orm::sea_query:
         .and_where(delivery::Column::SourceKind.eq(source.kind.code()))
         .and_where(delivery::Column::Channel.eq(channel_code(channel)))
         .and_where(delivery::Column::Status.eq(status::FAILED))
+        .and_where(delivery::Column::Permanent.eq(false))
         .to_owned()
 }
 

@@ -31,8 +31,12 @@ pub enum Outcome {
     },
     /// Try again at `at`.
     Retry { at: DateTime<Utc>, reason: String },
-    /// It will not be sent.
+    /// It will not be sent; a resend may reach it (the provider was down through every
+    /// attempt, the worker kept dying).
     Failed(String),
+    /// It will never go as it is: the address or the content cannot work (no contact
+    /// details, an invalid number, the provider's permanent refusal). Not resent.
+    Rejected(String),
     /// The customer turned the channel off (or the provider says they did).
     Unsubscribed(String),
     /// The provider may have accepted it; a status callback will tell.
@@ -76,7 +80,7 @@ async fn write_in(
     now: DateTime<Utc>,
 ) -> Result<Written> {
     let mut sent = Vec::new();
-    let mut ended: BTreeMap<i16, Vec<(i64, String)>> = BTreeMap::new();
+    let mut ended: BTreeMap<(i16, bool), Vec<(i64, String)>> = BTreeMap::new();
     let mut retries = Vec::new();
     let mut held = Vec::new();
     for (row, outcome) in group {
@@ -94,19 +98,23 @@ async fn write_in(
             }),
             Outcome::Retry { at, reason } => retries.push((row.id, *at, reason.clone())),
             Outcome::Failed(reason) => ended
-                .entry(status::FAILED)
+                .entry((status::FAILED, false))
+                .or_default()
+                .push((row.id, reason.clone())),
+            Outcome::Rejected(reason) => ended
+                .entry((status::FAILED, true))
                 .or_default()
                 .push((row.id, reason.clone())),
             Outcome::Unsubscribed(reason) => ended
-                .entry(status::UNSUBSCRIBED)
+                .entry((status::UNSUBSCRIBED, false))
                 .or_default()
                 .push((row.id, reason.clone())),
             Outcome::Uncertain(reason) => ended
-                .entry(status::UNCERTAIN)
+                .entry((status::UNCERTAIN, false))
                 .or_default()
                 .push((row.id, reason.clone())),
             Outcome::Cancelled => ended
-                .entry(status::CANCELLED)
+                .entry((status::CANCELLED, false))
                 .or_default()
                 .push((row.id, "cancelled before it was sent".to_owned())),
             Outcome::Held => held.push(row.id),
@@ -116,8 +124,8 @@ async fn write_in(
     let sent_ids = queue::mark_sent(txn, claim.token, &sent, now).await?;
     changed.extend(sent_ids.iter().map(|id| (*id, ())));
     let mut uncertain_ids = Vec::new();
-    for (to, rows) in &ended {
-        let ids = queue::mark_ended(txn, claim.token, *to, rows, now).await?;
+    for ((to, permanent), rows) in &ended {
+        let ids = queue::mark_ended(txn, claim.token, *to, *permanent, rows, now).await?;
         if *to == status::UNCERTAIN {
             uncertain_ids.extend(ids.iter().copied());
         }
@@ -166,7 +174,7 @@ async fn write_in(
                 tally.sandbox += i64::from(*sandbox);
             }
             Outcome::Retry { .. } => written.retried += 1,
-            Outcome::Failed(_) => {
+            Outcome::Failed(_) | Outcome::Rejected(_) => {
                 written.failed += 1;
                 tally.failed += 1;
                 tally.released += reserved;

@@ -217,7 +217,10 @@ pub async fn info(
 #[derive(Debug, Clone)]
 pub struct PushInfo {
     pub merchant_id: Uuid,
+    pub card_id: Uuid,
     pub topic: String,
+    /// The card's APNs environment (`None`: the notifier's default).
+    pub apns_environment: Option<loyalcast_dto::ApnsEnvironment>,
     pub started_at: DateTime<Utc>,
     /// What Google passes show: the card's name as the header, the message.
     pub card_name: String,
@@ -241,9 +244,14 @@ pub async fn push_info(
         .ok_or_else(|| EngineError::Missing(format!("card {}", p.card_id)))?;
     Ok(PushInfo {
         merchant_id: p.merchant_id,
+        card_id: card.id,
         topic: card
             .apple_pass_type_id
             .unwrap_or_else(|| default_topic.to_owned()),
+        apns_environment: card
+            .apns_environment
+            .as_deref()
+            .and_then(loyalcast_dto::ApnsEnvironment::parse),
         started_at: p.started_at.unwrap_or(p.created_at),
         card_name: card.name,
         message: p.message,
@@ -351,10 +359,22 @@ pub async fn settled(
 ) -> Result<HashMap<Source, Uuid>> {
     let mut merchants = HashMap::new();
     let mut per_source: BTreeMap<Source, Tally> = BTreeMap::new();
+    let mut done: BTreeMap<Source, i64> = BTreeMap::new();
     for ((source, _), t) in tallies {
         per_source.entry(*source).or_default().add(t);
+        *done.entry(*source).or_default() += t.done();
     }
-    let mut done: BTreeMap<Source, i64> = BTreeMap::new();
+    // The sources' own rows first, in source order, then their counters: the order a
+    // cancel or a pause takes them in (the source, then its rows and counters). Counters
+    // first would let a settle and a cancel each hold what the other waits for, and
+    // PostgreSQL would end one of them as a deadlock.
+    let mut taken = Vec::with_capacity(per_source.len());
+    for (source, t) in per_source {
+        let n = done.get(&source).copied().unwrap_or(0);
+        if let Some(pending) = take_pending(db, source, n, now).await? {
+            taken.push((source, t, n, pending));
+        }
+    }
     for ((source, lane), t) in tallies {
         match (source.kind, lane.channel()) {
             (SourceKind::Push, _) => {
@@ -391,13 +411,8 @@ pub async fn settled(
                 bump_stats(db, source.id, channel, &changes).await?;
             }
         }
-        *done.entry(*source).or_default() += t.done();
     }
-    for (source, t) in per_source {
-        let n = done.get(&source).copied().unwrap_or(0);
-        let Some((merchant_id, status, pending)) = take_pending(db, source, n, now).await? else {
-            continue;
-        };
+    for (source, t, n, (merchant_id, status, pending)) in taken {
         merchants.insert(source, merchant_id);
         let change = match source.kind {
             SourceKind::Push => {

@@ -39,6 +39,7 @@ use crate::clock::{self, SharedClock};
 use crate::entity::{customer, pass_registration};
 use crate::wallet::apns::{self, NotifyError, PassNotifier, SandboxNotifier};
 use crate::wallet::google::{self, GoogleError, GoogleWallet, SandboxGoogleWallet, WalletMessage};
+use crate::wallet::webpush::{self, SandboxWebPush, WebPushError, WebPushSender};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -156,6 +157,8 @@ pub struct PassPushes {
     pub google: Arc<dyn GoogleWallet>,
     /// Google requests a second from this process (claims are sized by it).
     pub google_rate: Option<f64>,
+    /// Posts web push messages to browsers' push services.
+    pub web: Arc<dyn WebPushSender>,
 }
 
 impl Default for PassPushes {
@@ -166,6 +169,7 @@ impl Default for PassPushes {
             gap: Duration::from_secs(60),
             google: Arc::new(SandboxGoogleWallet),
             google_rate: None,
+            web: Arc::new(SandboxWebPush),
         }
     }
 }
@@ -412,6 +416,10 @@ impl Worker {
                 let to_send = self.prepare_google(active, &mut outcomes).await?;
                 return Ok((outcomes, to_send));
             }
+            Some(Lane::WebPush) => {
+                let to_send = self.prepare_web(active, &mut outcomes).await?;
+                return Ok((outcomes, to_send));
+            }
             _ => {}
         }
         let ids: Vec<Uuid> = active.iter().map(|c| c.customer_id).collect();
@@ -527,6 +535,7 @@ impl Worker {
             }
             let notice = PassNotice {
                 topic: info.topic.clone(),
+                environment: info.apns_environment,
                 push_token: registration.push_token.clone(),
                 registered_at: registration.updated_at,
                 pass_id: registration.pass_id,
@@ -579,6 +588,51 @@ impl Worker {
                 },
             };
             to_send.push((row, Ready::Google(notice)));
+        }
+        Ok(to_send)
+    }
+
+    /// The messages of claimed web push rows: the card's name and the message, for each
+    /// subscription that still exists.
+    async fn prepare_web(
+        &self,
+        rows: Vec<Claimed>,
+        outcomes: &mut Vec<(Claimed, Outcome)>,
+    ) -> Result<Vec<(Claimed, Ready)>> {
+        use crate::entity::web_push_subscription as subscription;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.recipient_id).collect();
+        let subscriptions: HashMap<Uuid, subscription::Model> =
+            find_by_ids::<subscription::Entity>(&self.db, subscription::Column::Id, &ids)
+                .await?
+                .into_iter()
+                .map(|s| (s.id, s))
+                .collect();
+        let mut to_send = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(found) = subscriptions.get(&row.recipient_id) else {
+                outcomes.push((
+                    row,
+                    Outcome::Failed(
+                        "the browser unsubscribed before the push reached it".to_owned(),
+                    ),
+                ));
+                continue;
+            };
+            let info = self.push_info(row.source.id).await?;
+            let notice = WebNotice {
+                id: found.id,
+                subscription: webpush::Subscription {
+                    endpoint: found.endpoint.clone(),
+                    p256dh: found.p256dh.clone(),
+                    auth: found.auth.clone(),
+                },
+                notification: webpush::Notification {
+                    title: info.card_name.clone(),
+                    body: info.message.clone(),
+                    tag: format!("card-{}", info.card_id),
+                },
+            };
+            to_send.push((row, Ready::Web(notice)));
         }
         Ok(to_send)
     }
@@ -661,6 +715,7 @@ impl Worker {
             let router = self.router.clone();
             let notifier = self.pushes.notifier.clone();
             let google = self.pushes.google.clone();
+            let web = self.pushes.web.clone();
             let db = self.db.clone();
             let retry = self.retry;
             let clock = self.clock.clone();
@@ -679,6 +734,7 @@ impl Worker {
                         outcome
                     }
                     Ready::Google(notice) => google_one(&*google, &clock, &row, notice).await,
+                    Ready::Web(notice) => web_one(&*web, &db, &clock, &row, &notice).await,
                 };
                 let _ = outcomes.send(Done {
                     row,
@@ -811,6 +867,70 @@ enum Ready {
     Message(Composed),
     Pass(PassNotice),
     Google(GoogleNotice),
+    Web(WebNotice),
+}
+
+/// A message for one browser.
+struct WebNotice {
+    /// The subscription's id (removed when its push service says it is gone).
+    id: Uuid,
+    subscription: webpush::Subscription,
+    notification: webpush::Notification,
+}
+
+/// Posts one web push message and says what became of it. A subscription its push service
+/// says is gone (404, 410) is removed; 429 waits for its `Retry-After` (the backoff when
+/// longer or not given).
+async fn web_one(
+    sender: &dyn WebPushSender,
+    db: &DatabaseConnection,
+    clock: &SharedClock,
+    row: &Claimed,
+    notice: &WebNotice,
+) -> Outcome {
+    use crate::entity::web_push_subscription as subscription;
+    let started = Instant::now();
+    let result = sender
+        .send(&notice.subscription, &notice.notification)
+        .await;
+    record_send(row, started, result.is_ok());
+    match result {
+        Ok(accepted) => Outcome::Sent {
+            provider_id: accepted.location.unwrap_or_else(|| "web".to_owned()),
+            sandbox: accepted.sandbox,
+            credits: 0,
+            coalesced: false,
+            quiet: false,
+        },
+        Err(error @ WebPushError::Gone(_)) => {
+            match subscription::Entity::delete_by_id(notice.id).exec(db).await {
+                Ok(_) => tracing::info!(
+                    subscription = %notice.id,
+                    "removed a web push subscription its push service no longer knows"
+                ),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not remove a gone web push subscription")
+                }
+            }
+            Outcome::Failed(error.to_string())
+        }
+        Err(error @ WebPushError::TooMany(retry_after)) => {
+            match retry_push(row, clock, error.to_string()) {
+                Outcome::Retry { at, reason } => {
+                    let asked = retry_after
+                        .and_then(|d| chrono::Duration::from_std(d).ok())
+                        .map(|d| clock.now() + d);
+                    Outcome::Retry {
+                        at: asked.map_or(at, |asked| asked.max(at)),
+                        reason,
+                    }
+                }
+                other => other,
+            }
+        }
+        Err(error @ WebPushError::Transient(_)) => retry_push(row, clock, error.to_string()),
+        Err(error @ WebPushError::Permanent(_)) => Outcome::Failed(error.to_string()),
+    }
 }
 
 /// A message for one Google pass.
@@ -855,6 +975,7 @@ async fn google_one(
 /// The notification of one device.
 struct PassNotice {
     topic: String,
+    environment: Option<loyalcast_dto::ApnsEnvironment>,
     push_token: String,
     /// When the registration was last renewed: APNs saying the token stopped before that
     /// does not remove it.
@@ -876,7 +997,9 @@ async fn notify_one(
     notice: &PassNotice,
 ) -> Outcome {
     let started = Instant::now();
-    let result = notifier.notify(&notice.topic, &notice.push_token).await;
+    let result = notifier
+        .notify(&notice.topic, &notice.push_token, notice.environment)
+        .await;
     record_send(row, started, result.is_ok());
     match result {
         Ok(accepted) => Outcome::Sent {
@@ -937,6 +1060,8 @@ fn outcome_of_error(
         SendError::Permanent { code, .. } if code.suppresses_channel() => {
             Outcome::Unsubscribed(error.to_string())
         }
+        // Sending it again as it is would be refused again.
+        SendError::Permanent { .. } => Outcome::Rejected(error.to_string()),
         _ => match retry.after_error(channel, failed_attempts, error, &mut rand::thread_rng()) {
             // The provider may have taken it: a paid message is not sent again on a guess.
             RetryDecision::AwaitStatus => Outcome::Uncertain(error.to_string()),

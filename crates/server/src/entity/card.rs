@@ -17,6 +17,10 @@ pub struct Model {
     pub membership_period_days: Option<i32>,
     /// The store locations (`[StoreLocation]` as JSON).
     pub locations: String,
+    /// `production` or `sandbox` APNs for its passes; `None`: the server's default.
+    pub apns_environment: Option<String>,
+    /// When its Google Wallet loyalty class was created at Google.
+    pub google_class_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

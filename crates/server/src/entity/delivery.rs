@@ -25,6 +25,8 @@ pub struct Model {
     pub credits: i32,
     pub provider_id: Option<String>,
     pub error: Option<String>,
+    /// A failure for good (the address or content cannot work as they are): not resent.
+    pub permanent: bool,
     pub updated_at: DateTimeUtc,
 }
 

@@ -14,7 +14,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::entity::{api_key, revoked_token, stream_ticket, team_member};
@@ -41,7 +40,7 @@ pub struct Grant {
 }
 
 fn hash(ticket: &str) -> String {
-    hex::encode(Sha256::digest(ticket.as_bytes()))
+    crate::secrets::sha256_hex(ticket)
 }
 
 /// Issues a ticket for `grant` at `now`; returns it and when it expires.

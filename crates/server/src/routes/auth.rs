@@ -100,7 +100,7 @@ async fn verify(
     }
 }
 
-fn session(
+pub(super) fn session(
     state: &AppState,
     member: &team_member::Model,
     merchant: &merchant::Model,

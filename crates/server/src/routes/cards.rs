@@ -4,7 +4,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use loyalcast_domain::{Fields, validation};
 use loyalcast_dto::{
-    Card, CardDesign, CardInput, CardKind, MAX_STORE_LOCATIONS, Page, Problem, StoreLocation,
+    ApnsEnvironment, Card, CardDesign, CardInput, CardKind, MAX_STORE_LOCATIONS, Page, Problem,
+    StoreLocation,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -40,6 +41,10 @@ fn to_dto(c: &card::Model, installed_passes: u64) -> Card {
             logo_text: c.logo_text.clone(),
         },
         apple_pass_type_id: c.apple_pass_type_id.clone(),
+        apns_environment: c
+            .apns_environment
+            .as_deref()
+            .and_then(ApnsEnvironment::parse),
         membership_period_days: c.membership_period_days,
         locations: serde_json::from_str(&c.locations).unwrap_or_default(),
         installed_passes,
@@ -273,6 +278,8 @@ pub async fn create(
                 apple_pass_type_id: Set(checked.apple_pass_type_id.clone()),
                 membership_period_days: Set(input.membership_period_days),
                 locations: Set(checked.locations.clone()),
+                apns_environment: Set(input.apns_environment.map(|e| e.as_str().to_owned())),
+                google_class_at: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
@@ -336,6 +343,7 @@ pub async fn update(
     active.label_color = Set(checked.design.label_color);
     active.logo_text = Set(checked.design.logo_text);
     active.apple_pass_type_id = Set(checked.apple_pass_type_id);
+    active.apns_environment = Set(input.apns_environment.map(|e| e.as_str().to_owned()));
     active.membership_period_days = Set(input.membership_period_days);
     active.locations = Set(checked.locations);
     let now = state.clock.now();

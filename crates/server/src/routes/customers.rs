@@ -2,8 +2,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use loyalcast_domain::Fields;
 use loyalcast_dto::{
-    Channel, Consent, ConsentHistory, Customer, CustomerDetail, CustomerPatch, CustomerSort,
-    ImportReport, NewCustomer, Page, Problem, SortOrder,
+    Channel, Consent, ConsentHistory, Customer, CustomerDetail, CustomerMessage, CustomerPatch,
+    CustomerSort, ImportReport, NewCustomer, Page, Problem, SortOrder,
 };
 use sea_orm::{ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
@@ -228,6 +228,67 @@ pub async fn consent(
     Ok(web::Json(
         customers::consent_history(&state.db, &customer).await?,
     ))
+}
+
+/// Every message the customer was sent (mailings on their channels, wallet pushes to their
+/// passes), newest first, with its status and, when it failed, why.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = Uuid, Path), PageParams),
+    responses(
+        (status = 200, body = Page<CustomerMessage>),
+        (status = 400, description = "A page or page size out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/customers/{id}/messages")]
+pub async fn messages(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<Uuid>,
+    paging: web::Query<PageParams>,
+) -> Result<web::Json<Page<CustomerMessage>>> {
+    let (page, per_page) = paging.resolve()?;
+    let customer = customers::find(&state.db, auth.merchant_id, id.into_inner()).await?;
+    let (items, total) = customers::messages(&state.db, customer.id, page, per_page).await?;
+    Ok(web::Json(Page {
+        items,
+        page,
+        per_page,
+        total,
+    }))
+}
+
+/// The events recorded for the customer (by integrations, and the cards they installed),
+/// latest first.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = Uuid, Path), PageParams),
+    responses(
+        (status = 200, body = Page<loyalcast_dto::CustomerEvent>),
+        (status = 400, description = "A page or page size out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/customers/{id}/events")]
+pub async fn events(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<Uuid>,
+    paging: web::Query<PageParams>,
+) -> Result<web::Json<Page<loyalcast_dto::CustomerEvent>>> {
+    let (page, per_page) = paging.resolve()?;
+    let customer = customers::find(&state.db, auth.merchant_id, id.into_inner()).await?;
+    let (items, total) =
+        crate::customer_events::of_customer(&state.db, customer.id, page, per_page).await?;
+    Ok(web::Json(Page {
+        items,
+        page,
+        per_page,
+        total,
+    }))
 }
 
 /// Delete a customer, with their passes and tags.

@@ -1,9 +1,10 @@
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use loyalcast_domain::Fields;
 use loyalcast_dto::{
-    Audience, Mailing, MailingEstimate, MailingEstimateRequest, MailingStatus, MailingSummary,
-    NewMailing, Page, Problem, SendMailing,
+    Audience, Channel, Mailing, MailingChanges, MailingEstimate, MailingEstimateRequest,
+    MailingProblem, MailingStatus, MailingSummary, NewMailing, Page, Problem, ProblemState,
+    SendMailing,
 };
 use sea_orm::TransactionTrait;
 use serde::Deserialize;
@@ -140,6 +141,61 @@ pub async fn get(
     ))
 }
 
+/// Change a draft: its name, audience, channels or content, until it is sent.
+///
+/// The draft as changed is checked as a new mailing is (422 with the fields at fault);
+/// nothing is reserved or queued. A mailing that is no longer a draft is a 409.
+#[utoipa::path(
+    tag = "mailings",
+    params(("id" = Uuid, Path)),
+    request_body = MailingChanges,
+    responses(
+        (status = 200, body = Mailing),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a draft (sent, scheduled or cancelled meanwhile)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, e.g. a channel without its content", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/mailings/{id}")]
+pub async fn edit(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<Uuid>,
+    body: crate::json::Json<MailingChanges>,
+) -> Result<web::Json<Mailing>> {
+    let changes = body.into_inner();
+    let m = mailings::find(&state.db, auth.merchant_id, id.into_inner()).await?;
+    let draft = mailings::Draft::of(&m).changed(changes);
+    let checked = mailings::check(
+        &state.db,
+        auth.merchant_id,
+        &draft.name,
+        &draft.audience,
+        &draft.channels,
+        &draft.content,
+        None,
+        state.clock.now(),
+    )
+    .await?;
+    let txn = state.db.begin().await?;
+    mailings::edit_draft(&txn, &m, &draft, &checked, state.clock.now()).await?;
+    feed::record(
+        &txn,
+        &Change::mailing(
+            auth.merchant_id,
+            m.id,
+            json!({"change": "edited", "status": MailingStatus::Draft}),
+            state.clock.now(),
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(web::Json(
+        mailings::get(&state.db, auth.merchant_id, m.id).await?,
+    ))
+}
+
 /// Send a draft now, or schedule it. An empty body sends it now.
 #[utoipa::path(
     tag = "mailings",
@@ -195,18 +251,14 @@ pub async fn send(
             "Only a draft can be sent this way.".to_owned(),
         ));
     }
-    let audience: Audience = serde_json::from_str(&m.audience).unwrap_or(Audience::All);
-    let channels: Vec<loyalcast_dto::Channel> =
-        serde_json::from_str(&m.channels).unwrap_or_default();
-    let content: loyalcast_dto::MailingContent =
-        serde_json::from_str(&m.content).unwrap_or_default();
+    let draft = mailings::Draft::of(&m);
     let checked = mailings::check(
         &state.db,
         auth.merchant_id,
-        &m.name,
-        &audience,
-        &channels,
-        &content,
+        &draft.name,
+        &draft.audience,
+        &draft.channels,
+        &draft.content,
         body.send_at,
         state.clock.now(),
     )
@@ -289,6 +341,54 @@ lifecycle!(
     MailingStatus::Cancelled
 );
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProblemParams {
+    /// Only messages in this state; all three when absent.
+    pub state: Option<ProblemState>,
+    /// Only messages on this channel.
+    pub channel: Option<Channel>,
+}
+
+/// The messages of a mailing that failed, are being retried or are uncertain: to whom, on
+/// which channel, why, and (while retrying) when the next attempt is. Oldest first, paged.
+#[utoipa::path(
+    tag = "mailings",
+    params(("id" = Uuid, Path), ProblemParams, PageParams),
+    responses(
+        (status = 200, body = Page<MailingProblem>),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/mailings/{id}/problems")]
+pub async fn problems(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<Uuid>,
+    params: web::Query<ProblemParams>,
+    paging: web::Query<PageParams>,
+) -> Result<web::Json<Page<MailingProblem>>> {
+    let (page, per_page) = paging.resolve()?;
+    let m = mailings::find(&state.db, auth.merchant_id, id.into_inner()).await?;
+    let (items, total) = mailings::problems(
+        &state.db,
+        m.id,
+        params.state,
+        params.channel,
+        page,
+        per_page,
+    )
+    .await?;
+    Ok(web::Json(Page {
+        items,
+        page,
+        per_page,
+        total,
+    }))
+}
+
 /// Send the same content again to the recipients whose message failed, as a new mailing.
 #[utoipa::path(
     tag = "mailings",
@@ -318,9 +418,10 @@ pub async fn resend_failed(
             "Wait until the mailing has finished sending.".to_owned(),
         ));
     }
-    if mailings::failed_count(&state.db, m.id).await? == 0 {
+    if mailings::resendable_count(&state.db, m.id).await? == 0 {
         return Err(ApiError::Conflict(
-            "No message of this mailing failed.".to_owned(),
+            "No message of this mailing failed in a way a resend could fix: those that failed, failed for good (an invalid number or address, missing contact details)."
+                .to_owned(),
         ));
     }
     let input = NewMailing {

@@ -7,6 +7,7 @@ pub mod cards;
 pub mod changes;
 pub mod customers;
 pub mod enrol;
+pub mod events;
 pub mod figures;
 pub mod health;
 pub mod links;
@@ -59,7 +60,11 @@ pub fn app(
         .service(passkit::pass_file)
         .service(passkit::pass_head)
         .service(passkit::log)
+        .service(enrol::service_worker)
         .service(enrol::qr)
+        .service(enrol::logo)
+        .service(enrol::google)
+        .service(enrol::web_push)
         .service(enrol::download)
         .service(enrol::page_form)
         .service(enrol::enrol)
@@ -85,7 +90,13 @@ pub fn config(cfg: &mut ServiceConfig) {
         .service(auth::update_merchant)
         .service(team::list)
         .service(team::create)
+        .service(team::invitations)
+        .service(team::invite)
+        .service(team::withdraw)
+        .service(team::offer)
+        .service(team::accept)
         .service(team::delete)
+        .service(team::change_role)
         .service(api_keys::list)
         .service(api_keys::create)
         .service(api_keys::revoke)
@@ -102,6 +113,9 @@ pub fn config(cfg: &mut ServiceConfig) {
         .service(customers::get)
         .service(customers::update)
         .service(customers::consent)
+        .service(customers::messages)
+        .service(customers::events)
+        .service(events::record)
         .service(customers::delete)
         .service(passes::list)
         .service(passes::create)
@@ -125,10 +139,12 @@ pub fn config(cfg: &mut ServiceConfig) {
         .service(mailings::create)
         .service(mailings::get)
         .service(mailings::send)
+        .service(mailings::edit)
         .service(mailings::pause)
         .service(mailings::resume)
         .service(mailings::cancel)
         .service(mailings::resend_failed)
+        .service(mailings::problems)
         .service(pushes::estimate)
         .service(pushes::list)
         .service(pushes::create)

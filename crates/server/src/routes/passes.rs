@@ -221,6 +221,16 @@ pub async fn create(
             .active_model(state.clock.now())
             .insert(txn)
             .await?;
+            crate::customer_events::installed(
+                txn,
+                model.merchant_id,
+                model.customer_id,
+                Some(model.id),
+                &model.serial_number,
+                model.installed_at,
+                state.clock.now(),
+            )
+            .await?;
             Ok(to_dto(&model))
         },
     )

@@ -14,6 +14,8 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
+use loyalcast_dto::ApnsEnvironment;
+
 use crate::config::{ApnsEndpoint, AppleWalletConfig};
 
 /// APNs took the notification.
@@ -51,7 +53,14 @@ pub enum NotifyError {
 /// Sends the empty notification that makes a device fetch its updated passes.
 #[async_trait]
 pub trait PassNotifier: Send + Sync {
-    async fn notify(&self, topic: &str, push_token: &str) -> Result<Accepted, NotifyError>;
+    /// Wakes the device of `push_token` for the pass type `topic`, through the card's APNs
+    /// `environment` (`None`: the notifier's default).
+    async fn notify(
+        &self,
+        topic: &str,
+        push_token: &str,
+        environment: Option<ApnsEnvironment>,
+    ) -> Result<Accepted, NotifyError>;
 
     /// Whether nothing really goes out.
     fn is_sandbox(&self) -> bool {
@@ -66,7 +75,12 @@ pub struct SandboxNotifier;
 
 #[async_trait]
 impl PassNotifier for SandboxNotifier {
-    async fn notify(&self, _topic: &str, _push_token: &str) -> Result<Accepted, NotifyError> {
+    async fn notify(
+        &self,
+        _topic: &str,
+        _push_token: &str,
+        _environment: Option<ApnsEnvironment>,
+    ) -> Result<Accepted, NotifyError> {
         Ok(Accepted {
             apns_id: None,
             sandbox: true,
@@ -101,53 +115,80 @@ impl a2::request::payload::PayloadLike for PassUpdate<'_> {
     }
 }
 
-/// APNs through `a2`.
+/// APNs through `a2`: a client for each of Apple's two environments, with the same
+/// credentials (a certificate or token works for both), so each card's devices are woken
+/// through the environment the card names.
 pub struct A2Notifier {
-    client: a2::Client,
+    production: a2::Client,
+    sandbox: a2::Client,
+    default: ApnsEnvironment,
 }
 
 impl A2Notifier {
     /// The notifier the configuration asks for: token authentication when an APNs key is
     /// configured, otherwise the pass type certificate and its key; `None` without either.
     pub fn from_config(config: &AppleWalletConfig) -> anyhow::Result<Option<A2Notifier>> {
-        let endpoint = match config.apns_endpoint {
-            ApnsEndpoint::Production => a2::Endpoint::Production,
-            ApnsEndpoint::Sandbox => a2::Endpoint::Sandbox,
+        let default = match config.apns_endpoint {
+            ApnsEndpoint::Production => ApnsEnvironment::Production,
+            ApnsEndpoint::Sandbox => ApnsEnvironment::Sandbox,
         };
-        let client_config = a2::ClientConfig {
-            endpoint,
-            request_timeout_secs: Some(20),
-            pool_idle_timeout_secs: Some(600),
+        let client = |endpoint: a2::Endpoint| -> anyhow::Result<Option<a2::Client>> {
+            let client_config = a2::ClientConfig {
+                endpoint,
+                request_timeout_secs: Some(20),
+                pool_idle_timeout_secs: Some(600),
+            };
+            Ok(Some(
+                match (
+                    &config.apns_key_pem,
+                    &config.apns_key_id,
+                    &config.certificate_pem,
+                    &config.key_pem,
+                ) {
+                    (Some(key), Some(key_id), _, _) => a2::Client::token(
+                        key.expose_secret().as_bytes(),
+                        key_id.clone(),
+                        config.team_id.clone(),
+                        client_config,
+                    )?,
+                    (None, None, Some(certificate), Some(key)) => a2::Client::certificate_parts(
+                        certificate.as_bytes(),
+                        key.expose_secret().as_bytes(),
+                        client_config,
+                    )?,
+                    (Some(_), None, _, _) | (None, Some(_), _, _) => {
+                        anyhow::bail!("apple_wallet.apns_key_pem and apns_key_id go together")
+                    }
+                    _ => return Ok(None),
+                },
+            ))
         };
-        let client = match (
-            &config.apns_key_pem,
-            &config.apns_key_id,
-            &config.certificate_pem,
-            &config.key_pem,
-        ) {
-            (Some(key), Some(key_id), _, _) => a2::Client::token(
-                key.expose_secret().as_bytes(),
-                key_id.clone(),
-                config.team_id.clone(),
-                client_config,
-            )?,
-            (None, None, Some(certificate), Some(key)) => a2::Client::certificate_parts(
-                certificate.as_bytes(),
-                key.expose_secret().as_bytes(),
-                client_config,
-            )?,
-            (Some(_), None, _, _) | (None, Some(_), _, _) => {
-                anyhow::bail!("apple_wallet.apns_key_pem and apns_key_id go together")
-            }
-            _ => return Ok(None),
+        let (Some(production), Some(sandbox)) = (
+            client(a2::Endpoint::Production)?,
+            client(a2::Endpoint::Sandbox)?,
+        ) else {
+            return Ok(None);
         };
-        Ok(Some(A2Notifier { client }))
+        Ok(Some(A2Notifier {
+            production,
+            sandbox,
+            default,
+        }))
     }
 }
 
 #[async_trait]
 impl PassNotifier for A2Notifier {
-    async fn notify(&self, topic: &str, push_token: &str) -> Result<Accepted, NotifyError> {
+    async fn notify(
+        &self,
+        topic: &str,
+        push_token: &str,
+        environment: Option<ApnsEnvironment>,
+    ) -> Result<Accepted, NotifyError> {
+        let client = match environment.unwrap_or(self.default) {
+            ApnsEnvironment::Production => &self.production,
+            ApnsEnvironment::Sandbox => &self.sandbox,
+        };
         let payload = PassUpdate {
             device_token: push_token,
             options: a2::NotificationOptions {
@@ -155,7 +196,7 @@ impl PassNotifier for A2Notifier {
                 ..Default::default()
             },
         };
-        match self.client.send(payload).await {
+        match client.send(payload).await {
             Ok(response) => Ok(Accepted {
                 apns_id: response.apns_id,
                 sandbox: false,

@@ -50,6 +50,11 @@ const ICONS: [(Version, &[u8]); 3] = [
     ),
 ];
 
+/// The largest icon, as the program's logo where a wallet fetches one by URL (Google).
+pub fn logo_png() -> &'static [u8] {
+    ICONS[2].1
+}
+
 /// Signs passes with the configured certificate, or with development material made at start
 /// (see [`super::dev_certs`]) when none is configured.
 pub struct PassSigner {

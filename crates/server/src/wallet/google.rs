@@ -55,6 +55,84 @@ pub enum GoogleError {
     Permanent(String),
 }
 
+/// A card's loyalty class, as Google Wallet's `loyaltyClass` resource has it (the fields
+/// Loyalcast sets).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoyaltyClass {
+    pub id: String,
+    pub issuer_name: String,
+    pub program_name: String,
+    pub program_logo: Image,
+    pub hex_background_color: String,
+    /// `UNDER_REVIEW`: Google reviews a new class before it goes public.
+    pub review_status: &'static str,
+}
+
+/// An image Google fetches from a public URL.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Image {
+    pub source_uri: ImageUri,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageUri {
+    pub uri: String,
+}
+
+/// A holder's pass, as Google Wallet's `loyaltyObject` resource has it (the fields
+/// Loyalcast sets).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoyaltyObject {
+    pub id: String,
+    pub class_id: String,
+    pub state: &'static str,
+    pub account_id: String,
+    pub account_name: String,
+    pub barcode: Barcode,
+    pub loyalty_points: Points,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Barcode {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Points {
+    pub label: String,
+    pub balance: PointsBalance,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PointsBalance {
+    pub int: i64,
+}
+
+/// Where a save link sends the holder.
+pub const SAVE_URL: &str = "https://pay.google.com/gp/v/save/";
+
+#[derive(Debug, Serialize)]
+struct SaveClaims<'a> {
+    iss: &'a str,
+    aud: &'static str,
+    typ: &'static str,
+    iat: i64,
+    origins: &'a [String],
+    payload: SavePayload<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SavePayload<'a> {
+    loyalty_objects: [&'a LoyaltyObject; 1],
+}
+
 /// Adds messages to Google Wallet loyalty objects.
 #[async_trait]
 pub trait GoogleWallet: Send + Sync {
@@ -66,6 +144,30 @@ pub trait GoogleWallet: Send + Sync {
 
     /// The object id of a pass: the issuer id and the pass's serial number.
     fn object_id(&self, serial: &str) -> String;
+
+    /// Creates the loyalty class of a card at Google; one that exists already is left as
+    /// it is.
+    async fn create_class(&self, class: &LoyaltyClass) -> Result<(), GoogleError> {
+        let _ = class;
+        Err(GoogleError::Permanent(
+            "Google Wallet is not connected on this server".to_owned(),
+        ))
+    }
+
+    /// The "Save to Google Wallet" link of `object`: a JWT signed with the service account's
+    /// key (`typ` `savetowallet`, `aud` `google`), which carries the object itself, so Google
+    /// creates it when the holder saves it. `origins` are the pages that show the link.
+    fn save_link(&self, object: &LoyaltyObject, origins: &[String]) -> Result<String, GoogleError> {
+        let _ = (object, origins);
+        Err(GoogleError::Permanent(
+            "Google Wallet is not connected on this server".to_owned(),
+        ))
+    }
+
+    /// The class id of a card.
+    fn class_id(&self, card_id: uuid::Uuid) -> String {
+        format!("sandbox.card-{}", card_id.simple())
+    }
 
     /// Whether nothing really goes out.
     fn is_sandbox(&self) -> bool {
@@ -259,6 +361,50 @@ impl GoogleWallet for GoogleWalletClient {
 
     fn object_id(&self, serial: &str) -> String {
         format!("{}.{serial}", self.issuer_id)
+    }
+
+    fn class_id(&self, card_id: uuid::Uuid) -> String {
+        format!("{}.card-{}", self.issuer_id, card_id.simple())
+    }
+
+    async fn create_class(&self, class: &LoyaltyClass) -> Result<(), GoogleError> {
+        self.limiter.until_ready().await;
+        let token = self.access_token().await?;
+        let answer = self
+            .http
+            .post(format!("{}/walletobjects/v1/loyaltyClass", self.base_url))
+            .bearer_auth(token)
+            .json(class)
+            .send()
+            .await
+            .map_err(|e| GoogleError::Transient(e.to_string()))?;
+        let status = answer.status().as_u16();
+        // 409: the class exists (made by another process, or before).
+        if answer.status().is_success() || status == 409 {
+            return Ok(());
+        }
+        let text = answer.text().await.unwrap_or_default();
+        Err(classify(status, &text, false))
+    }
+
+    fn save_link(&self, object: &LoyaltyObject, origins: &[String]) -> Result<String, GoogleError> {
+        let claims = SaveClaims {
+            iss: &self.account.client_email,
+            aud: "google",
+            typ: "savetowallet",
+            iat: self.clock.now().timestamp(),
+            origins,
+            payload: SavePayload {
+                loyalty_objects: [object],
+            },
+        };
+        let jwt = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims,
+            &self.key,
+        )
+        .map_err(|e| GoogleError::Permanent(format!("signing the save link: {e}")))?;
+        Ok(format!("{SAVE_URL}{jwt}"))
     }
 }
 

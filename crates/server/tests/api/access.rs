@@ -57,6 +57,12 @@ fn matrix() -> BTreeMap<&'static str, May> {
         ("GET /api/v1/team", Members(ADMIN)),
         ("POST /api/v1/team", Members(ADMIN)),
         ("DELETE /api/v1/team/{id}", Members(ADMIN)),
+        ("PATCH /api/v1/team/{id}", Members(ADMIN)),
+        ("GET /api/v1/team/invitations", Members(ADMIN)),
+        ("POST /api/v1/team/invitations", Members(ADMIN)),
+        ("DELETE /api/v1/team/invitations/{id}", Members(ADMIN)),
+        ("GET /api/v1/invitations/{token}", Public),
+        ("POST /api/v1/invitations/{token}/accept", Public),
         ("GET /api/v1/api-keys", Members(ADMIN)),
         ("POST /api/v1/api-keys", Members(ADMIN)),
         ("DELETE /api/v1/api-keys/{id}", Members(ADMIN)),
@@ -87,7 +93,16 @@ fn matrix() -> BTreeMap<&'static str, May> {
             "GET /api/v1/customers/{id}/consent",
             Callers(AGENT, Some(CustomersRead)),
         ),
+        (
+            "GET /api/v1/customers/{id}/messages",
+            Callers(AGENT, Some(CustomersRead)),
+        ),
         ("GET /api/v1/tags", Callers(AGENT, Some(CustomersRead))),
+        ("POST /api/v1/events", Callers(AGENT, Some(EventsWrite))),
+        (
+            "GET /api/v1/customers/{id}/events",
+            Callers(AGENT, Some(CustomersRead)),
+        ),
         (
             "POST /api/v1/customers",
             Callers(AGENT, Some(CustomersWrite)),
@@ -139,10 +154,18 @@ fn matrix() -> BTreeMap<&'static str, May> {
             Callers(AGENT, Some(MailingsRead)),
         ),
         (
+            "GET /api/v1/mailings/{id}/problems",
+            Callers(AGENT, Some(MailingsRead)),
+        ),
+        (
             "POST /api/v1/mailings/estimate",
             Callers(ADMIN, Some(MailingsRead)),
         ),
         ("POST /api/v1/mailings", Callers(ADMIN, Some(MailingsSend))),
+        (
+            "PATCH /api/v1/mailings/{id}",
+            Callers(ADMIN, Some(MailingsSend)),
+        ),
         (
             "POST /api/v1/mailings/{id}/send",
             Callers(ADMIN, Some(MailingsSend)),
@@ -216,6 +239,10 @@ fn matrix() -> BTreeMap<&'static str, May> {
         ("POST /join/{card_id}", Public),
         ("GET /join/{card_id}/passes/{serial}", Public),
         ("GET /join/{card_id}/qr.svg", Public),
+        ("GET /join/{card_id}/logo.png", Public),
+        ("GET /join/{card_id}/passes/{serial}/google", Public),
+        ("POST /join/{card_id}/passes/{serial}/web-push", Public),
+        ("GET /join/sw.js", Public),
     ])
 }
 

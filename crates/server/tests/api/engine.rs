@@ -14,7 +14,7 @@ use loyalcast::entity::delivery;
 use loyalcast_delivery::{Channel, SendError};
 use loyalcast_dto::{Mailing, MailingEstimate, MailingStatus};
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::json;
 
 use crate::helpers::{Backend, Tenant, TestApp, json, spawn};
@@ -29,6 +29,7 @@ crate::db_tests!(
     a_report_that_overtakes_the_worker_is_applied_when_the_outcome_is_written,
     a_link_that_crosses_160_characters_reserves_two_segments,
     two_sends_of_one_draft_at_once_send_it_once,
+    a_mailings_problems_say_who_why_and_when_the_next_attempt_is,
 );
 
 async fn mailing(app: &TestApp, t: &Tenant, body: serde_json::Value) -> Mailing {
@@ -395,6 +396,12 @@ async fn cancel_racing_a_worker_keeps_every_credit_accounted_for() {
             .status()
         };
         let (_, status) = tokio::join!(drain(&w), cancel);
+        // Cancelled, or too late because every message went out; never a failure (a
+        // deadlock between the cancel and the worker's settle was once a 500 here).
+        assert!(
+            status == StatusCode::OK || status == StatusCode::CONFLICT,
+            "run {run}: the cancel answered {status}"
+        );
         drain(&w).await;
         let done = report(&app, &t, &m).await;
         let c = done.counts;
@@ -411,6 +418,86 @@ async fn cancel_racing_a_worker_keeps_every_credit_accounted_for() {
     let b = balances(&app, &t).await;
     let sent = senders.sent(Channel::Sms).len() as i64;
     assert_eq!((b.sms.reserved, b.sms.available), (0, 100_000 - sent));
+    app.cleanup().await;
+}
+
+/// A worker's settle that finds the mailing held by a cancel waits for it holding none of
+/// the mailing's counters, which the cancel takes next: the two take a mailing's rows in the
+/// same order, so neither is ended as a deadlock. Made to happen, not hoped for: the
+/// cancel's first statement is held open until the settle waits on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settle_waiting_on_a_cancel_holds_none_of_what_the_cancel_takes_next() {
+    let Some(app) = spawn(Backend::Postgres).await else {
+        return;
+    };
+    let t = app.tenant("Lock Order Cafe").await;
+    top_up(&app, &t, "sms", 1_000).await;
+    customers(&app, &t, 6).await;
+    let m = mailing(&app, &t, mailing_body(&["sms"])).await;
+    let reachable = m.counts.total;
+    assert!(reachable > 0);
+    let w = worker(&app, &Senders::new(None), WorkerConfig::default());
+
+    // What a cancel does first: it takes the mailing's row.
+    let cancel = app.db.begin().await.unwrap();
+    cancel
+        .execute_unprepared(&format!(
+            "UPDATE mailings SET updated_at = updated_at WHERE id = '{}'",
+            m.id
+        ))
+        .await
+        .unwrap();
+    let settling = tokio::spawn(async move { w.step().await.map(|r| r.sent) });
+    // Until the worker's settle waits for that row.
+    let mut waits = 0;
+    loop {
+        let waiting = app
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE 'UPDATE mailings SET pending%'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            !settling.is_finished(),
+            "the settle did not wait for the cancel"
+        );
+        waits += 1;
+        assert!(waits < 2_000, "the worker never reached its settle");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // What the cancel takes next: the mailing's counters, at once. Had the settle taken
+    // them before it waited, each would now wait for the other; PostgreSQL would end one
+    // of the two (the worker tries its write again, so only a failed cancel would show).
+    // The lock timeout, shorter than the deadlock check, makes any wait fail here.
+    cancel
+        .execute_unprepared("SET LOCAL lock_timeout = '300ms'")
+        .await
+        .unwrap();
+    cancel
+        .execute_unprepared(&format!(
+            "UPDATE mailing_stats SET cancelled = cancelled WHERE mailing_id = '{}'",
+            m.id
+        ))
+        .await
+        .expect("the cancel took the counters without waiting for the settle");
+    assert!(
+        !settling.is_finished(),
+        "the settle did not wait for the cancel"
+    );
+    cancel.commit().await.unwrap();
+    let sent = settling.await.unwrap().expect("the settle went through");
+    assert_eq!(sent, reachable);
+    let done = report(&app, &t, &m).await;
+    assert_eq!(done.counts.sent, reachable);
     app.cleanup().await;
 }
 
@@ -456,4 +543,115 @@ async fn two_reapers_at_once_never_deadlock() {
     }
     assert!(reaped > 0);
     app.cleanup().await;
+}
+
+async fn a_mailings_problems_say_who_why_and_when_the_next_attempt_is(app: &TestApp) {
+    use loyalcast_delivery::FailureCode;
+    use loyalcast_dto::{MailingProblem, Page, ProblemState};
+    let t = app.tenant("Problem Cafe").await;
+    top_up(app, &t, "sms", 100).await;
+    customers(app, &t, 4).await; // Cust0..3 Tester, +14152000000..03
+    let senders = Senders::new(None);
+    {
+        let mut script = senders.by_channel[&Channel::Sms].script.lock().unwrap();
+        script.insert(
+            "+14152000000".into(),
+            vec![SendError::permanent(
+                FailureCode::InvalidAddress,
+                Some(21211),
+                "not a valid phone number",
+            )],
+        );
+        script.insert(
+            "+14152000001".into(),
+            vec![SendError::retryable(None, "the provider answered 503")],
+        );
+        script.insert(
+            "+14152000002".into(),
+            vec![SendError::ambiguous(
+                "timed out after the request was written",
+            )],
+        );
+    }
+    let m = mailing(app, &t, mailing_body(&["sms"])).await;
+    let clock = ManualClock::starting_at(Utc::now());
+    let w = worker(app, &senders, WorkerConfig::default()).with_clock(clock.shared());
+    let step = w.step().await.unwrap();
+    assert_eq!((step.sent, step.retried, step.uncertain), (1, 1, 1));
+
+    let url = |query: &str| format!("/api/v1/mailings/{}/problems{query}", m.id);
+    let all: Page<MailingProblem> = json(app.get(&url(""), &t.token).await, StatusCode::OK).await;
+    assert_eq!(all.total, 3, "{:?}", all.items);
+    let by_name = |name: &str| {
+        all.items
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("{name} among {:?}", all.items))
+            .clone()
+    };
+    let failed = by_name("Cust0 Tester");
+    assert_eq!(
+        (failed.state, failed.channel),
+        (ProblemState::Failed, Channel::Sms)
+    );
+    assert!(
+        failed
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not a valid phone number")
+    );
+    assert_eq!(failed.next_attempt_at, None);
+    let retrying = by_name("Cust1 Tester");
+    assert_eq!(retrying.state, ProblemState::Retrying);
+    assert!(
+        retrying
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("503")
+    );
+    assert!(retrying.next_attempt_at.is_some(), "a retry says when");
+    assert_eq!(retrying.attempts, 1);
+    assert_eq!(by_name("Cust2 Tester").state, ProblemState::Uncertain);
+
+    // Filters, paging, and what is refused.
+    let only: Page<MailingProblem> = json(
+        app.get(&url("?state=failed"), &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!((only.total, only.items.len()), (1, 1));
+    let none: Page<MailingProblem> = json(
+        app.get(&url("?channel=email"), &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(none.total, 0);
+    let paged: Page<MailingProblem> = json(
+        app.get(&url("?per_page=2&page=2"), &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!((paged.total, paged.items.len()), (3, 1));
+    for bad in ["?state=lost", "?channel=fax", "?per_page=101"] {
+        let r = app.get(&url(bad), &t.token).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // Another merchant's mailing is not found.
+    let other = app.tenant("Other Cafe").await;
+    let r = app.get(&url(""), &other.token).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Once the retry has gone out, it is no longer a problem.
+    clock.advance(chrono::Duration::seconds(1));
+    drain(&w).await;
+    let after: Page<MailingProblem> = json(app.get(&url(""), &t.token).await, StatusCode::OK).await;
+    assert_eq!(after.total, 2, "{:?}", after.items);
+    assert!(
+        after
+            .items
+            .iter()
+            .all(|p| p.state != ProblemState::Retrying)
+    );
 }

@@ -107,6 +107,16 @@ async fn a_holder_enrols_with_their_own_consent_and_gets_a_pass_that_verifies(ap
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].source, "enrolment", "the customer's own consent");
     assert!(changes[0].granted);
+    // Enrolling installs a card: the event automations react to.
+    let events = loyalcast::entity::customer_event::Entity::find()
+        .filter(loyalcast::entity::customer_event::Column::CustomerId.eq(holder.id))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        vec!["card_installed"]
+    );
 
     // The button downloads the signed pass; it verifies and names the holder.
     let link = html

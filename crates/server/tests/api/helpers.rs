@@ -258,6 +258,14 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn put<B: Serialize>(&self, path: &str, token: &str, body: &B) -> Response {
+        self.request(Method::PUT, path, Some(token))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn patch<B: Serialize>(&self, path: &str, token: &str, body: &B) -> Response {
         self.request(Method::PATCH, path, Some(token))
             .json(body)

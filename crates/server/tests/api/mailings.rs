@@ -26,11 +26,13 @@ crate::db_tests!(
     concurrent_mailings_never_overspend,
     a_worker_that_dies_mid_batch_loses_nothing,
     a_rate_limited_send_is_retried_after_retry_after,
-    permanent_failures_are_not_retried_and_can_be_resent,
+    permanent_failures_are_not_retried_and_a_resend_leaves_them_out,
     cancel_releases_credits_and_pause_holds_sending,
     an_unknown_template_variable_is_a_field_error,
     sending_processes_are_counted_to_share_rate_limits,
     a_draft_is_sent_later_now_or_at_a_time,
+    a_draft_is_changed_until_it_is_sent_and_sends_as_changed,
+    a_customers_page_lists_every_message_with_its_status_and_reason,
     a_personal_sms_estimate_of_a_large_audience_is_bounded_and_says_so,
 );
 
@@ -377,6 +379,19 @@ async fn a_mailing_reaches_every_recipient_once_on_each_channel_and_spends_its_c
         ),
         ("gsm7", 1, 50, 110)
     );
+    // The email as the first customer with an address gets it (Cust0 has none).
+    let email = estimate.email_preview.unwrap();
+    assert_eq!(email.subject, "News for Cust1");
+    assert!(
+        email.body.starts_with("Hello Cust1,\n\nYou have 0 points."),
+        "{}",
+        email.body
+    );
+    assert!(
+        !email.body.contains('{'),
+        "every variable filled: {}",
+        email.body
+    );
 
     let created: Mailing = json(
         app.post(
@@ -654,11 +669,14 @@ async fn a_rate_limited_send_is_retried_after_retry_after(app: &TestApp) {
     );
 }
 
-async fn permanent_failures_are_not_retried_and_can_be_resent(app: &TestApp) {
+/// A permanent refusal is not retried and a resend leaves it out (it would be refused
+/// again, and again); a failure that may pass (the provider down through every attempt) is
+/// what a resend sends. The mailing says how many a resend would reach.
+async fn permanent_failures_are_not_retried_and_a_resend_leaves_them_out(app: &TestApp) {
     use loyalcast_delivery::FailureCode;
     let t = app.tenant("Bounce Cafe").await;
     top_up(app, &t, "sms", 100).await;
-    customers(app, &t, 3).await;
+    customers(app, &t, 4).await;
     let senders = Senders::new(None);
     {
         let mut script = senders.by_channel[&Channel::Sms].script.lock().unwrap();
@@ -678,6 +696,13 @@ async fn permanent_failures_are_not_retried_and_can_be_resent(app: &TestApp) {
                 "unsubscribed",
             )],
         );
+        // Down for every one of its three attempts.
+        script.insert(
+            "+14152000003".into(),
+            (0..3)
+                .map(|_| SendError::retryable(None, "503 from the provider"))
+                .collect(),
+        );
     }
     let m: Mailing = json(
         app.post("/api/v1/mailings", &t.token, &mailing_body(&["sms"]))
@@ -685,8 +710,15 @@ async fn permanent_failures_are_not_retried_and_can_be_resent(app: &TestApp) {
         StatusCode::CREATED,
     )
     .await;
-    let w = worker(app, &senders, WorkerConfig::default());
-    drain(&w).await;
+    let clock = ManualClock::starting_at(chrono::Utc::now());
+    let w = worker(app, &senders, WorkerConfig::default()).with_clock(clock.shared());
+    let settle = async || {
+        for _ in 0..6 {
+            drain(&w).await;
+            clock.advance(chrono::Duration::minutes(5));
+        }
+    };
+    settle().await;
     let done: Mailing = json(
         app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
             .await,
@@ -697,10 +729,18 @@ async fn permanent_failures_are_not_retried_and_can_be_resent(app: &TestApp) {
         (
             done.counts.sent,
             done.counts.failed,
-            done.counts.unsubscribed
+            done.counts.unsubscribed,
+            done.resendable
         ),
-        (1, 1, 1)
+        (1, 2, 1, 1)
     );
+    let attempts = |phone: &str| {
+        senders
+            .sent(Channel::Sms)
+            .iter()
+            .filter(|s| s.1 == phone)
+            .count()
+    };
     let b = balances(app, &t).await;
     assert_eq!(
         (b.sms.available, b.sms.reserved),
@@ -714,6 +754,12 @@ async fn permanent_failures_are_not_retried_and_can_be_resent(app: &TestApp) {
     )
     .await;
     assert!(!opted.items[0].consent.sms);
+    // Were the invalid number tried again, it would go through now: it must not be.
+    senders.by_channel[&Channel::Sms]
+        .script
+        .lock()
+        .unwrap()
+        .remove("+14152000001");
     let resend: Mailing = json(
         app.post(
             &format!("/api/v1/mailings/{}/resend-failed", m.id),
@@ -725,14 +771,45 @@ async fn permanent_failures_are_not_retried_and_can_be_resent(app: &TestApp) {
     )
     .await;
     assert_eq!((resend.counts.total, resend.resend_of), (1, Some(m.id)));
-    drain(&w).await;
-    let sent = senders.sent(Channel::Sms);
+    settle().await;
     assert_eq!(
-        sent.iter().filter(|s| s.1 == "+14152000001").count(),
+        attempts("+14152000003"),
         1,
-        "the resend reached the failed one"
+        "the resend reached the one that may pass"
     );
-    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        attempts("+14152000001"),
+        0,
+        "the invalid number was left out"
+    );
+    assert_eq!(senders.sent(Channel::Sms).len(), 2);
+    let resent: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", resend.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!((resent.counts.sent, resent.resendable), (1, 0));
+    // Only failures for good are left: nothing a resend could fix.
+    let refused = problem(
+        app.post(
+            &format!("/api/v1/mailings/{}/resend-failed", resend.id),
+            &t.token,
+            &json!({}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(refused.detail.unwrap_or_default().contains("No message"));
+    // A resend is a mailing of its own: the original's figures do not move.
+    let original: Mailing = json(
+        app.get(&format!("/api/v1/mailings/{}", m.id), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!((original.counts.failed, original.resendable), (2, 1));
 }
 
 async fn cancel_releases_credits_and_pause_holds_sending(app: &TestApp) {
@@ -990,4 +1067,255 @@ async fn a_draft_is_sent_later_now_or_at_a_time(app: &TestApp) {
         scheduled.scheduled_at.map(|s| s.timestamp()),
         Some(at.timestamp())
     );
+}
+
+/// A draft's name, audience, channels and content change until it is sent; what goes out is
+/// the draft as changed. A change that does not check out, names an unknown field or comes
+/// after the send changes nothing; another merchant's draft is not found.
+async fn a_draft_is_changed_until_it_is_sent_and_sends_as_changed(app: &TestApp) {
+    let t = app.tenant("Editing Cafe").await;
+    let other = app.tenant("Other Cafe").await;
+    top_up(app, &t, "sms", 1_000).await;
+    customers(app, &t, 30).await;
+    let mut body = mailing_body(&["email"]);
+    body["draft"] = json!(true);
+    let draft: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let path = format!("/api/v1/mailings/{}", draft.id);
+    let segment: loyalcast_dto::Segment = json(
+        app.post(
+            "/api/v1/segments",
+            &t.token,
+            &json!({"name": "Even ones", "rule": {"type": "has_tag", "tag": "even"}}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let read = || async {
+        let m: Mailing = json(app.get(&path, &t.token).await, StatusCode::OK).await;
+        m
+    };
+    let before = read().await;
+
+    // Refused, and nothing changes: SMS without its content, an unknown field, no channel,
+    // a blank name, another merchant.
+    let refused = [
+        (
+            json!({"channels": ["sms"], "content": {"email": body["content"]["email"]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"name": "Fine", "send_at": null}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (json!({"channels": []}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"name": "   "}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"audience": {"type": "segment", "segment_id": uuid::Uuid::now_v7()}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (change, status) in refused {
+        problem(app.patch(&path, &t.token, &change).await, status).await;
+    }
+    problem(
+        app.patch(&path, &other.token, &json!({"name": "Mine now"}))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let unchanged = read().await;
+    assert_eq!(
+        serde_json::to_value(&unchanged).unwrap(),
+        serde_json::to_value(&before).unwrap()
+    );
+
+    // Renamed, moved to SMS for a segment, with new words.
+    let changed: Mailing = json(
+        app.patch(
+            &path,
+            &t.token,
+            &json!({
+                "name": "  Weekend offer  ",
+                "audience": {"type": "segment", "segment_id": segment.id},
+                "channels": ["sms"],
+                "content": {"sms": {"body": "Weekend: 2 for 1, {first_name}"}},
+            }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(changed.status, MailingStatus::Draft);
+    assert_eq!(changed.name, "Weekend offer");
+    assert_eq!(changed.channels, vec![loyalcast_dto::Channel::Sms]);
+    assert_eq!(
+        changed.audience,
+        loyalcast_dto::Audience::Segment {
+            segment_id: segment.id
+        }
+    );
+    assert_eq!(balances(app, &t).await.sms.reserved, 0);
+    // A field left out stays.
+    let renamed: Mailing = json(
+        app.patch(&path, &t.token, &json!({"name": "Weekend offer, final"}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (renamed.channels.clone(), renamed.audience.clone()),
+        (changed.channels.clone(), changed.audience.clone())
+    );
+
+    let sending: Mailing = json(
+        app.post(&format!("{path}/send"), &t.token, &json!({}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    // The even customers with SMS consent (every seventh said no).
+    let expected = (0..30).filter(|i| i % 2 == 0 && i % 7 != 6).count() as u64;
+    assert_eq!(sending.counts.total, expected);
+    let senders = Senders::new(None);
+    drain(&worker(app, &senders, WorkerConfig::default())).await;
+    let sent = senders.sent(Channel::Sms);
+    assert_eq!(sent.len() as u64, expected);
+    assert!(
+        sent.iter()
+            .all(|(_, _, text)| text.starts_with("Weekend: 2 for 1, Cust")),
+        "{sent:?}"
+    );
+    assert!(senders.sent(Channel::Email).is_empty());
+
+    // Sent: no more changes.
+    problem(
+        app.patch(&path, &t.token, &json!({"name": "Too late"}))
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(read().await.name, "Weekend offer, final");
+}
+
+/// A customer's messages: every mailing's message on each channel, newest first, with its
+/// status and why it failed; paged; another merchant's customer is not found.
+async fn a_customers_page_lists_every_message_with_its_status_and_reason(app: &TestApp) {
+    use loyalcast_delivery::FailureCode;
+    use loyalcast_dto::{CustomerMessage, MessageSource, MessageStatus};
+    let t = app.tenant("History Cafe").await;
+    let other = app.tenant("Nosy Cafe").await;
+    top_up(app, &t, "sms", 100).await;
+    top_up(app, &t, "email", 100).await;
+    customers(app, &t, 3).await;
+    let found: Page<loyalcast_dto::Customer> = json(
+        app.get("/api/v1/customers?q=cust1", &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let cust1 = found.items[0].id;
+    let senders = Senders::new(None);
+    let w = worker(app, &senders, WorkerConfig::default());
+    let mut first = mailing_body(&["sms", "email"]);
+    first["name"] = json!("First news");
+    let first: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &first).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    drain(&w).await;
+    senders.by_channel[&Channel::Sms]
+        .script
+        .lock()
+        .unwrap()
+        .insert(
+            "+14152000001".into(),
+            vec![SendError::permanent(
+                FailureCode::InvalidAddress,
+                Some("21211"),
+                "invalid To",
+            )],
+        );
+    let mut second = mailing_body(&["sms"]);
+    second["name"] = json!("Second news");
+    let second: Mailing = json(
+        app.post("/api/v1/mailings", &t.token, &second).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    drain(&w).await;
+
+    let path = format!("/api/v1/customers/{cust1}/messages");
+    let page: Page<CustomerMessage> = json(app.get(&path, &t.token).await, StatusCode::OK).await;
+    assert_eq!(page.total, 3);
+    let seen: Vec<(
+        uuid::Uuid,
+        &str,
+        Option<loyalcast_dto::Channel>,
+        MessageStatus,
+    )> = page
+        .items
+        .iter()
+        .map(|m| (m.source_id, m.source_name.as_str(), m.channel, m.status))
+        .collect();
+    use loyalcast_dto::Channel as C;
+    assert_eq!(
+        seen[0],
+        (
+            second.id,
+            "Second news",
+            Some(C::Sms),
+            MessageStatus::Failed
+        )
+    );
+    assert!(
+        page.items[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("invalid To")
+    );
+    let mut rest = seen[1..].to_vec();
+    rest.sort_by_key(|m| m.2.map(|c| c.as_str()));
+    assert_eq!(
+        rest,
+        vec![
+            (first.id, "First news", Some(C::Email), MessageStatus::Sent),
+            (first.id, "First news", Some(C::Sms), MessageStatus::Sent),
+        ]
+    );
+    assert!(
+        page.items
+            .iter()
+            .all(|m| m.source == MessageSource::Mailing && m.wallet.is_none())
+    );
+    assert!(
+        page.items.windows(2).all(|w| w[0].id > w[1].id),
+        "newest first"
+    );
+
+    let second_page: Page<CustomerMessage> = json(
+        app.get(&format!("{path}?page=2&per_page=2"), &t.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (
+            second_page.total,
+            second_page.items.len(),
+            second_page.items[0].id
+        ),
+        (3, 1, page.items[2].id)
+    );
+    problem(app.get(&path, &other.token).await, StatusCode::NOT_FOUND).await;
+    problem(
+        app.get(&format!("{path}?per_page=0"), &t.token).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
 }

@@ -11,8 +11,10 @@ mod consent;
 mod contract;
 mod credits;
 mod customers;
+mod dashboard_files;
 mod engine;
 mod enrol;
+mod events;
 mod idempotency;
 mod import;
 mod keys;
@@ -30,5 +32,7 @@ mod segments;
 #[allow(dead_code)]
 #[path = "../../../delivery/tests/adapters/smtp_sink.rs"]
 mod smtp_sink;
+mod team;
 mod tenancy;
 mod validation;
+mod wallet_reach;

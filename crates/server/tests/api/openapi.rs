@@ -174,6 +174,7 @@ fn every_documented_pattern_is_one_the_server_is_tested_against() {
         text::MESSENGER_PSID.to_owned(),
         text::IDEMPOTENCY_KEY.to_owned(),
         text::STREAM_TICKET.to_owned(),
+        text::EVENT_ID.to_owned(),
         text::CHANNEL_LIST.to_owned(),
         text::tag_pattern(),
     ];

@@ -10,10 +10,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use loyalcast::clock::{ManualClock, SharedClock};
+use loyalcast::config::Config;
 use loyalcast::engine::worker::{PassPushes, Worker, WorkerConfig};
 use loyalcast::entity::pass_registration;
 use loyalcast::wallet::apns::{Accepted, NotifyError, PassNotifier};
-use loyalcast_dto::{Push, PushEstimate, PushStatus};
+use loyalcast_dto::{ApnsEnvironment, Push, PushEstimate, PushStatus};
 use reqwest::{Method, StatusCode};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::json;
@@ -60,8 +61,24 @@ async fn run<F>(backend: Backend, test: F)
 where
     F: AsyncFnOnce(&TestApp, &ManualClock),
 {
+    run_with(backend, |_| {}, test).await;
+}
+
+/// [`run`], with the configuration adjusted further by `adjust`.
+pub(crate) async fn run_with<F>(backend: Backend, adjust: impl FnOnce(&mut Config), test: F)
+where
+    F: AsyncFnOnce(&TestApp, &ManualClock),
+{
     let clock = ManualClock::starting_at(Utc::now());
-    let Some(app) = helpers::spawn_full(backend, with_pass_certificate, clock.shared()).await
+    let Some(app) = helpers::spawn_full(
+        backend,
+        |config| {
+            with_pass_certificate(config);
+            adjust(config);
+        },
+        clock.shared(),
+    )
+    .await
     else {
         return;
     };
@@ -75,6 +92,8 @@ where
 #[derive(Default)]
 struct RecordingApns {
     sent: Mutex<Vec<(String, String)>>,
+    /// The APNs environment of each notification in `sent`.
+    environments: Mutex<Vec<Option<ApnsEnvironment>>>,
     answers: Mutex<Vec<(String, NotifyError)>>,
 }
 
@@ -90,7 +109,12 @@ impl RecordingApns {
 
 #[async_trait]
 impl PassNotifier for RecordingApns {
-    async fn notify(&self, topic: &str, push_token: &str) -> Result<Accepted, NotifyError> {
+    async fn notify(
+        &self,
+        topic: &str,
+        push_token: &str,
+        environment: Option<ApnsEnvironment>,
+    ) -> Result<Accepted, NotifyError> {
         if let Some((_, error)) = self
             .answers
             .lock()
@@ -104,6 +128,7 @@ impl PassNotifier for RecordingApns {
             .lock()
             .unwrap()
             .push((topic.to_owned(), push_token.to_owned()));
+        self.environments.lock().unwrap().push(environment);
         Ok(Accepted {
             apns_id: Some(uuid::Uuid::new_v4().to_string()),
             sandbox: false,
@@ -123,7 +148,7 @@ fn worker(app: &TestApp, clock: SharedClock, apns: &Arc<RecordingApns>) -> Worke
 }
 
 /// Steps the worker until a round claims nothing.
-async fn drain(worker: &Worker) {
+pub(crate) async fn drain(worker: &Worker) {
     for _ in 0..20 {
         if worker.step().await.unwrap().claimed == 0 {
             return;
@@ -132,7 +157,7 @@ async fn drain(worker: &Worker) {
     panic!("the queue did not drain");
 }
 
-async fn send_push(app: &TestApp, token: &str, body: serde_json::Value) -> Push {
+pub(crate) async fn send_push(app: &TestApp, token: &str, body: serde_json::Value) -> Push {
     json(
         app.post("/api/v1/pushes", token, &body).await,
         StatusCode::CREATED,
@@ -140,7 +165,7 @@ async fn send_push(app: &TestApp, token: &str, body: serde_json::Value) -> Push 
     .await
 }
 
-async fn get_push(app: &TestApp, token: &str, id: uuid::Uuid) -> Push {
+pub(crate) async fn get_push(app: &TestApp, token: &str, id: uuid::Uuid) -> Push {
     json(
         app.get(&format!("/api/v1/pushes/{id}"), token).await,
         StatusCode::OK,
@@ -284,6 +309,41 @@ async fn a_push_reaches_the_phone_and_stays_on_the_back_of_the_card(
     .await;
     assert_eq!(again.same_message, 1);
 
+    // A card whose pass type is tried on development devices is pushed through the APNs
+    // sandbox; the others through the server's default.
+    let card_path = format!("/api/v1/cards/{}", installed.pass.card_id);
+    let mut card: serde_json::Value =
+        json(app.get(&card_path, &installed.owner).await, StatusCode::OK).await;
+    assert_eq!(card["apns_environment"], serde_json::Value::Null);
+    for read_only in ["id", "installed_passes", "created_at", "updated_at"] {
+        card.as_object_mut().unwrap().remove(read_only);
+    }
+    card["apns_environment"] = json!("sandbox");
+    let changed: serde_json::Value = json(
+        app.put(&card_path, &installed.owner, &card).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(changed["apns_environment"], "sandbox");
+    card["apns_environment"] = json!("staging");
+    assert_eq!(
+        app.put(&card_path, &installed.owner, &card).await.status(),
+        StatusCode::BAD_REQUEST,
+        "an environment APNs does not have"
+    );
+    clock.advance(chrono::Duration::minutes(5));
+    send_push(
+        app,
+        &installed.owner,
+        json!({"card_id": installed.pass.card_id, "audience": {"type": "all"}, "message": "Tried in the sandbox"}),
+    )
+    .await;
+    drain(&w).await;
+    assert_eq!(
+        apns.environments.lock().unwrap().clone(),
+        vec![None, Some(ApnsEnvironment::Sandbox)]
+    );
+
     // Unregistered, the device gets no more notifications; the pass still gets the message.
     assert_eq!(
         phone.unregister(&serial, &installed.token).await,
@@ -299,16 +359,16 @@ async fn a_push_reaches_the_phone_and_stays_on_the_back_of_the_card(
     assert_eq!((second.passes, second.apple.total), (1, 0));
     assert_eq!(second.status, PushStatus::Completed, "no device to wake");
     drain(&w).await;
-    assert_eq!(apns.sent().len(), 1, "nothing more went out");
+    assert_eq!(apns.sent().len(), 2, "nothing more went out");
 
     let history: loyalcast_dto::Page<Push> = json(
         app.get("/api/v1/pushes", &installed.owner).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(history.total, 2);
+    assert_eq!(history.total, 3);
     assert_eq!(history.items[0].id, second.id, "newest first");
-    assert_eq!(history.items[1].card_name, "Coffee points");
+    assert_eq!(history.items[2].card_name, "Coffee points");
 }
 
 async fn apns_answers_remove_gone_devices_and_back_off(app: &TestApp, clock: &ManualClock) {
@@ -697,14 +757,16 @@ async fn pushes_to_one_device_within_the_gap_are_coalesced(app: &TestApp, clock:
 /// object, type and body, and the bearer it came with; `refuse_notify` makes it answer the
 /// next notifying message with Google's quota error.
 #[derive(Default)]
-struct FakeGoogle {
+pub(crate) struct FakeGoogle {
     messages: Mutex<Vec<(String, String, String)>>,
+    /// The loyalty classes created, as posted.
+    pub(crate) classes: Mutex<Vec<serde_json::Value>>,
     tokens: std::sync::atomic::AtomicU32,
     refuse_notify: std::sync::atomic::AtomicBool,
     wrong_bearer: std::sync::atomic::AtomicU32,
 }
 
-async fn fake_google() -> (String, Arc<FakeGoogle>) {
+pub(crate) async fn fake_google() -> (String, Arc<FakeGoogle>) {
     use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
     let state = Arc::new(FakeGoogle::default());
     let shared = state.clone();
@@ -713,7 +775,27 @@ async fn fake_google() -> (String, Arc<FakeGoogle>) {
     let server = HttpServer::new(move || {
         let token_state = shared.clone();
         let message_state = shared.clone();
+        let class_state = shared.clone();
         App::new()
+            .route(
+                "/walletobjects/v1/loyaltyClass",
+                web::post().to(move |req: HttpRequest, body: web::Json<serde_json::Value>| {
+                    let state = class_state.clone();
+                    async move {
+                        if req.headers().get("authorization").and_then(|v| v.to_str().ok())
+                            != Some("Bearer fake-access-token")
+                        {
+                            return HttpResponse::Unauthorized().finish();
+                        }
+                        let mut classes = state.classes.lock().unwrap();
+                        if classes.iter().any(|c| c["id"] == body["id"]) {
+                            return HttpResponse::Conflict().json(json!({"error": {"code": 409, "message": "already exists"}}));
+                        }
+                        classes.push(body.into_inner());
+                        HttpResponse::Ok().json(json!({}))
+                    }
+                }),
+            )
             .route(
                 "/token",
                 web::post().to(move |form: web::Form<std::collections::HashMap<String, String>>| {
@@ -766,6 +848,32 @@ async fn fake_google() -> (String, Arc<FakeGoogle>) {
     .run();
     tokio::spawn(server);
     (format!("http://127.0.0.1:{port}"), state)
+}
+
+/// An issuer whose service account speaks to the fake at `base`; with the account's private
+/// key (PEM), to check what it signed.
+pub(crate) fn google_config(
+    base: &str,
+) -> (loyalcast::config::GoogleWalletConfig, secrecy::SecretString) {
+    let key =
+        loyalcast::wallet::dev_certs::generate("pass.g", "TEAM", std::time::SystemTime::now())
+            .unwrap()
+            .key_pem;
+    let account = json!({
+        "type": "service_account",
+        "client_email": "loyalcast@issuer.iam.gserviceaccount.com",
+        "private_key": secrecy::ExposeSecret::expose_secret(&key),
+        "token_uri": format!("{base}/token"),
+    });
+    (
+        loyalcast::config::GoogleWalletConfig {
+            issuer_id: Some("3388000000012345".to_owned()),
+            service_account_json: Some(secrecy::SecretString::from(account.to_string())),
+            base_url: base.to_owned(),
+            requests_per_second: 20,
+        },
+        key,
+    )
 }
 
 fn base64_header_is_rs256(segment: &str) -> bool {
@@ -833,22 +941,7 @@ async fn google_passes_get_three_notifying_messages_a_day_then_text(
     );
 
     let (base, google) = fake_google().await;
-    let key =
-        loyalcast::wallet::dev_certs::generate("pass.g", "TEAM", std::time::SystemTime::now())
-            .unwrap()
-            .key_pem;
-    let account = json!({
-        "type": "service_account",
-        "client_email": "loyalcast@issuer.iam.gserviceaccount.com",
-        "private_key": secrecy::ExposeSecret::expose_secret(&key),
-        "token_uri": format!("{base}/token"),
-    });
-    let config = loyalcast::config::GoogleWalletConfig {
-        issuer_id: Some("3388000000012345".to_owned()),
-        service_account_json: Some(secrecy::SecretString::from(account.to_string())),
-        base_url: base.clone(),
-        requests_per_second: 20,
-    };
+    let (config, _) = google_config(&base);
     let client =
         loyalcast::wallet::google::GoogleWalletClient::from_config(&config, clock.shared())
             .unwrap()
@@ -862,6 +955,7 @@ async fn google_passes_get_three_notifying_messages_a_day_then_text(
             gap: Duration::from_secs(60),
             google: Arc::new(client),
             google_rate: Some(20.0),
+            ..PassPushes::default()
         });
 
     let mut pushes = Vec::new();

@@ -6,9 +6,15 @@ use crate::helpers::{TestApp, json};
 crate::db_tests!(the_demo_seed_makes_a_complete_merchant_once);
 
 async fn the_demo_seed_makes_a_complete_merchant_once(app: &TestApp) {
-    assert!(loyalcast::seed::demo(&app.db).await.unwrap());
     assert!(
-        !loyalcast::seed::demo(&app.db).await.unwrap(),
+        loyalcast::seed::demo(&app.db, &app.config.public_url)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !loyalcast::seed::demo(&app.db, &app.config.public_url)
+            .await
+            .unwrap(),
         "a second seed does nothing"
     );
     let session: Session = json(
@@ -34,10 +40,26 @@ async fn the_demo_seed_makes_a_complete_merchant_once(app: &TestApp) {
         json(app.get("/api/v1/figures", token).await, StatusCode::OK).await;
     assert_eq!(figures.customers, loyalcast::seed::CUSTOMERS as u64);
     assert!(figures.push_reachable > 3_000 && figures.push_reachable < 5_000);
+    // The demo's mailings reserved what they send (the draft nothing): the rest is free.
+    let balances: loyalcast_dto::Balances =
+        json(app.get("/api/v1/balances", token).await, StatusCode::OK).await;
     assert_eq!(
-        (figures.sms_balance, figures.email_balance),
+        (
+            balances.sms.available + balances.sms.reserved,
+            balances.email.available + balances.email.reserved
+        ),
         (10_000, 25_000)
     );
+    assert!(balances.sms.reserved > 0 && balances.email.reserved > 0);
+    assert_eq!(
+        (figures.sms_balance, figures.email_balance),
+        (balances.sms.available, balances.email.available)
+    );
+    let mailings: Page<loyalcast_dto::MailingSummary> =
+        json(app.get("/api/v1/mailings", token).await, StatusCode::OK).await;
+    let mut statuses: Vec<&str> = mailings.items.iter().map(|m| m.status.as_str()).collect();
+    statuses.sort();
+    assert_eq!(statuses, vec!["draft", "scheduled", "sending", "sending"]);
     let page: Page<Customer> = json(
         app.get("/api/v1/customers?per_page=100", token).await,
         StatusCode::OK,
