@@ -20,6 +20,7 @@ mod m20261203_000013_wallet_reach;
 mod m20261204_000014_team_invitations;
 mod m20261204_000015_permanent_failures;
 mod m20261204_000016_customer_events;
+mod m20261204_000017_automations;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000014_team_invitations::Migration),
             Box::new(m20261204_000015_permanent_failures::Migration),
             Box::new(m20261204_000016_customer_events::Migration),
+            Box::new(m20261204_000017_automations::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@
 pub mod birthday;
 pub mod contact;
 pub mod rules;
+pub mod schedule;
 pub mod validation;
 
 pub use contact::{Email, Phone};

@@ -19,14 +19,18 @@ pub enum ChangeTopic {
     Conversation,
     /// A wallet push. `subject` is the push's id.
     Push,
+    /// An automation: changed, or it fired, skipped or deferred occurrences. `subject` is
+    /// the automation's id.
+    Automation,
 }
 
 impl ChangeTopic {
-    pub const ALL: [ChangeTopic; 4] = [
+    pub const ALL: [ChangeTopic; 5] = [
         ChangeTopic::Mailing,
         ChangeTopic::Balances,
         ChangeTopic::Conversation,
         ChangeTopic::Push,
+        ChangeTopic::Automation,
     ];
 
     /// The topic as written in JSON, in the database and as the event name.
@@ -36,6 +40,7 @@ impl ChangeTopic {
             ChangeTopic::Balances => "balances",
             ChangeTopic::Conversation => "conversation",
             ChangeTopic::Push => "push",
+            ChangeTopic::Automation => "automation",
         }
     }
 

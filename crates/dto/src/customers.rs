@@ -584,6 +584,9 @@ pub enum MessageStatus {
 pub enum MessageSource {
     Mailing,
     Push,
+    /// A wallet push an automation sent; `source_id` is the push's ID, `source_name` the
+    /// automation's name.
+    Automation,
 }
 
 /// One message a customer was sent: by a mailing on one of their channels, or by a wallet

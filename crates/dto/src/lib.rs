@@ -7,6 +7,7 @@
 //! and written).
 
 pub mod auth;
+pub mod automations;
 pub mod cards;
 pub mod changes;
 pub mod common;
@@ -24,6 +25,7 @@ pub mod text;
 pub mod wire;
 
 pub use auth::*;
+pub use automations::*;
 pub use cards::*;
 pub use changes::*;
 pub use common::*;

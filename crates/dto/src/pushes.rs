@@ -196,6 +196,14 @@ pub struct Push {
     pub audience: Audience,
     /// The segment's name, for a segment audience (`null` when it was deleted since).
     pub segment_name: Option<String>,
+    /// The automation that sent it; `null` for a push a person sent.
+    #[serde(default, with = "crate::wire::strict::nullable")]
+    pub automation_id: Option<Uuid>,
+    /// That automation's name (`null` when it was deleted since, or for a person's push).
+    #[serde(default)]
+    pub automation_name: Option<String>,
+    /// The message as written; an automation's variables are filled per customer on their
+    /// passes.
     pub message: String,
     pub status: PushStatus,
     /// Passes whose back got the message when it went out (`0` before).

@@ -19,6 +19,14 @@ pub const LINE: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
 /// `{{`, `}}` (literal braces) or around a known variable. Line breaks are allowed.
 pub const TEMPLATE: &str = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^{}\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]|\{\{|\}\}|\{(?:first_name|last_name|card_name|points|visits|merchant_name|unsubscribe_url)\})(?:[^{}]|\{\{|\}\}|\{(?:first_name|last_name|card_name|points|visits|merchant_name|unsubscribe_url)\})*$";
 
+/// A wallet message template (an automation's): one line with at least one character that is
+/// not whitespace, no control characters; `{` and `}` only as `{{`, `}}` or around a known
+/// variable other than `unsubscribe_url` (a wallet message has no unsubscribe link).
+pub const PUSH_TEMPLATE: &str = r"^[ \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^{}\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]|\{\{|\}\}|\{(?:first_name|last_name|card_name|points|visits|merchant_name)\})(?:[^{}\x00-\x1f\x7f-\x9f]|\{\{|\}\}|\{(?:first_name|last_name|card_name|points|visits|merchant_name)\})*$";
+
+/// A time of day, `HH:MM` from `00:00` to `23:59`.
+pub const TIME_OF_DAY: &str = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$";
+
 /// The variables a template may hold, as written between braces.
 pub const TEMPLATE_VARIABLES: [&str; 7] = [
     "first_name",

@@ -10,6 +10,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
+use crate::engine::automate::{self, Occurred};
 use crate::entity::{customer, customer_event, pass};
 use crate::error::Result;
 
@@ -170,6 +171,7 @@ pub async fn record(
     let mut outcomes = Vec::with_capacity(checked.len());
     let mut seen: HashSet<&str> = HashSet::new();
     let mut stats: HashMap<Uuid, Stats> = HashMap::new();
+    let mut fresh_events: Vec<Occurred<'_>> = Vec::new();
     for c in &checked {
         let e = c.event;
         let fresh = seen.insert(e.id.as_str())
@@ -197,6 +199,13 @@ pub async fn record(
             .await?
                 == 1;
         if fresh {
+            fresh_events.push(Occurred {
+                customer_id: c.customer_id,
+                pass_id: e.pass_id,
+                kind: e.kind,
+                external_id: e.id.as_str(),
+                at: c.occurred_at,
+            });
             let s = stats.entry(c.customer_id).or_default();
             match e.kind {
                 EventKind::Visit | EventKind::Purchase => {
@@ -243,6 +252,8 @@ pub async fn record(
                 .await?;
         }
     }
+    // What the new events trigger, in the same transaction: an event recorded is planned.
+    automate::plan_events(txn, merchant_id, &fresh_events, now).await?;
     let recorded = outcomes.iter().filter(|o| o.recorded).count() as u64;
     Ok(EventsRecorded {
         recorded,
@@ -262,12 +273,13 @@ pub async fn installed(
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    customer_event::Entity::insert(customer_event::ActiveModel {
+    let external_id = format!("loyalcast:installed:{serial_number}");
+    let fresh = customer_event::Entity::insert(customer_event::ActiveModel {
         merchant_id: Set(merchant_id),
         customer_id: Set(customer_id),
         pass_id: Set(pass_id),
         kind: Set(EventKind::CardInstalled.as_str().to_owned()),
-        external_id: Set(format!("loyalcast:installed:{serial_number}")),
+        external_id: Set(external_id.clone()),
         amount: Set(None),
         points: Set(None),
         occurred_at: Set(at),
@@ -283,7 +295,18 @@ pub async fn installed(
         .to_owned(),
     )
     .exec_without_returning(db)
-    .await?;
+    .await?
+        == 1;
+    if fresh {
+        let event = Occurred {
+            customer_id,
+            pass_id,
+            kind: EventKind::CardInstalled,
+            external_id: &external_id,
+            at,
+        };
+        automate::plan_events(db, merchant_id, &[event], now).await?;
+    }
     Ok(())
 }
 

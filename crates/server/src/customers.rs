@@ -213,6 +213,9 @@ pub fn active_model(
         search_text: Set(search_text(r)),
         created_at: Set(created_at),
         updated_at: Set(now),
+        time_zone: sea_orm::NotSet,
+        birthday_changed_at: sea_orm::NotSet,
+        bonus_stamps: sea_orm::NotSet,
     }
 }
 
@@ -321,9 +324,10 @@ pub async fn insert_as(
     now: DateTime<Utc>,
 ) -> Result<Customer> {
     let id = Uuid::now_v7();
-    let model = active_model(merchant_id, id, r, now, now)
-        .insert(db)
-        .await?;
+    let mut row = active_model(merchant_id, id, r, now, now);
+    // A birthday given now is recent: the birthday automation waits a year for it.
+    row.birthday_changed_at = Set(r.birthday.map(|_| now));
+    let model = row.insert(db).await?;
     replace_tags(db, merchant_id, id, &r.tags).await?;
     let changes = consent_changes(
         merchant_id,
@@ -361,9 +365,11 @@ pub async fn update(
     );
     consent::record(db, &changes, now).await?;
     let created_at = before.created_at;
-    let model = active_model(merchant_id, id, r, created_at, now)
-        .update(db)
-        .await?;
+    let mut row = active_model(merchant_id, id, r, created_at, now);
+    if before.birthday != r.birthday {
+        row.birthday_changed_at = Set(r.birthday.map(|_| now));
+    }
+    let model = row.update(db).await?;
     replace_tags(db, merchant_id, id, &r.tags).await?;
     let after = to_dto(&model, r.tags.clone());
     // What the customer's wallet passes show changed: devices are to fetch them again.
@@ -636,19 +642,29 @@ pub async fn messages(
         .into_iter()
         .map(|m| (m.id, m.name))
         .collect();
-    names.extend(
-        push::Entity::find()
-            .filter(push::Column::Id.is_in(ids_of(SourceKind::Push)))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p.message)),
-    );
+    let pushes = push::Entity::find()
+        .filter(push::Column::Id.is_in(ids_of(SourceKind::Push)))
+        .all(db)
+        .await?;
+    let automation_ids: Vec<Uuid> = pushes.iter().filter_map(|p| p.automation_id).collect();
+    let automation_names = crate::automations::names(db, automation_ids).await?;
+    let mut automated: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
+    for p in pushes {
+        let name = match p.automation_id {
+            Some(a) => {
+                automated.insert(p.id);
+                automation_names.get(&a).cloned().unwrap_or_default()
+            }
+            None => p.message,
+        };
+        names.insert(p.id, name);
+    }
     let items = rows
         .into_iter()
         .filter_map(|r| {
             let source = match SourceKind::of(r.source_kind)? {
                 SourceKind::Mailing => MessageSource::Mailing,
+                SourceKind::Push if automated.contains(&r.source_id) => MessageSource::Automation,
                 SourceKind::Push => MessageSource::Push,
             };
             let lane = Lane::of(r.channel)?;

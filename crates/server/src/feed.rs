@@ -84,6 +84,22 @@ impl Change {
         }
     }
 
+    /// A change of an automation: its settings, or occurrences fired, skipped or deferred.
+    pub fn automation(
+        merchant_id: Uuid,
+        automation_id: Uuid,
+        body: serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Change {
+        Change {
+            merchant_id,
+            topic: Topic::Automation,
+            subject: Some(automation_id),
+            body,
+            at,
+        }
+    }
+
     /// A change of the merchant's credits.
     pub fn balances(merchant_id: Uuid, body: serde_json::Value, at: DateTime<Utc>) -> Change {
         Change {

@@ -2,6 +2,7 @@
 //! serves, storage on SQLite or PostgreSQL (sea-orm), and the command line.
 
 pub mod auth;
+pub mod automations;
 pub mod background;
 pub mod balances;
 pub mod body;

@@ -83,6 +83,7 @@ pub async fn create(
         time_zone: Set(time_zone.name().to_owned()),
         default_country: Set(format!("{country:?}")),
         created_at: Set(now),
+        ..Default::default()
     }
     .insert(&txn)
     .await?;

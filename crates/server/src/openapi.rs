@@ -34,6 +34,7 @@ mod refine;
         (name = "events", description = "Customer events from integrations: visits, purchases, reviews, referrals, points; recorded once per event ID"),
         (name = "mailings", description = "Mass campaigns over SMS, email, Telegram and Messenger"),
         (name = "pushes", description = "Wallet pushes: a message on the lock screen and the back of a card, to all its holders or a segment, now or scheduled; free"),
+        (name = "automations", description = "Wallet pushes that send themselves: birthday, anniversary, feedback after a visit, win-back, and custom rules (an event, a delay, a message); once per customer and occurrence, in local time, outside quiet hours, under a frequency cap; free"),
         (name = "balances", description = "SMS and email credits, and their ledger (read-only)"),
         (name = "operator", description = "The operator's API: merchants and their credits; authenticated with the operator's token"),
         (name = "changes", description = "The change feed: what changed, streamed as server-sent events"),

@@ -104,6 +104,7 @@ pub async fn create(
         updated_at: Set(now),
         started_at: Set(None),
         completed_at: Set(None),
+        automation_id: Set(None),
     }
     .insert(txn)
     .await?;
@@ -259,6 +260,8 @@ async fn views(
             .map(|s| (s.id, s.name))
             .collect()
     };
+    let automation_ids: Vec<Uuid> = models.iter().filter_map(|p| p.automation_id).collect();
+    let automations = crate::automations::names(db, automation_ids).await?;
     let mut stats: HashMap<(Uuid, i16), push_stat::Model> = HashMap::new();
     if !ids.is_empty() {
         for s in push_stat::Entity::find()
@@ -285,6 +288,8 @@ async fn views(
                 None => Audience::All,
             },
             segment_name: p.segment_id.and_then(|s| segments.get(&s).cloned()),
+            automation_id: p.automation_id,
+            automation_name: p.automation_id.and_then(|a| automations.get(&a).cloned()),
             message: p.message,
             status: parse_status(&p.status),
             passes: u64::try_from(p.passes).unwrap_or(0),

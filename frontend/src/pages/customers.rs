@@ -773,6 +773,7 @@ fn CustomerMessages(id: Uuid) -> impl IntoView {
                             let href = match m.source {
                                 MessageSource::Mailing => format!("/mailings/{}", m.source_id),
                                 MessageSource::Push => "/mailings/send-push".to_owned(),
+                                MessageSource::Automation => "/mailings/automation".to_owned(),
                             };
                             let name = if m.source_name.is_empty() { "(deleted)".to_owned() } else { m.source_name.clone() };
                             let via = match (m.channel, m.wallet.as_deref()) {

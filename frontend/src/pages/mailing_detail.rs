@@ -94,7 +94,7 @@ pub fn MailingDetailPage() -> impl IntoView {
                         })
                         .unwrap_or(false)
             }
-            ChangeTopic::Conversation | ChangeTopic::Push => false,
+            ChangeTopic::Conversation | ChangeTopic::Push | ChangeTopic::Automation => false,
         };
         match notice {
             Notice::Change(e) if mine(e) => reload(),

@@ -228,6 +228,40 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ),
     // Wallet pushes: history for everyone; sending (free, but it reaches every holder's lock
     // screen) for admins.
+    // Automations: figures for everyone; setting them up (they send pushes by themselves)
+    // as for sending a push.
+    ("GET", "/api/v1/automations", key(Agent, Scope::PushesRead)),
+    (
+        "GET",
+        "/api/v1/automations/{id}",
+        key(Agent, Scope::PushesRead),
+    ),
+    (
+        "GET",
+        "/api/v1/automations/{id}/runs",
+        key(Agent, Scope::PushesRead),
+    ),
+    ("POST", "/api/v1/automations", key(Admin, Scope::PushesSend)),
+    (
+        "PATCH",
+        "/api/v1/automations/{id}",
+        key(Admin, Scope::PushesSend),
+    ),
+    (
+        "DELETE",
+        "/api/v1/automations/{id}",
+        key(Admin, Scope::PushesSend),
+    ),
+    (
+        "GET",
+        "/api/v1/automation-settings",
+        key(Agent, Scope::PushesRead),
+    ),
+    (
+        "PUT",
+        "/api/v1/automation-settings",
+        key(Admin, Scope::PushesSend),
+    ),
     ("GET", "/api/v1/pushes", key(Agent, Scope::PushesRead)),
     ("GET", "/api/v1/pushes/{id}", key(Agent, Scope::PushesRead)),
     (

@@ -282,8 +282,8 @@ pub async fn launch_push(
     p: &push::Model,
     now: DateTime<Utc>,
 ) -> Result<(i64, i64)> {
-    use crate::entity::{pass, pass_registration, web_push_subscription};
-    use sea_orm::sea_query::{Expr, ExprTrait};
+    use crate::entity::pass;
+    use sea_orm::sea_query::Expr;
     let rule = push_rule(db, p).await?;
     let ctx = merchant_context(db, p.merchant_id, now).await?;
     let passes = pass::Entity::update_many()
@@ -299,6 +299,24 @@ pub async fn launch_push(
         .exec(db)
         .await?
         .rows_affected as i64;
+    let devices = notify_holders(db, p, || push_holders(&rule, &ctx), passes, now).await?;
+    Ok((passes, devices))
+}
+
+/// Queues a push's notifications to the passes of its card that `holders` (a sub-select of
+/// customer ids) hold, whose backs already carry the message (`passes` of them): one
+/// delivery per Apple device registered for them, one per Google pass and one per browser
+/// subscribed (an `INSERT ... SELECT` each); its counters start, and a push that reaches no
+/// device completes at once. Returns the deliveries queued.
+pub async fn notify_holders(
+    db: &impl ConnectionTrait,
+    p: &push::Model,
+    holders: impl Fn() -> sea_orm::sea_query::SelectStatement,
+    passes: i64,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    use crate::entity::{pass, pass_registration, web_push_subscription};
+    use sea_orm::sea_query::{Expr, ExprTrait};
     let lane = super::Lane::ApplePass;
     let select = queue::delivery_rows(
         Source::push(p.id),
@@ -316,7 +334,7 @@ pub async fn launch_push(
         select,
         (pass_registration::Entity, pass_registration::Column::PassId),
         p,
-        push_holders(&rule, &ctx),
+        holders(),
     );
     let apple = queue::insert_selected(db, select).await?;
     // Google passes: one message on each pass's loyalty object.
@@ -334,7 +352,7 @@ pub async fn launch_push(
     .and_where(Expr::col(pass::Column::MerchantId).eq(p.merchant_id))
     .and_where(Expr::col(pass::Column::CardId).eq(p.card_id))
     .and_where(Expr::col(pass::Column::Platform).eq("google"))
-    .and_where(Expr::col(pass::Column::CustomerId).in_subquery(push_holders(&rule, &ctx)))
+    .and_where(Expr::col(pass::Column::CustomerId).in_subquery(holders()))
     .to_owned();
     let google = queue::insert_selected(db, google_select).await?;
     // Browsers subscribed to those passes: one web push each.
@@ -360,7 +378,7 @@ pub async fn launch_push(
             web_push_subscription::Column::PassId,
         ),
         p,
-        push_holders(&rule, &ctx),
+        holders(),
     );
     let web = queue::insert_selected(db, web_select).await?;
     for (lane, total) in [(lane, apple), (google_lane, google), (web_lane, web)] {
@@ -409,7 +427,7 @@ pub async fn launch_push(
         ),
     )
     .await?;
-    Ok((passes, devices))
+    Ok(devices)
 }
 
 /// Sends the scheduled pushes whose time has come, each in its own transaction; a guarded

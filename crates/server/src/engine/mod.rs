@@ -12,6 +12,7 @@
 //! [`worker::Worker::step`] is one round of claims: the worker loop calls it, tests drive it
 //! directly.
 
+pub mod automate;
 pub mod compose;
 pub mod consent;
 pub mod content;

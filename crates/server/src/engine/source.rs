@@ -225,6 +225,9 @@ pub struct PushInfo {
     /// What Google passes show: the card's name as the header, the message.
     pub card_name: String,
     pub message: String,
+    /// Sent by an automation: each pass's back carries its own filled-in message, which is
+    /// what Google passes and browsers are sent.
+    pub personal: bool,
 }
 
 /// Reads what a push's notifications need; `default_topic` is the installation's pass type
@@ -255,6 +258,7 @@ pub async fn push_info(
         started_at: p.started_at.unwrap_or(p.created_at),
         card_name: card.name,
         message: p.message,
+        personal: p.automation_id.is_some(),
     })
 }
 
@@ -620,5 +624,13 @@ pub async fn start_due(
         txn.commit().await?;
     }
     started_any += super::fanout::start_due_pushes(db, now).await?;
+    // Automations: plan what the calendar brings, then fire what is due, a few rounds at
+    // most per call so that sending is never held up behind them.
+    super::automate::scan(db, now).await?;
+    for _ in 0..10 {
+        if super::automate::fire_due(db, now).await? < super::automate::ROUND {
+            break;
+        }
+    }
     Ok(started_any)
 }

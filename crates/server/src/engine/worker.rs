@@ -583,7 +583,10 @@ impl Worker {
                 message: WalletMessage {
                     id: format!("loyalcast-{}", row.id),
                     header: info.card_name.clone(),
-                    body: info.message.clone(),
+                    body: match (&p.message, info.personal) {
+                        (Some(own), true) => own.clone(),
+                        _ => info.message.clone(),
+                    },
                     notify,
                 },
             };
@@ -607,6 +610,17 @@ impl Worker {
                 .into_iter()
                 .map(|s| (s.id, s))
                 .collect();
+        // An automation's message is each pass's own.
+        let pass_ids: Vec<Uuid> = subscriptions.values().map(|s| s.pass_id).collect();
+        let own: HashMap<Uuid, String> = find_by_ids::<crate::entity::pass::Entity>(
+            &self.db,
+            crate::entity::pass::Column::Id,
+            &pass_ids,
+        )
+        .await?
+        .into_iter()
+        .filter_map(|p| p.message.map(|m| (p.id, m)))
+        .collect();
         let mut to_send = Vec::with_capacity(rows.len());
         for row in rows {
             let Some(found) = subscriptions.get(&row.recipient_id) else {
@@ -628,7 +642,10 @@ impl Worker {
                 },
                 notification: webpush::Notification {
                     title: info.card_name.clone(),
-                    body: info.message.clone(),
+                    body: match own.get(&found.pass_id) {
+                        Some(own) if info.personal => own.clone(),
+                        _ => info.message.clone(),
+                    },
                     tag: format!("card-{}", info.card_id),
                 },
             };

@@ -25,6 +25,12 @@ pub struct Model {
     pub search_text: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The customer's own IANA time zone, when known (else the merchant's applies).
+    pub time_zone: Option<String>,
+    /// When the birthday was last added or changed through the API or enrolment.
+    pub birthday_changed_at: Option<DateTimeUtc>,
+    /// Stamps granted by automations, on top of one per visit.
+    pub bonus_stamps: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,14 @@ pub struct Model {
     pub time_zone: String,
     pub default_country: String,
     pub created_at: DateTimeUtc,
+    pub automations_paused: bool,
+    /// Quiet hours for automated messages, local minutes past midnight.
+    pub quiet_start: i32,
+    pub quiet_end: i32,
+    /// At most `cap_messages` automated messages per customer in `cap_days` days.
+    pub cap_messages: i32,
+    pub cap_days: i32,
+    pub staleness_hours: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

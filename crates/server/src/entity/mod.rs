@@ -1,6 +1,8 @@
 //! The sea-orm entities, one per table of the `migrations` crate.
 
 pub mod api_key;
+pub mod automation;
+pub mod automation_run;
 pub mod balance;
 pub mod balance_entry;
 pub mod card;

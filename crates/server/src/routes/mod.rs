@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod automations;
 pub mod balances;
 pub mod cards;
 pub mod changes;
@@ -145,6 +146,14 @@ pub fn config(cfg: &mut ServiceConfig) {
         .service(mailings::cancel)
         .service(mailings::resend_failed)
         .service(mailings::problems)
+        .service(automations::list)
+        .service(automations::create)
+        .service(automations::get)
+        .service(automations::update)
+        .service(automations::delete)
+        .service(automations::runs)
+        .service(automations::settings)
+        .service(automations::set_settings)
         .service(pushes::estimate)
         .service(pushes::list)
         .service(pushes::create)

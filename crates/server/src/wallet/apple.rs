@@ -221,7 +221,7 @@ impl PassSigner {
         let primary = match kind {
             Some(CardKind::Stamp) => Content::new(
                 "stamps",
-                &customer.visits.to_string(),
+                &(i64::from(customer.visits) + i64::from(customer.bonus_stamps)).to_string(),
                 ContentOptions {
                     label: Some("Stamps".to_owned()),
                     ..Default::default()

@@ -186,6 +186,32 @@ fn matrix() -> BTreeMap<&'static str, May> {
             "POST /api/v1/mailings/{id}/resend-failed",
             Callers(ADMIN, Some(MailingsSend)),
         ),
+        ("GET /api/v1/automations", Callers(AGENT, Some(PushesRead))),
+        (
+            "GET /api/v1/automations/{id}",
+            Callers(AGENT, Some(PushesRead)),
+        ),
+        (
+            "GET /api/v1/automations/{id}/runs",
+            Callers(AGENT, Some(PushesRead)),
+        ),
+        ("POST /api/v1/automations", Callers(ADMIN, Some(PushesSend))),
+        (
+            "PATCH /api/v1/automations/{id}",
+            Callers(ADMIN, Some(PushesSend)),
+        ),
+        (
+            "DELETE /api/v1/automations/{id}",
+            Callers(ADMIN, Some(PushesSend)),
+        ),
+        (
+            "GET /api/v1/automation-settings",
+            Callers(AGENT, Some(PushesRead)),
+        ),
+        (
+            "PUT /api/v1/automation-settings",
+            Callers(ADMIN, Some(PushesSend)),
+        ),
         ("GET /api/v1/pushes", Callers(AGENT, Some(PushesRead))),
         ("GET /api/v1/pushes/{id}", Callers(AGENT, Some(PushesRead))),
         (

@@ -175,6 +175,8 @@ fn every_documented_pattern_is_one_the_server_is_tested_against() {
         text::IDEMPOTENCY_KEY.to_owned(),
         text::STREAM_TICKET.to_owned(),
         text::EVENT_ID.to_owned(),
+        text::PUSH_TEMPLATE.to_owned(),
+        text::TIME_OF_DAY.to_owned(),
         text::CHANNEL_LIST.to_owned(),
         text::tag_pattern(),
     ];
