@@ -880,6 +880,53 @@ impl Api {
         self.json(Request::post(&Self::url(&format!("/pushes/{id}/cancel"))))
             .await
     }
+
+    // --- automations ----------------------------------------------------------------------
+
+    pub async fn automations(&self, card_id: Uuid) -> ApiResult<Vec<loyalcast_dto::Automation>> {
+        self.json(Request::get(&Self::url(&format!(
+            "/automations?card_id={card_id}"
+        ))))
+        .await
+    }
+
+    pub async fn create_automation(
+        &self,
+        input: &loyalcast_dto::NewAutomation,
+    ) -> ApiResult<loyalcast_dto::Automation> {
+        self.json_with(Request::post(&Self::url("/automations")), input)
+            .await
+    }
+
+    pub async fn update_automation(
+        &self,
+        id: Uuid,
+        changes: &loyalcast_dto::AutomationChanges,
+    ) -> ApiResult<loyalcast_dto::Automation> {
+        self.json_with(
+            Request::patch(&Self::url(&format!("/automations/{id}"))),
+            changes,
+        )
+        .await
+    }
+
+    pub async fn delete_automation(&self, id: Uuid) -> ApiResult<()> {
+        self.no_content(Request::delete(&Self::url(&format!("/automations/{id}"))))
+            .await
+    }
+
+    pub async fn automation_settings(&self) -> ApiResult<loyalcast_dto::AutomationSettings> {
+        self.json(Request::get(&Self::url("/automation-settings")))
+            .await
+    }
+
+    pub async fn set_automation_settings(
+        &self,
+        input: &loyalcast_dto::AutomationSettings,
+    ) -> ApiResult<loyalcast_dto::AutomationSettings> {
+        self.json_with(Request::put(&Self::url("/automation-settings")), input)
+            .await
+    }
 }
 
 /// A random version-4 UUID as text, for an `Idempotency-Key` (from the browser's

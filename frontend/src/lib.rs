@@ -19,11 +19,10 @@ use leptos_router::path;
 
 use crate::components::shell::Shell;
 use crate::components::time::provide_clock;
+use crate::pages::automations::{AutoPushPage, AutomationPage};
 use crate::pages::cards::CardsPage;
 use crate::pages::customers::CustomersPage;
-use crate::pages::mailings::{
-    AutoPushPage, AutomationPage, HistoryPage, InboxPage, MailingsLayout,
-};
+use crate::pages::mailings::{HistoryPage, InboxPage, MailingsLayout};
 use crate::pages::not_found::NotFound;
 use crate::pages::segments::SegmentsPage;
 use crate::pages::settings::SettingsPage;

@@ -196,6 +196,9 @@ pub struct Customer {
     pub telegram_chat_id: Option<String>,
     /// Facebook Messenger page-scoped id (digits); `null` when not linked.
     pub messenger_psid: Option<String>,
+    /// The customer's own time zone (an IANA name); `null`: the business's applies.
+    /// Automations send in it.
+    pub time_zone: Option<String>,
     /// Which channels the customer agreed to.
     pub consent: Consent,
     /// Visits counted so far.
@@ -303,6 +306,12 @@ pub struct NewCustomer {
         schema(max_length = 32, pattern = r"^[0-9]{1,32}$")
     )]
     pub messenger_psid: Option<String>,
+    /// The customer's own time zone, an IANA name such as `Europe/Berlin` (up to 64
+    /// characters): automations send in it (birthdays at 09:00 their time, quiet hours at
+    /// their night). `null` or left out: the business's.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    pub time_zone: Option<String>,
     /// Consent per channel, as the customer gave it; left out, every channel is off (nothing
     /// may be sent). Each channel given is recorded in the customer's consent history
     /// (source `api`, with who gave it). `null` is refused.
@@ -444,6 +453,17 @@ pub struct CustomerPatch {
         schema(value_type = Option<String>, max_length = 32, pattern = r"^[0-9]{1,32}$")
     )]
     pub messenger_psid: Option<Option<String>>,
+    /// New time zone (an IANA name); `null` removes it (the business's applies).
+    #[serde(
+        default,
+        with = "crate::wire::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, max_length = 64)
+    )]
+    pub time_zone: Option<Option<String>>,
     /// New consent, all four channels; each channel that changes is recorded in the
     /// customer's consent history. Turning on a channel the customer opted out of
     /// themselves (STOP, an unsubscribe link, a provider's answer) is refused with 409

@@ -32,6 +32,8 @@ pub struct CustomerRecord {
     pub tags: Vec<String>,
     pub telegram_chat_id: Option<String>,
     pub messenger_psid: Option<String>,
+    /// An IANA zone name, checked.
+    pub time_zone: Option<String>,
     pub consent: Consent,
     pub visits: i32,
     pub last_visit_at: Option<DateTime<Utc>>,
@@ -72,6 +74,20 @@ pub fn parse(
         input.messenger_psid.as_deref(),
         messenger_psid,
     );
+    let time_zone = match input.time_zone.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(name) => match name.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Some(tz.name().to_owned()),
+            Err(_) => {
+                fields.push(
+                    "time_zone",
+                    "invalid",
+                    "must be a time zone name such as Europe/Berlin",
+                );
+                None
+            }
+        },
+    };
     if input.visits < 0 {
         fields.push("visits", "out_of_range", "must not be negative");
     }
@@ -95,6 +111,7 @@ pub fn parse(
         tags: tags?,
         telegram_chat_id: telegram_chat_id?,
         messenger_psid: messenger_psid?,
+        time_zone,
         consent: input.consent.unwrap_or_default(),
         visits: input.visits,
         last_visit_at: input.last_visit_at,
@@ -160,6 +177,7 @@ pub fn patched(current: &Customer, patch: CustomerPatch) -> NewCustomer {
         messenger_psid: patch
             .messenger_psid
             .unwrap_or_else(|| current.messenger_psid.clone()),
+        time_zone: patch.time_zone.unwrap_or_else(|| current.time_zone.clone()),
         consent: Some(patch.consent.unwrap_or(current.consent)),
         visits: patch.visits.unwrap_or(current.visits),
         last_visit_at: patch.last_visit_at.unwrap_or(current.last_visit_at),
@@ -213,7 +231,7 @@ pub fn active_model(
         search_text: Set(search_text(r)),
         created_at: Set(created_at),
         updated_at: Set(now),
-        time_zone: sea_orm::NotSet,
+        time_zone: Set(r.time_zone.clone()),
         birthday_changed_at: sea_orm::NotSet,
         bonus_stamps: sea_orm::NotSet,
     }
@@ -474,6 +492,7 @@ pub fn to_dto(m: &customer::Model, tags: Vec<String>) -> Customer {
         tags,
         telegram_chat_id: m.telegram_chat_id.clone(),
         messenger_psid: m.messenger_psid.clone(),
+        time_zone: m.time_zone.clone(),
         consent: Consent {
             sms: m.sms_consent,
             email: m.email_consent,

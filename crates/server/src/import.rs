@@ -894,6 +894,7 @@ fn record_of(m: &customer::Model, tags: Vec<String>) -> CustomerRecord {
         tags: c.tags,
         telegram_chat_id: c.telegram_chat_id,
         messenger_psid: c.messenger_psid,
+        time_zone: c.time_zone,
         consent: c.consent,
         visits: c.visits,
         last_visit_at: c.last_visit_at,

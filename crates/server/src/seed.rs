@@ -614,6 +614,7 @@ fn person(
             rng.gen_range(1_000_000_000_000_000u64..9_999_999_999_999_999)
                 .to_string()
         }),
+        time_zone: None,
         consent,
         visits,
         last_visit_at,

@@ -269,6 +269,7 @@ pub fn CustomerForm(
                     tags: chosen_tags,
                     telegram_chat_id: None,
                     messenger_psid: None,
+                    time_zone: None,
                     consent: chosen_consent,
                     visits: 0,
                     last_visit_at: None,

@@ -1,3 +1,4 @@
+pub mod automations;
 pub mod cards;
 pub mod customer_form;
 pub mod customer_import;

@@ -406,10 +406,14 @@ fn history_row(
         PushStatus::Completed => ("Sent", "badge-success"),
         PushStatus::Cancelled => ("Cancelled", "badge-neutral"),
     };
-    let audience = match (&push.audience, &push.segment_name) {
-        (Audience::All, _) => "all holders".to_owned(),
-        (Audience::Segment { .. }, Some(name)) => name.clone(),
-        (Audience::Segment { .. }, None) => "a deleted segment".to_owned(),
+    let audience = match (&push.audience, &push.segment_name, push.automation_id) {
+        (_, _, Some(_)) => format!(
+            "automation “{}”",
+            push.automation_name.as_deref().unwrap_or("deleted since")
+        ),
+        (Audience::All, _, None) => "all holders".to_owned(),
+        (Audience::Segment { .. }, Some(name), None) => name.clone(),
+        (Audience::Segment { .. }, None, None) => "a deleted segment".to_owned(),
     };
     let a = &push.apple;
     let mut apple = format!(

@@ -8,6 +8,8 @@
 //! `http` (Telegram's Bot API answered by a local fake server on 127.0.0.1). `--scenario push`
 //! times a wallet push instead: accepting it, the APNs notifications (to a counting
 //! notifier) and the burst of authenticated pass fetches through the real HTTP server.
+//! `--scenario automation` times the automation scans of one merchant (one Google pass per
+//! customer, installed over three years) and the events API's ingestion rate over HTTP.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,8 +61,10 @@ struct Args {
     /// Keep the database afterwards (to look at plans); its name or file is printed.
     #[arg(long)]
     keep: bool,
-    /// `mailing` (dispatch through a channel sender), or `push`: a wallet push to one pass
-    /// per customer with one Apple device each, then every device fetching its pass.
+    /// `mailing` (dispatch through a channel sender), `push`: a wallet push to one pass
+    /// per customer with one Apple device each, then every device fetching its pass, or
+    /// `automation`: the daily birthday, anniversary and win-back scans of one merchant, and
+    /// events posted to the batch endpoint.
     #[arg(long, default_value = "mailing")]
     scenario: String,
     /// Concurrent pass fetches in the push scenario's burst.
@@ -147,6 +151,9 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
 
     if args.scenario == "push" {
         return push_scenario(args, url, &database, merchant.id).await;
+    }
+    if args.scenario == "automation" {
+        return automation_scenario(args, url, &database, merchant.id).await;
     }
     let ctx = segments::Context {
         merchant_id: merchant.id,
@@ -365,6 +372,7 @@ async fn insert_customers(
                     tags: Vec::new(),
                     telegram_chat_id: Some((1_000_000 + k).to_string()),
                     messenger_psid: None,
+                    time_zone: None,
                     // Consent is off unless given: the bench's customers give Telegram.
                     consent: Consent {
                         telegram: true,
@@ -719,5 +727,275 @@ async fn push_scenario(
         .delivered;
     println!("delivered (devices that fetched the update): {delivered}");
     anyhow::ensure!(failed == 0, "{failed} fetches failed");
+    Ok(())
+}
+
+/// A card for the scenarios, with one pass per customer (installed `installed(k)` for the
+/// k-th customer, on `platform`); the passes' serials and tokens.
+async fn card_with_passes(
+    database: &sea_orm::DatabaseConnection,
+    merchant_id: uuid::Uuid,
+    platform: &str,
+    installed: impl Fn(usize) -> chrono::DateTime<Utc>,
+) -> anyhow::Result<uuid::Uuid> {
+    use loyalcast::entity::{card, pass};
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect, Set};
+    let now = Utc::now();
+    let card_id = uuid::Uuid::now_v7();
+    card::Entity::insert(card::ActiveModel {
+        id: Set(card_id),
+        merchant_id: Set(merchant_id),
+        name: Set("Bench card".into()),
+        kind: Set("points".into()),
+        description: Set(String::new()),
+        background_color: Set("#112233".into()),
+        foreground_color: Set("#ffffff".into()),
+        label_color: Set("#eeeeee".into()),
+        logo_text: Set("Bench".into()),
+        apple_pass_type_id: Set(None),
+        membership_period_days: Set(None),
+        locations: Set("[]".into()),
+        apns_environment: Set(None),
+        google_class_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(database)
+    .await?;
+    let ids: Vec<uuid::Uuid> = customer::Entity::find()
+        .select_only()
+        .column(customer::Column::Id)
+        .filter(customer::Column::MerchantId.eq(merchant_id))
+        .into_tuple()
+        .all(database)
+        .await?;
+    for (c, chunk) in ids.chunks(1_000).enumerate() {
+        let txn = database.begin().await?;
+        let rows: Vec<pass::ActiveModel> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, customer_id)| {
+                let id = uuid::Uuid::now_v7();
+                pass::ActiveModel {
+                    id: Set(id),
+                    merchant_id: Set(merchant_id),
+                    card_id: Set(card_id),
+                    customer_id: Set(*customer_id),
+                    serial_number: Set(id.simple().to_string()),
+                    authentication_token: Set(format!("token-{}", id.simple())),
+                    platform: Set(platform.to_owned()),
+                    installed_at: Set(installed(c * 1_000 + i)),
+                    expires_at: Set(None),
+                    updated_at: Set(now),
+                    update_tag: Set(now.timestamp_micros()),
+                    message: Set(None),
+                    fetched_tag: Set(None),
+                }
+            })
+            .collect();
+        for part in rows.chunks(500) {
+            pass::Entity::insert_many(part.to_vec())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+    }
+    Ok(card_id)
+}
+
+/// The daily scans of one merchant's birthday, anniversary and win-back automations (each
+/// the first time, planning what it finds, then again ten minutes later), and events
+/// posted to `POST /api/v1/events` in batches of 1,000 while a feedback automation plans
+/// what they trigger.
+async fn automation_scenario(
+    args: &Args,
+    url: &str,
+    database: &sea_orm::DatabaseConnection,
+    merchant_id: uuid::Uuid,
+) -> anyhow::Result<()> {
+    use loyalcast::engine::automate;
+    use loyalcast::entity::{api_key, automation, automation_run};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, PaginatorTrait, QueryFilter, Set};
+    let now = Utc::now();
+    let t = Instant::now();
+    // Installed over the last three years, one a minute apart per 1,095 customers.
+    let card_id = card_with_passes(database, merchant_id, "google", |k| {
+        now - Days::days((k % 1_095) as i64 + 1) - Days::minutes((k / 1_095) as i64 % 1_440)
+    })
+    .await?;
+    if database.get_database_backend() == sea_orm::DbBackend::Postgres {
+        database.execute_unprepared("ANALYZE").await?;
+    }
+    println!(
+        "setup: {} Google passes in {:.1} s",
+        args.customers,
+        t.elapsed().as_secs_f64()
+    );
+    let create = |trigger: loyalcast_dto::Trigger| loyalcast_dto::NewAutomation {
+        card_id,
+        name: None,
+        enabled: true,
+        trigger,
+        message: "Hello {first_name}".into(),
+        reward_points: 0,
+        reward_stamps: 0,
+    };
+    let mut scans = Vec::new();
+    for (label, trigger) in [
+        (
+            "birthday",
+            loyalcast_dto::Trigger::Birthday {
+                days_before: 0,
+                send_time: "10:00".into(),
+            },
+        ),
+        (
+            "anniversary",
+            loyalcast_dto::Trigger::Anniversary {
+                send_time: "10:00".into(),
+            },
+        ),
+        (
+            "win-back",
+            loyalcast_dto::Trigger::Winback { lapse_days: 60 },
+        ),
+    ] {
+        let a = loyalcast::automations::create(database, merchant_id, &create(trigger), now)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let model = automation::Entity::find_by_id(a.id)
+            .one(database)
+            .await?
+            .context("the automation")?;
+        let t = Instant::now();
+        let first = automate::plan_calendar(database, &model, now).await?;
+        let first_time = t.elapsed();
+        // Ten minutes later: what a steady scan does (plans the new, skips the planned).
+        let model = automation::Entity::find_by_id(a.id)
+            .one(database)
+            .await?
+            .context("the automation")?;
+        let later = now + Days::minutes(10);
+        let t = Instant::now();
+        let again = automate::plan_calendar(database, &model, later).await?;
+        let again_time = t.elapsed();
+        println!(
+            "scan ({label}): first {first} occurrences planned in {:.1} ms; ten minutes later {again} more in {:.1} ms",
+            first_time.as_secs_f64() * 1e3,
+            again_time.as_secs_f64() * 1e3
+        );
+        scans.push(a.id);
+    }
+    let planned = automation_run::Entity::find().count(database).await?;
+    println!("occurrences stored: {planned}");
+
+    // Events through the HTTP endpoint, with a feedback automation planning per visit.
+    loyalcast::automations::create(
+        database,
+        merchant_id,
+        &create(loyalcast_dto::Trigger::Feedback {
+            after: loyalcast_dto::FeedbackAfter::Visit,
+            delay: loyalcast_dto::Delay {
+                amount: 2,
+                unit: loyalcast_dto::DelayUnit::Hours,
+            },
+            cooldown_days: 30,
+        }),
+        now,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (prefix, secret, hash) = loyalcast::auth::api_keys::generate();
+    api_key::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        merchant_id: Set(merchant_id),
+        name: Set("bench".into()),
+        prefix: Set(prefix),
+        secret_hash: Set(hash),
+        scopes: Set("events:write".into()),
+        created_by: Set(None),
+        created_at: Set(now),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+        expires_at: Set(None),
+    }
+    .insert(database)
+    .await?;
+    let mut config = loyalcast::config::Config::defaults()?;
+    config.database_url = url.to_owned();
+    config.bind = "127.0.0.1:0".into();
+    config.jwt_secret = Some(SecretString::from("bench session secret of enough length"));
+    config.spa_dir = std::path::PathBuf::from("/nonexistent-loyalcast-spa");
+    let config = Arc::new(config);
+    let keys = loyalcast::keys::load(database, &config, Utc::now()).await?;
+    let app = loyalcast::startup::Application::build_with_clock(
+        config.clone(),
+        database.clone(),
+        &keys,
+        loyalcast::clock::system(),
+    )?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let ids: Vec<uuid::Uuid> = {
+        use sea_orm::QuerySelect;
+        customer::Entity::find()
+            .select_only()
+            .column(customer::Column::Id)
+            .filter(customer::Column::MerchantId.eq(merchant_id))
+            .into_tuple()
+            .all(database)
+            .await?
+    };
+    let events = ids.len().min(200_000);
+    let batches: Vec<serde_json::Value> = ids[..events]
+        .chunks(1_000)
+        .enumerate()
+        .map(|(b, chunk)| {
+            serde_json::json!({"events": chunk.iter().enumerate().map(|(i, c)| serde_json::json!({
+                "id": format!("bench-{b}-{i}"), "kind": "visit", "customer_id": c
+            })).collect::<Vec<_>>()})
+        })
+        .collect();
+    let queue = Arc::new(std::sync::Mutex::new(batches));
+    let client = reqwest::Client::new();
+    let t = Instant::now();
+    let mut posters = Vec::new();
+    for _ in 0..args.fetchers.clamp(1, 8) {
+        let (queue, client, base, secret) =
+            (queue.clone(), client.clone(), base.clone(), secret.clone());
+        posters.push(tokio::spawn(async move {
+            let mut failed = 0u64;
+            loop {
+                let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
+                let Some(body) = next else { break };
+                let ok = client
+                    .post(format!("{base}/api/v1/events"))
+                    .bearer_auth(&secret)
+                    .json(&body)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                failed += u64::from(!ok);
+            }
+            failed
+        }));
+    }
+    let mut failed = 0;
+    for p in posters {
+        failed += p.await?;
+    }
+    let took = t.elapsed();
+    let triggered = automation_run::Entity::find()
+        .filter(automation_run::Column::AutomationId.is_not_in(scans))
+        .count(database)
+        .await?;
+    println!(
+        "events: {events} visits in batches of 1,000 ({} concurrent clients, {failed} batches failed) in {:.1} s = {:.0} events/s; {triggered} feedback requests planned; peak RSS {} MB",
+        args.fetchers.clamp(1, 8),
+        took.as_secs_f64(),
+        events as f64 / took.as_secs_f64(),
+        peak_rss_mb()
+    );
+    anyhow::ensure!(failed == 0, "{failed} batches failed");
     Ok(())
 }

@@ -300,15 +300,26 @@ async fn birthdays_and_anniversaries_fire_once_in_local_time(app: &TestApp, _clo
         Device::Google,
     )
     .await;
-    customer::Entity::update_many()
-        .col_expr(
-            customer::Column::TimeZone,
-            sea_orm::sea_query::Expr::value(Some("America/New_York")),
+    // Their own zone, through the API (a zone that is not one is refused).
+    let zoned = app
+        .patch(
+            &format!("/api/v1/customers/{nat}"),
+            &shop.t.token,
+            &json!({"time_zone": "America/New_York"}),
         )
-        .filter(customer::Column::Id.eq(nat))
-        .exec(&app.db)
-        .await
-        .unwrap();
+        .await;
+    assert_eq!(zoned.status(), StatusCode::OK);
+    let refused = problem(
+        app.patch(
+            &format!("/api/v1/customers/{nat}"),
+            &shop.t.token,
+            &json!({"time_zone": "Mars/Olympus"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(helpers::fields(&refused), vec!["time_zone"]);
     // Born on 29 February: the 28th in common years.
     let leo = holder(
         app,
