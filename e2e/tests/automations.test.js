@@ -69,7 +69,7 @@ test('a custom rule made in the browser fires on an event an API key posts: the 
       const posted = await fetch(`${BASE_URL}/api/v1/events`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${key.secret}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ events: [{ id: `review-${Date.now()}`, kind: 'review_sent', customer_id: holder.customer.id }] }),
+        body: JSON.stringify({ events: [{ id: `review-${Date.now()}`, kind: 'review_sent', customer_id: holder.id }] }),
       });
       assert.equal(posted.status, 200);
 
@@ -91,7 +91,7 @@ test('a custom rule made in the browser fires on an event an API key posts: the 
       assert.equal(pushes[0].automation_name, name);
       await page.goto('/mailings/send-push');
       await page.getByTestId('push-row').filter({ hasText: `automation “${name}”` }).waitFor();
-      const messages = await api(session, `/customers/${holder.customer.id}/messages?page=1&per_page=10`);
+      const messages = await api(session, `/customers/${holder.id}/messages?page=1&per_page=10`);
       assert.equal(messages.items[0].source, 'automation');
       assert.equal(messages.items[0].source_name, name);
 
@@ -133,7 +133,7 @@ test('push automation tiles: set up a birthday push with its preview, turn it of
     await page.getByTestId('automation-save').click();
     await tile.getByText('2 days before the birthday at 09:30').waitFor();
     const saved = (await api(session, `/automations?card_id=${card.id}`)).find((a) => a.kind === 'birthday');
-    assert.deepEqual(saved.trigger, { kind: 'birthday', days_before: 2, send_time: '09:30' });
+    assert.deepEqual(saved.trigger, { type: 'birthday', days_before: 2, send_time: '09:30' });
 
     // Off, then on: the server's answer is what the switch shows.
     const toggle = tile.getByTestId('automation-toggle');

@@ -171,10 +171,16 @@ impl FeedbackAfter {
     }
 }
 
-/// When an automation fires, by kind. Unknown fields are refused (400).
+/// When an automation fires, by `type` (its kind). A field the type does not have is
+/// refused (400).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    tag = "type",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
 pub enum Trigger {
     /// On the customer's birthday, or `days_before` it, at `send_time` local. A birthday
     /// added or changed in the 30 days before does not fire that year; 29 February fires on
@@ -216,6 +222,18 @@ pub enum Trigger {
     },
     /// A custom rule: `delay` after each `event` of a holder of the card.
     Event { event: EventKind, delay: Delay },
+}
+
+impl Serialize for Trigger {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Trigger::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Trigger {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::wire::tagged::read(deserializer, &[], Trigger::deserialize)
+    }
 }
 
 impl Trigger {
@@ -261,7 +279,7 @@ impl Trigger {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({
     "card_id": "0193a1b3-0a1b-7c2d-8e3f-4a5b6c7d8e9f",
-    "trigger": {"kind": "birthday", "days_before": 0, "send_time": "10:00"},
+    "trigger": {"type": "birthday", "days_before": 0, "send_time": "10:00"},
     "message": "Happy birthday, {first_name}! A free coffee is on us today.",
     "reward_points": 50
 })))]
@@ -557,5 +575,43 @@ impl Default for AutomationSettings {
             cap_days: 7,
             staleness_hours: 24,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers_are_read_as_the_document_describes_them() {
+        let read = |json: &str| serde_json::from_str::<Trigger>(json);
+        assert_eq!(
+            read(r#"{"type":"winback","lapse_days":30}"#).ok(),
+            Some(Trigger::Winback { lapse_days: 30 })
+        );
+        for refused in [
+            r#"{"type":"winback","lapse_days":30,"extra":1}"#,
+            r#"{"type":3,"lapse_days":30}"#,
+            r#"{"lapse_days":30}"#,
+            r#"{"type":"event","event":"visit","delay":{"amount":1,"unit":"hours","x":0}}"#,
+        ] {
+            assert!(read(refused).is_err(), "{refused}");
+        }
+        let written = serde_json::to_value(Trigger::default_for(AutomationKind::Custom)).ok();
+        assert_eq!(
+            written,
+            Some(
+                serde_json::json!({"type": "event", "event": "card_installed", "delay": {"amount": 0, "unit": "minutes"}})
+            )
+        );
+    }
+
+    #[test]
+    fn delays_stop_at_a_year() {
+        let d = |amount, unit| Delay { amount, unit }.minutes();
+        assert_eq!(d(366, DelayUnit::Days), Some(527_040));
+        assert_eq!(d(367, DelayUnit::Days), None);
+        assert_eq!(d(u32::MAX, DelayUnit::Hours), None);
+        assert_eq!(d(0, DelayUnit::Minutes), Some(0));
     }
 }

@@ -298,7 +298,7 @@ pub async fn update(
         Some(t) => {
             if Some(t.kind()) != kind {
                 fields.push(
-                    "trigger.kind",
+                    "trigger.type",
                     "immutable",
                     "An automation keeps its kind: create another one instead.",
                 );

@@ -667,6 +667,20 @@ pub async fn fire_due(
     db: &(impl ConnectionTrait + TransactionTrait),
     now: DateTime<Utc>,
 ) -> Result<u64> {
+    use automation_run::Column as R;
+    // Most calls find nothing due: answered by the partial index, without a transaction
+    // (nor, on SQLite, the write lock a round takes).
+    let any = automation_run::Entity::find()
+        .select_only()
+        .column(R::Id)
+        .filter(R::Status.eq(RunStatus::Due.as_str()))
+        .filter(R::DueAt.lte(now))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    if any.is_none() {
+        return Ok(0);
+    }
     let txn = db.begin().await?;
     let decided = fire_round(&txn, now).await?;
     txn.commit().await?;

@@ -358,7 +358,7 @@ async fn birthdays_and_anniversaries_fire_once_in_local_time(app: &TestApp, _clo
     let birthday = automation(
         app,
         &shop,
-        json!({"trigger": {"kind": "birthday", "days_before": 1, "send_time": "09:00"},
+        json!({"trigger": {"type": "birthday", "days_before": 1, "send_time": "09:00"},
                "message": "Happy birthday tomorrow, {first_name}! {points} points now.", "reward_points": 50}),
     )
     .await;
@@ -521,7 +521,7 @@ async fn birthdays_and_anniversaries_fire_once_in_local_time(app: &TestApp, _clo
     let anniversary = automation(
         app,
         &shop,
-        json!({"trigger": {"kind": "anniversary", "send_time": "09:00"}, "message": "A year with us, {first_name}!"}),
+        json!({"trigger": {"type": "anniversary", "send_time": "09:00"}, "message": "A year with us, {first_name}!"}),
     )
     .await;
     automate::plan_calendar(
@@ -601,7 +601,7 @@ async fn automate_local(app: &TestApp, shop: &Shop, day: NaiveDate) -> DateTime<
         app.post(
             "/api/v1/automations",
             &shop.t.token,
-            &json!({"card_id": card.id, "trigger": {"kind": "birthday", "days_before": 0, "send_time": "09:00"}, "message": "Hi {first_name}"}),
+            &json!({"card_id": card.id, "trigger": {"type": "birthday", "days_before": 0, "send_time": "09:00"}, "message": "Hi {first_name}"}),
         )
         .await,
         StatusCode::CREATED,
@@ -649,7 +649,7 @@ async fn quiet_hours_defer_and_the_cap_holds_back(app: &TestApp, _clock: &Manual
     let rule = automation(
         app,
         &shop,
-        json!({"name": "Thanks for the review", "trigger": {"kind": "event", "event": "review_sent", "delay": {"amount": 0, "unit": "minutes"}},
+        json!({"name": "Thanks for the review", "trigger": {"type": "event", "event": "review_sent", "delay": {"amount": 0, "unit": "minutes"}},
                "message": "Thank you, {first_name}!"}),
     )
     .await;
@@ -806,7 +806,7 @@ async fn win_back_fires_once_per_lapse_and_feedback_cools_down(
     let winback = automation(
         app,
         &shop,
-        json!({"trigger": {"kind": "winback", "lapse_days": 30}, "message": "We miss you, {first_name}!"}),
+        json!({"trigger": {"type": "winback", "lapse_days": 30}, "message": "We miss you, {first_name}!"}),
     )
     .await;
     let count = |runs: &[(Uuid, String, Option<String>, DateTime<Utc>)], c: Uuid, status: &str| {
@@ -837,7 +837,7 @@ async fn win_back_fires_once_per_lapse_and_feedback_cools_down(
     let feedback = automation(
         app,
         &shop,
-        json!({"trigger": {"kind": "feedback", "after": "visit", "delay": {"amount": 2, "unit": "hours"}, "cooldown_days": 30},
+        json!({"trigger": {"type": "feedback", "after": "visit", "delay": {"amount": 2, "unit": "hours"}, "cooldown_days": 30},
                "message": "How was your visit, {first_name}?"}),
     )
     .await;
@@ -895,7 +895,7 @@ async fn downtime_skips_what_is_stale_and_disabling_cancels_what_is_due(
     let rule = automation(
         app,
         &shop,
-        json!({"trigger": {"kind": "event", "event": "referral_added", "delay": {"amount": 1, "unit": "hours"}},
+        json!({"trigger": {"type": "event", "event": "referral_added", "delay": {"amount": 1, "unit": "hours"}},
                "message": "Thanks for the referral!", "reward_stamps": 2}),
     )
     .await;
@@ -970,7 +970,7 @@ async fn downtime_skips_what_is_stale_and_disabling_cancels_what_is_due(
         app.patch(
             &format!("/api/v1/automations/{}", rule.id),
             &shop.t.token,
-            &json!({"trigger": {"kind": "event", "event": "referral_added", "delay": {"amount": 3, "unit": "hours"}}}),
+            &json!({"trigger": {"type": "event", "event": "referral_added", "delay": {"amount": 3, "unit": "hours"}}}),
         )
         .await,
         StatusCode::OK,
@@ -1026,7 +1026,7 @@ async fn two_processes_and_a_dead_round_fire_each_occurrence_once(
     let rule = automation(
         app,
         &shop,
-        json!({"trigger": {"kind": "event", "event": "card_installed", "delay": {"amount": 0, "unit": "minutes"}},
+        json!({"trigger": {"type": "event", "event": "card_installed", "delay": {"amount": 0, "unit": "minutes"}},
                "message": "Welcome, {first_name}!"}),
     )
     .await;
@@ -1099,7 +1099,7 @@ async fn automations_are_checked_and_tenant_scoped(app: &TestApp, _clock: &Manua
         app.post(
             "/api/v1/automations",
             &shop.t.token,
-            &json!({"card_id": other, "trigger": {"kind": "birthday", "days_before": 31, "send_time": "25:00"},
+            &json!({"card_id": other, "trigger": {"type": "birthday", "days_before": 31, "send_time": "25:00"},
                     "message": "Hi {unsubscribe_url}", "reward_points": 1000001}),
         )
         .await,
@@ -1122,7 +1122,7 @@ async fn automations_are_checked_and_tenant_scoped(app: &TestApp, _clock: &Manua
         app.post(
             "/api/v1/automations",
             &shop.t.token,
-            &json!({"card_id": shop.card, "trigger": {"kind": "event", "event": "visit", "delay": {"amount": 367, "unit": "days"}}, "message": "Hi"}),
+            &json!({"card_id": shop.card, "trigger": {"type": "event", "event": "visit", "delay": {"amount": 367, "unit": "days"}}, "message": "Hi"}),
         )
         .await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -1130,7 +1130,7 @@ async fn automations_are_checked_and_tenant_scoped(app: &TestApp, _clock: &Manua
     .await;
     assert_eq!(helpers::fields(&delay), vec!["trigger.delay.amount"]);
     // One birthday automation per card.
-    let body = json!({"card_id": shop.card, "trigger": {"kind": "birthday", "days_before": 0, "send_time": "10:00"}, "message": "Happy birthday!"});
+    let body = json!({"card_id": shop.card, "trigger": {"type": "birthday", "days_before": 0, "send_time": "10:00"}, "message": "Happy birthday!"});
     assert_eq!(
         app.post("/api/v1/automations", &shop.t.token, &body)
             .await
@@ -1150,13 +1150,13 @@ async fn automations_are_checked_and_tenant_scoped(app: &TestApp, _clock: &Manua
         app.patch(
             &format!("/api/v1/automations/{}", list[0].id),
             &shop.t.token,
-            &json!({"trigger": {"kind": "winback", "lapse_days": 30}}),
+            &json!({"trigger": {"type": "winback", "lapse_days": 30}}),
         )
         .await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert_eq!(helpers::fields(&kind), vec!["trigger.kind"]);
+    assert_eq!(helpers::fields(&kind), vec!["trigger.type"]);
     // Another merchant sees none of it.
     let stranger = app.tenant("Stranger").await;
     for path in [
