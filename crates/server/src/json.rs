@@ -67,6 +67,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                 )
             })
             .await?;
+            // Every body of the API is an object: serde would also read a struct from an
+            // array of its fields in order (`[null, null]`), which no schema allows.
+            if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return Err(ApiError::BadRequest(
+                    "The body must be a JSON object.".to_owned(),
+                ));
+            }
             parse(&bytes).map(Json)
         })
     }

@@ -14,14 +14,14 @@
 //! Firing takes due rows (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so processes share the
 //! work and none waits) and decides each in the customer's local time: skipped when stale,
 //! capped, cooling down, without a pass or a device; deferred past quiet hours; otherwise
-//! sent. What is sent in one round for one automation is one push (`pushes.automation_id`):
-//! its message is written to each customer's passes of the card, filled in for them, any
-//! reward is granted, and the push's notifications are queued in the same transaction as
-//! the rows' new status. A round that fails rolls back whole, so an occurrence is sent once.
+//! sent. What an automation sends in an hour is one push of the history
+//! (`pushes.automation_id`; each round joins it): the message is written to each customer's
+//! passes of the card, filled in for them, any reward is granted, and the notifications are
+//! queued in the same transaction as the rows' new status. A round that fails rolls back whole, so an occurrence is sent once.
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
 use chrono_tz::Tz;
 use loyalcast_delivery::template::{Template, TemplateValues};
 use loyalcast_domain::schedule::{self, QuietHours};
@@ -1006,25 +1006,42 @@ async fn send(
         .map(|c| c.name)
         .unwrap_or_default();
     let template = Template::parse(&a.message).ok();
-    let p = push::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        merchant_id: Set(a.merchant_id),
-        card_id: Set(a.card_id),
-        segment_id: Set(None),
-        message: Set(a.message.clone()),
-        status: Set(PushStatus::Sending.as_str().to_owned()),
-        scheduled_at: Set(None),
-        created_by: Set(None),
-        passes: Set(0),
-        pending: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-        started_at: Set(Some(now)),
-        completed_at: Set(None),
-        automation_id: Set(Some(a.id)),
-    }
-    .insert(txn)
-    .await?;
+    // One push per automation and hour in the history: a round joins the hour's push.
+    let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+    let current = push::Entity::find()
+        .filter(push::Column::AutomationId.eq(a.id))
+        .filter(push::Column::CreatedAt.gte(hour))
+        .filter(
+            push::Column::Status
+                .is_in([PushStatus::Sending.as_str(), PushStatus::Completed.as_str()]),
+        )
+        .order_by_desc(push::Column::CreatedAt)
+        .one(txn)
+        .await?;
+    let p = match current {
+        Some(p) => p,
+        None => {
+            push::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                merchant_id: Set(a.merchant_id),
+                card_id: Set(a.card_id),
+                segment_id: Set(None),
+                message: Set(a.message.clone()),
+                status: Set(PushStatus::Sending.as_str().to_owned()),
+                scheduled_at: Set(None),
+                created_by: Set(None),
+                passes: Set(0),
+                pending: Set(0),
+                created_at: Set(now),
+                updated_at: Set(now),
+                started_at: Set(Some(now)),
+                completed_at: Set(None),
+                automation_id: Set(Some(a.id)),
+            }
+            .insert(txn)
+            .await?
+        }
+    };
     let mut passes = 0i64;
     for (run_id, customer_id) in runs {
         let Some(c) = customers.get(customer_id) else {
@@ -1080,11 +1097,13 @@ async fn send(
             .exec(txn)
             .await?;
     }
+    // This round's customers (the hour's push may hold earlier rounds').
+    let run_ids: Vec<i64> = runs.iter().map(|(id, _)| *id).collect();
     let holders = || {
         Query::select()
             .column(R::CustomerId)
             .from(automation_run::Entity)
-            .and_where(Expr::col(R::PushId).eq(p.id))
+            .and_where(Expr::col(R::Id).is_in(run_ids.clone()))
             .to_owned()
     };
     let devices = super::fanout::notify_holders(txn, &p, holders, passes, now).await?;

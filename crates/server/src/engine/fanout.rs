@@ -306,8 +306,9 @@ pub async fn launch_push(
 /// Queues a push's notifications to the passes of its card that `holders` (a sub-select of
 /// customer ids) hold, whose backs already carry the message (`passes` of them): one
 /// delivery per Apple device registered for them, one per Google pass and one per browser
-/// subscribed (an `INSERT ... SELECT` each); its counters start, and a push that reaches no
-/// device completes at once. Returns the deliveries queued.
+/// subscribed (an `INSERT ... SELECT` each). Its counters and waiting count grow by them (a
+/// new push starts from zero; an automation's push of the hour takes each round), and a push
+/// with nothing left to send is completed. Returns the deliveries queued.
 pub async fn notify_holders(
     db: &impl ConnectionTrait,
     p: &push::Model,
@@ -381,6 +382,7 @@ pub async fn notify_holders(
         holders(),
     );
     let web = queue::insert_selected(db, web_select).await?;
+    // Added to what the push has (an automation's push takes each round of its hour).
     for (lane, total) in [(lane, apple), (google_lane, google), (web_lane, web)] {
         push_stat::Entity::insert(push_stat::ActiveModel {
             push_id: Set(p.id),
@@ -395,28 +397,49 @@ pub async fn notify_holders(
             repeats: Set(0),
             sandbox: Set(0),
         })
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                push_stat::Column::PushId,
+                push_stat::Column::Lane,
+            ])
+            .value(
+                push_stat::Column::Total,
+                Expr::col((push_stat::Entity, push_stat::Column::Total)).add(total),
+            )
+            .to_owned(),
+        )
         .exec_without_returning(db)
         .await?;
     }
     let devices = apple + google + web;
-    let status = if devices > 0 {
-        PushStatus::Sending
-    } else {
-        PushStatus::Completed
-    };
-    push::Entity::update_many()
-        .col_expr(push::Column::Status, Expr::value(status.as_str()))
-        .col_expr(push::Column::Passes, Expr::value(passes))
-        .col_expr(push::Column::Pending, Expr::value(devices))
-        .col_expr(push::Column::StartedAt, Expr::value(Some(now)))
+    let waiting = Expr::col(push::Column::Pending).add(devices);
+    let status = Expr::case(
+        waiting.clone().gt(0),
+        Expr::value(PushStatus::Sending.as_str()),
+    )
+    .finally(Expr::value(PushStatus::Completed.as_str()));
+    let completed_at = Expr::case(waiting.clone().gt(0), Expr::value(None::<DateTime<Utc>>))
+        .finally(Expr::col(push::Column::CompletedAt).if_null(now));
+    let updated = push::Entity::update_many()
+        .col_expr(push::Column::Status, status.into())
+        .col_expr(push::Column::CompletedAt, completed_at.into())
         .col_expr(
-            push::Column::CompletedAt,
-            Expr::value((status == PushStatus::Completed).then_some(now)),
+            push::Column::Passes,
+            Expr::col(push::Column::Passes).add(passes),
+        )
+        .col_expr(push::Column::Pending, waiting)
+        .col_expr(
+            push::Column::StartedAt,
+            Expr::col(push::Column::StartedAt).if_null(now),
         )
         .col_expr(push::Column::UpdatedAt, Expr::value(now))
         .filter(push::Column::Id.eq(p.id))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
+    let status = updated
+        .first()
+        .and_then(|p| PushStatus::parse(&p.status))
+        .unwrap_or(PushStatus::Sending);
     crate::feed::record(
         db,
         &crate::feed::Change::push(
