@@ -548,6 +548,11 @@ pub async fn list(
         }
     }
     if let Some(tag) = q.tag.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        // No tag holds a control character (a NUL would not even reach PostgreSQL's text):
+        // such a tag matches no one.
+        if tag.chars().any(char::is_control) {
+            return Ok((Vec::new(), 0));
+        }
         condition = condition.add(
             customer::Column::Id.in_subquery(
                 sea_orm::sea_query::Query::select()
@@ -607,10 +612,13 @@ fn search_terms(search: &str) -> Vec<String> {
     if phone_like {
         return vec![search.chars().filter(char::is_ascii_digit).collect()];
     }
+    // Stored text holds no control characters (a NUL could not even be sent to
+    // PostgreSQL): they are left out of the terms.
     search
         .split_whitespace()
+        .map(|t| t.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|t| !t.is_empty())
         .take(5)
-        .map(str::to_owned)
         .collect()
 }
 

@@ -93,6 +93,25 @@ async fn customers_are_created_normalised_and_found_by_name_phone_and_email(app:
     )
     .await;
     assert_eq!(names(by_tag), ["Ann"]);
+    // A NUL byte (which PostgreSQL's text cannot hold) in a search or a tag matches as if it
+    // were not there, or no one; never a server error.
+    let nul_tag: Page<Customer> = json(
+        app.get("/api/v1/customers?tag=V%00IP", &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(nul_tag.total, 0);
+    let nul_search: Page<Customer> = json(
+        app.get("/api/v1/customers?q=An%00n", &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let plain: Page<Customer> = json(
+        app.get("/api/v1/customers?q=Ann", &t.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(names(nul_search), names(plain));
     let tags: Vec<String> = json(app.get("/api/v1/tags", &t.token).await, StatusCode::OK).await;
     assert_eq!(tags, ["vip"]);
     let taken = app
