@@ -155,13 +155,21 @@ async fn insert_selected(
     Ok(db.execute(&insert).await?.rows_affected())
 }
 
-/// The customers of the merchant who hold a pass of the automation's card.
-fn holders_of(a: &automation::Model) -> SelectStatement {
-    Query::select()
-        .column(pass::Column::CustomerId)
-        .from(pass::Entity)
-        .and_where(Expr::col(pass::Column::CardId).eq(a.card_id))
-        .to_owned()
+/// That the customer of the row holds a pass of the automation's card: a probe of the
+/// passes' customer index per candidate (an `IN` over the card's passes would make SQLite
+/// read all of them first).
+fn holds_card(a: &automation::Model) -> sea_orm::sea_query::SimpleExpr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(pass::Entity)
+            .and_where(
+                Expr::col((pass::Entity, pass::Column::CustomerId))
+                    .equals((customer::Entity, customer::Column::Id)),
+            )
+            .and_where(Expr::col((pass::Entity, pass::Column::CardId)).eq(a.card_id))
+            .to_owned(),
+    )
 }
 
 /// Which customers a time zone's plan covers: those in the zone, and for the merchant's own
@@ -391,7 +399,7 @@ async fn plan_birthdays(
         .and_where(C::MerchantId.eq(a.merchant_id))
         .cond_where(on)
         .cond_where(zone.condition())
-        .and_where(C::Id.in_subquery(holders_of(a)))
+        .and_where(holds_card(a))
         .to_owned();
     let year = chrono::Datelike::year(&birthday).to_string();
     insert_selected(db, a, customers, Expr::val(year), at, None, now).await
@@ -414,30 +422,30 @@ async fn plan_anniversaries(
     if days.is_empty() {
         return Ok(0);
     }
-    let mut on = Condition::any();
+    // One range of the install-time index per earlier year (an OR of them makes SQLite scan
+    // every pass of the card).
+    let year = chrono::Datelike::year(&date).to_string();
+    let mut planned = 0;
     for day in days {
         let (start, end) = schedule::day_bounds(day, zone.tz);
-        on = on.add(
-            Condition::all()
-                .add(pass::Column::InstalledAt.gte(start))
-                .add(pass::Column::InstalledAt.lt(end)),
-        );
+        let installed = Query::select()
+            .column(pass::Column::CustomerId)
+            .from(pass::Entity)
+            .and_where(pass::Column::CardId.eq(a.card_id))
+            .and_where(pass::Column::InstalledAt.gte(start))
+            .and_where(pass::Column::InstalledAt.lt(end))
+            .to_owned();
+        let customers = Query::select()
+            .column(customer::Column::Id)
+            .from(customer::Entity)
+            .and_where(customer::Column::MerchantId.eq(a.merchant_id))
+            .cond_where(zone.condition())
+            .and_where(customer::Column::Id.in_subquery(installed))
+            .to_owned();
+        planned +=
+            insert_selected(db, a, customers, Expr::val(year.clone()), at, None, now).await?;
     }
-    let installed = Query::select()
-        .column(pass::Column::CustomerId)
-        .from(pass::Entity)
-        .and_where(pass::Column::CardId.eq(a.card_id))
-        .cond_where(on)
-        .to_owned();
-    let customers = Query::select()
-        .column(customer::Column::Id)
-        .from(customer::Entity)
-        .and_where(customer::Column::MerchantId.eq(a.merchant_id))
-        .cond_where(zone.condition())
-        .and_where(customer::Column::Id.in_subquery(installed))
-        .to_owned();
-    let year = chrono::Datelike::year(&date).to_string();
-    insert_selected(db, a, customers, Expr::val(year), at, None, now).await
+    Ok(planned)
 }
 
 /// Lapses since the last scan: customers whose last visit is now `lapse_days` old (by the
@@ -460,7 +468,7 @@ async fn plan_lapses(
             .from(customer::Entity)
             .and_where(C::MerchantId.eq(a.merchant_id))
             .and_where(C::LastVisitAt.lt(to))
-            .and_where(C::Id.in_subquery(holders_of(a)))
+            .and_where(holds_card(a))
             .to_owned();
         if let Some(from) = from {
             q.and_where(C::LastVisitAt.gte(from));
