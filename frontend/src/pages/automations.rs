@@ -736,7 +736,7 @@ pub fn AutomationPage() -> impl IntoView {
     });
     let tiles = move |items: &Vec<Automation>| -> AnyView {
         let can_manage = auth.can_manage();
-        BUILT_IN
+        let tiles = BUILT_IN
             .into_iter()
             .map(|kind| {
                 let found = items.iter().find(|a| a.kind == kind).cloned();
@@ -778,8 +778,9 @@ pub fn AutomationPage() -> impl IntoView {
                     </article>
                 }
             })
-            .collect_view()
-            .into_any()
+            .collect_view();
+        // The grid's own element: what `show_fetch` wraps its view in is not the grid.
+        view! { <div class="tiles">{tiles}</div> }.into_any()
     };
     view! {
         <div class="automation-page" data-testid="page-automation">
@@ -791,7 +792,7 @@ pub fn AutomationPage() -> impl IntoView {
                 })}
                 {card_picker(cards, card_id)}
                 {move || note.get().map(|n| view! { <p class="notice notice-success" role="status" data-testid="automation-note">{n}</p> })}
-                <div class="tiles" data-testid="automation-tiles">
+                <div data-testid="automation-tiles">
                     {show_fetch(list, "Loading automations…", tiles)}
                 </div>
             </section>
