@@ -702,11 +702,17 @@ fn live_reload(list: Fetch<Vec<Automation>>) {
     });
 }
 
-#[component]
-pub fn AutomationPage() -> impl IntoView {
-    crate::set_title("Push automation");
+/// What both tabs read: the cards, the chosen one, and its automations (reloaded when the
+/// change feed says an automation changed).
+struct CardAutomations {
+    cards: Fetch<Page<Card>>,
+    card_id: RwSignal<Option<Uuid>>,
+    card: Signal<Option<Card>>,
+    list: Fetch<Vec<Automation>>,
+}
+
+fn card_automations() -> CardAutomations {
     let api = use_api();
-    let auth = expect_context::<Auth>();
     let cards = fetch(|| (), move |_| async move { api.cards(1, 100).await });
     let card_id = RwSignal::new(None::<Uuid>);
     let card = Signal::derive(move || {
@@ -725,6 +731,24 @@ pub fn AutomationPage() -> impl IntoView {
         },
     );
     live_reload(list);
+    CardAutomations {
+        cards,
+        card_id,
+        card,
+        list,
+    }
+}
+
+#[component]
+pub fn AutomationPage() -> impl IntoView {
+    crate::set_title("Push automation");
+    let auth = expect_context::<Auth>();
+    let CardAutomations {
+        cards,
+        card_id,
+        card,
+        list,
+    } = card_automations();
     let editing = RwSignal::new(None::<(AutomationKind, Option<Automation>)>);
     let note = RwSignal::new(None::<String>);
     let done = Callback::new(move |message: Option<String>| {
@@ -920,24 +944,12 @@ pub fn AutoPushPage() -> impl IntoView {
     crate::set_title("Custom auto-push");
     let api = use_api();
     let auth = expect_context::<Auth>();
-    let cards = fetch(|| (), move |_| async move { api.cards(1, 100).await });
-    let card_id = RwSignal::new(None::<Uuid>);
-    let card = Signal::derive(move || {
-        let id = card_id.get()?;
-        cards
-            .ok()
-            .and_then(|p| p.items.into_iter().find(|c| c.id == id))
-    });
-    let list = fetch(
-        move || card_id.get(),
-        move |card_id| async move {
-            match card_id {
-                Some(id) => api.automations(id).await,
-                None => Ok(Vec::new()),
-            }
-        },
-    );
-    live_reload(list);
+    let CardAutomations {
+        cards,
+        card_id,
+        card,
+        list,
+    } = card_automations();
     let editing = RwSignal::new(None::<Option<Automation>>);
     let note = RwSignal::new(None::<String>);
     let deleting = RwSignal::new(None::<(Uuid, String)>);
